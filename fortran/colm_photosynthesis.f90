@@ -1,0 +1,5 @@
+! Placeholder: being written (see docs/core-contract.md).
+module colm_photosynthesis
+  use colm_const, only: r8
+  implicit none
+end module colm_photosynthesis
