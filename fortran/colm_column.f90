@@ -1,23 +1,263 @@
-! One column through many time steps: composes the process modules in CoLM's order.
+! One column through many time steps: composes the process modules in CoLM's order
+! (docs/core-contract.md) and keeps the water and energy books of every step.
 module colm_column
   use colm_const
   use colm_layout
+  use colm_grid, only: count_snow_layers, snow_geometry
+  use colm_snow, only: rain_snow_partition, new_snow, snow_water, snow_compaction, snow_combine, &
+                       snow_divide, snow_cover_fraction, snow_age_update
+  use colm_soiltemp, only: soilsnow_temperature, column_heat_content
+  use colm_soilwater, only: soil_water
+  use colm_canopy, only: canopy_interception, surface_fluxes, update_ground_fluxes, surface_flux_t, &
+                         effective_lai_sai
+  use colm_radiation, only: surface_radiation, surface_rad_t
   implicit none
   private
-  public :: column_run
+  public :: column_run, column_step
+
 contains
+
   subroutine column_run(nsteps, nper, nout, dt, hydr_model, dz_soil, forc, soilpar, vegpar, colpar, &
                         t_soisno, wliq_soisno, wice_soisno, dz_snow, cstate, diag, diag_soil, ierr)
-    integer(ik), intent(in) :: nsteps, nper, nout, hydr_model  ! (-)
-    real(r8), intent(in) :: dt                                 ! (s)
-    real(r8), intent(in) :: dz_soil(nl_soil)                   ! (m)
-    real(r8), intent(in) :: forc(NF, nsteps), soilpar(NSP, nl_soil), vegpar(NVP), colpar(NCP)
-    real(r8), intent(inout) :: t_soisno(nlev), wliq_soisno(nlev), wice_soisno(nlev), dz_snow(nsnow_max)
-    real(r8), intent(inout) :: cstate(NCS)
-    real(r8), intent(out) :: diag(ND, nout), diag_soil(NDS, nl_soil, nout)
-    integer(ik), intent(out) :: ierr
+    integer(ik), intent(in) :: nsteps                        ! number of steps (-)
+    integer(ik), intent(in) :: nper                          ! steps per output block (-)
+    integer(ik), intent(in) :: nout                          ! output blocks (-)
+    real(r8), intent(in) :: dt                               ! time step (s)
+    integer(ik), intent(in) :: hydr_model                    ! 1 Campbell, 2 van Genuchten-Mualem (-)
+    real(r8), intent(in) :: dz_soil(nl_soil)                 ! soil layer thickness (m)
+    real(r8), intent(in) :: forc(NF, nsteps)                 ! forcing, F_* (mixed)
+    real(r8), intent(in) :: soilpar(NSP, nl_soil)            ! soil parameters, SP_* (mixed)
+    real(r8), intent(in) :: vegpar(NVP)                      ! PFT parameters, VP_* (mixed)
+    real(r8), intent(in) :: colpar(NCP)                      ! column parameters, CP_* (mixed)
+    real(r8), intent(inout) :: t_soisno(nlev)                ! temperature (K)
+    real(r8), intent(inout) :: wliq_soisno(nlev)             ! liquid water (kg m-2)
+    real(r8), intent(inout) :: wice_soisno(nlev)             ! ice (kg m-2)
+    real(r8), intent(inout) :: dz_snow(nsnow_max)            ! snow layer thickness (m)
+    real(r8), intent(inout) :: cstate(NCS)                   ! column scalars, CS_* (mixed)
+    real(r8), intent(out) :: diag(ND, nout)                  ! block-mean diagnostics, D_* (mixed)
+    real(r8), intent(out) :: diag_soil(NDS, nl_soil, nout)   ! block-mean soil diagnostics, DS_* (mixed)
+    integer(ik), intent(out) :: ierr                         ! 0, or the first failing step (-)
+
+    real(r8) :: t(maxsnl+1:nl_soil)       ! temperature (K)
+    real(r8) :: wliq(maxsnl+1:nl_soil)    ! liquid water (kg m-2)
+    real(r8) :: wice(maxsnl+1:nl_soil)    ! ice (kg m-2)
+    real(r8) :: dz(maxsnl+1:nl_soil)      ! layer thickness (m)
+    real(r8) :: dg(ND)                    ! one step's diagnostics (mixed)
+    real(r8) :: dgs(NDS, nl_soil)         ! one step's soil diagnostics (mixed)
+    integer :: istep, iout, snl, step_err
+
+    t = t_soisno
+    wliq = wliq_soisno
+    wice = wice_soisno
+    dz(maxsnl+1:0) = dz_snow
+    dz(1:nl_soil) = dz_soil
+    snl = count_snow_layers(dz(maxsnl+1:0))
     diag = 0.0_r8
     diag_soil = 0.0_r8
     ierr = 0
+    do istep = 1, nsteps
+      call column_step(dt, hydr_model, dz_soil, forc(:, istep), soilpar, vegpar, colpar, snl, t, wliq, wice, &
+                       dz, cstate, dg, dgs, step_err)
+      if (step_err /= 0 .and. ierr == 0) ierr = istep
+      iout = (istep - 1) / nper + 1
+      diag(:, iout) = diag(:, iout) + dg
+      diag_soil(:, :, iout) = diag_soil(:, :, iout) + dgs
+    end do
+    diag = diag / real(nper, r8)
+    diag_soil = diag_soil / real(nper, r8)
+    t_soisno = t
+    wliq_soisno = wliq
+    wice_soisno = wice
+    dz_snow = dz(maxsnl+1:0)
   end subroutine column_run
+
+  ! One time step of one column (process order in docs/core-contract.md).
+  subroutine column_step(dt, hydr_model, dz_soil, forc, soilpar, vegpar, colpar, snl, t, wliq, wice, dz, &
+                         cs, dg, dgs, ierr)
+    real(r8), intent(in) :: dt                                ! time step (s)
+    integer(ik), intent(in) :: hydr_model                     ! 1 Campbell, 2 van Genuchten-Mualem (-)
+    real(r8), intent(in) :: dz_soil(nl_soil)                  ! soil layer thickness (m)
+    real(r8), intent(in) :: forc(NF)                          ! forcing of this step, F_* (mixed)
+    real(r8), intent(in) :: soilpar(NSP, nl_soil)             ! soil parameters, SP_* (mixed)
+    real(r8), intent(in) :: vegpar(NVP)                       ! PFT parameters, VP_* (mixed)
+    real(r8), intent(in) :: colpar(NCP)                       ! column parameters, CP_* (mixed)
+    integer(ik), intent(inout) :: snl                         ! minus the number of snow layers (-)
+    real(r8), intent(inout) :: t(maxsnl+1:nl_soil)            ! temperature (K)
+    real(r8), intent(inout) :: wliq(maxsnl+1:nl_soil)         ! liquid water (kg m-2)
+    real(r8), intent(inout) :: wice(maxsnl+1:nl_soil)         ! ice (kg m-2)
+    real(r8), intent(inout) :: dz(maxsnl+1:nl_soil)           ! layer thickness (m)
+    real(r8), intent(inout) :: cs(NCS)                        ! column scalars, CS_* (mixed)
+    real(r8), intent(out) :: dg(ND)                           ! diagnostics of this step, D_* (mixed)
+    real(r8), intent(out) :: dgs(NDS, nl_soil)                ! soil diagnostics of this step, DS_* (mixed)
+    integer(ik), intent(out) :: ierr                          ! 0 ok, else a process failed (-)
+
+    real(r8) :: z(maxsnl+1:nl_soil)            ! node depth (m)
+    real(r8) :: zi(maxsnl:nl_soil)             ! interface depth (m)
+    real(r8) :: fiold(maxsnl+1:nl_soil)        ! ice fraction of layer water before phase change (-)
+    integer(ik) :: imelt(maxsnl+1:nl_soil)     ! phase change flags (-)
+    type(surface_rad_t) :: rad                 ! shortwave results
+    type(surface_flux_t) :: sf                 ! surface fluxes
+    real(r8) :: w_before, w_after              ! column water storage (kg m-2)
+    real(r8) :: rain, snow                     ! rain and snowfall above the canopy (kg m-2 s-1)
+    real(r8) :: rain_g, snow_g                 ! rain and snow reaching the ground (kg m-2 s-1)
+    real(r8) :: heat_new_snow, dheat_snow      ! enthalpy changes by snowfall and snow water (J m-2)
+    real(r8) :: fsno, fveg_buried              ! snow cover fraction, buried vegetation fraction (-)
+    real(r8) :: elai, esai                     ! leaf and stem area exposed above the snow (m2 m-2)
+    real(r8) :: theta1                         ! volumetric water of soil layer 1 (m3 m-3)
+    real(r8) :: gflux, xmf, qmelt_nolayer      ! heat flux applied (W m-2), phase-change energy (W m-2), melt (kg m-2 s-1)
+    real(r8) :: heat_resid                     ! snow/soil heat balance residual (W m-2)
+    real(r8) :: dT_top                         ! top-layer temperature change in the diffusion solve (K)
+    real(r8) :: avail_ground                   ! water ground evaporation may take this step (kg m-2)
+    real(r8) :: qvap_snow, qvap_left, e_nolayer ! vapour fluxes from snow (kg m-2 s-1)
+    real(r8) :: qout_snow                      ! liquid leaving the snowpack bottom (kg m-2 s-1)
+    real(r8) :: qgtop, qseva                   ! water reaching the soil, soil evaporation (kg m-2 s-1)
+    real(r8) :: qsurf, qsub, qinfl, qcharge    ! runoff, baseflow, infiltration, recharge (kg m-2 s-1)
+    real(r8) :: wl_to_soil, wi_to_soil         ! snow water moved into soil layer 1 when the pack vanishes (kg m-2)
+    real(r8) :: scv_before, ldew_before        ! snow and canopy water at the start of the step (kg m-2)
+    real(r8) :: snowmelt                       ! net melt of snow in the phase change (kg m-2 s-1)
+    real(r8) :: ice_snow_before                ! ice in the snow layers before phase change (kg m-2)
+    real(r8) :: p_in, e_out                    ! precipitation in, evapotranspiration out (kg m-2 s-1)
+    integer(ik) :: ierr_heat, ierr_water
+    integer :: j
+
+    ierr = 0
+    dg = 0.0_r8
+    call snow_geometry(snl, dz_soil, dz, z, zi)
+    w_before = column_water(snl, wliq, wice, cs)
+    scv_before = cs(CS_SCV)
+    ldew_before = cs(CS_LDEW)
+
+    ! ---- precipitation, interception, new snow ----
+    call rain_snow_partition(forc(F_TAIR), forc(F_PREC), rain, snow)
+    call canopy_interception(dt, colpar(CP_LAI), colpar(CP_SAI), vegpar(VP_ISVEG), rain, snow, cs(CS_LDEW), &
+                             rain_g, snow_g)
+    call new_snow(dt, forc(F_TAIR), snow_g, soilpar, snl, dz, z, zi, t, wliq, wice, cs(CS_SCV), cs(CS_SNOWDP), &
+                  heat_new_snow)
+    call snow_cover_fraction(cs(CS_SNOWDP), cs(CS_SCV), colpar(CP_LAI), colpar(CP_SAI), vegpar(VP_Z0M), fsno, &
+                             fveg_buried)
+    call effective_lai_sai(vegpar(VP_HTOP), cs(CS_SNOWDP), colpar(CP_LAI), colpar(CP_SAI), elai, esai)
+
+    ! ---- radiation and surface fluxes at the old top-layer temperature ----
+    theta1 = (wliq(1) / denh2o + wice(1) / denice) / dz(1)
+    call surface_radiation(forc(F_COSZEN), forc(F_SWDOWN), vegpar, elai, esai, colpar, theta1, fsno, &
+                           cs(CS_SNOWAGE), rad)
+    call surface_fluxes(forc(F_TAIR), forc(F_QAIR), forc(F_PSURF), forc(F_WIND), forc(F_LWDOWN), colpar(CP_ZREF), &
+                        vegpar, elai, esai, rad, snl, fsno, t, wliq, wice, dz, soilpar, hydr_model, cs(CS_LDEW), &
+                        dt, cs(CS_TLEAF), sf)
+
+    ! ---- snow and soil temperature with phase change ----
+    fiold = 0.0_r8
+    do j = snl + 1, 0
+      fiold(j) = wice(j) / max(wice(j) + wliq(j), tiny(1.0_r8))
+    end do
+    ice_snow_before = sum(wice(snl+1:0))
+    call soilsnow_temperature(hydr_model, snl, dt, soilpar, dz, z, zi, t, wliq, wice, cs(CS_SCV), cs(CS_SNOWDP), &
+                              sf%hflx0, sf%dhflx_dt, gflux, xmf, qmelt_nolayer, imelt, heat_resid, ierr_heat)
+    if (ierr_heat /= 0) ierr = 10 + ierr_heat
+    snowmelt = qmelt_nolayer + (ice_snow_before - sum(wice(snl+1:0))) / dt
+    dT_top = 0.0_r8
+    if (sf%dhflx_dt < 0.0_r8) dT_top = (gflux - sf%hflx0) / sf%dhflx_dt
+
+    ! ---- final surface fluxes, limited by the water available ----
+    if (snl < 0) then
+      avail_ground = wliq(snl+1) + wice(snl+1) + max(wliq(1) + cs(CS_WDSRF), 0.0_r8)
+    else
+      avail_ground = cs(CS_SCV) + max(wliq(1) + cs(CS_WDSRF), 0.0_r8)
+    end if
+    call update_ground_fluxes(dT_top, avail_ground, cs(CS_LDEW), dt, sf)
+    cs(CS_LDEW) = max(cs(CS_LDEW) - sf%fevpl * dt, 0.0_r8)
+
+    ! ---- water through the snow, then the soil ----
+    qvap_snow = sf%fevpg_snow
+    qseva = sf%fevpg_soil
+    qout_snow = 0.0_r8
+    dheat_snow = 0.0_r8
+    if (snl < 0) then
+      call snow_water(dt, snl, dz, t, wliq, wice, cs(CS_SCV), cs(CS_SNOWDP), rain_g, qvap_snow, qout_snow, qvap_left, dheat_snow)
+      qseva = qseva + qvap_left
+      qgtop = qout_snow
+    else
+      ! snow without layers exchanges vapour directly; what it cannot supply comes from the soil
+      e_nolayer = qvap_snow
+      if (qvap_snow > 0.0_r8) e_nolayer = min(qvap_snow, cs(CS_SCV) / dt)
+      if (cs(CS_SCV) > 0.0_r8 .or. e_nolayer < 0.0_r8) then
+        if (cs(CS_SCV) > 0.0_r8) cs(CS_SNOWDP) = cs(CS_SNOWDP) * max(cs(CS_SCV) - e_nolayer * dt, 0.0_r8) / cs(CS_SCV)
+        cs(CS_SCV) = max(cs(CS_SCV) - e_nolayer * dt, 0.0_r8)
+      else
+        e_nolayer = 0.0_r8
+      end if
+      qseva = qseva + (qvap_snow - e_nolayer)
+      qgtop = rain_g
+    end if
+    qgtop = qgtop + qmelt_nolayer
+    call soil_water(hydr_model, dt, soilpar, dz(1:nl_soil), z(1:nl_soil), zi(0:nl_soil), t(1:nl_soil), &
+                    wliq(1:nl_soil), wice(1:nl_soil), qgtop, qseva, sf%etr, sf%rootr, cs(CS_WDSRF), cs(CS_ZWT), &
+                    cs(CS_WA), qsurf, qsub, qinfl, qcharge, ierr_water)
+    if (ierr_water > 1 .and. ierr == 0) ierr = 20 + ierr_water
+
+    ! ---- snow layers: compaction, combination, division ----
+    if (snl < 0) then
+      call snow_compaction(dt, snl, imelt, fiold, t, wliq, wice, dz, z, zi, cs(CS_SNOWDP))
+      call snow_combine(soilpar, snl, dz, z, zi, t, wliq, wice, cs(CS_SCV), cs(CS_SNOWDP), wl_to_soil, wi_to_soil)
+      call snow_divide(snl, dz, z, zi, t, wliq, wice)
+    end if
+    call snow_age_update(dt, t(snl+1), snow_g, cs(CS_SCV), cs(CS_SNOWAGE))
+    call snow_cover_fraction(cs(CS_SNOWDP), cs(CS_SCV), colpar(CP_LAI), colpar(CP_SAI), vegpar(VP_Z0M), fsno, &
+                             fveg_buried)
+    cs(CS_TGRND) = t(snl+1)
+
+    ! ---- books ----
+    w_after = column_water(snl, wliq, wice, cs)
+    p_in = forc(F_PREC)
+    e_out = sf%fevpl + sf%etr + sf%fevpg
+    dg(D_SWNET) = sf%swnet
+    dg(D_LWNET) = sf%lwnet
+    dg(D_QLE) = sf%qle
+    dg(D_QH) = sf%qh
+    dg(D_QG) = sf%g
+    dg(D_EVAP) = e_out
+    dg(D_TVEG) = sf%etr
+    dg(D_ESOIL) = sf%fevpg_soil
+    dg(D_ECANOP) = sf%fevpl
+    dg(D_SUBSNOW) = sf%fevpg_snow
+    dg(D_QS) = qsurf
+    dg(D_QSB) = qsub
+    dg(D_RAINF) = rain
+    dg(D_SNOWF) = snow
+    dg(D_SWE) = cs(CS_SCV)
+    dg(D_SNOWDEPTH) = cs(CS_SNOWDP)
+    dg(D_SNOWFRAC) = fsno
+    dg(D_AVGSURFT) = t(snl+1)
+    dg(D_RADT) = sf%trad
+    dg(D_ALBEDO) = rad%albedo
+    dg(D_CANOPINT) = cs(CS_LDEW)
+    dg(D_ZWT) = cs(CS_ZWT)
+    dg(D_WA) = cs(CS_WA)
+    dg(D_POND) = cs(CS_WDSRF)
+    dg(D_TWS) = w_after
+    dg(D_GPP) = sf%gpp
+    dg(D_VEGT) = cs(CS_TLEAF)
+    dg(D_WBAL_ERR) = (w_after - w_before) / dt - (p_in - e_out - qsurf - qsub)
+    dg(D_EBAL_ERR) = sf%ebal_err
+    dg(D_SOILH_ERR) = heat_resid
+    dg(D_LEAF_RES) = sf%leaf_res_conv
+    dg(D_HEATC) = column_heat_content(snl, soilpar, dz, t, wliq, wice, cs(CS_SCV))
+    dg(D_BTRAN) = sf%btran
+    dg(D_QSM) = snowmelt
+    do j = 1, nl_soil
+      dgs(DS_SOILMOIST, j) = wliq(j) + wice(j)
+      dgs(DS_SOILTEMP, j) = t(j)
+      dgs(DS_SOILICE, j) = wice(j)
+    end do
+  end subroutine column_step
+
+  ! Water stored in the column (kg m-2): soil liquid and ice, snow, canopy, ponding, aquifer.
+  pure real(r8) function column_water(snl, wliq, wice, cs) result(w)
+    integer(ik), intent(in) :: snl                      ! minus the number of snow layers (-)
+    real(r8), intent(in) :: wliq(maxsnl+1:nl_soil)      ! liquid water (kg m-2)
+    real(r8), intent(in) :: wice(maxsnl+1:nl_soil)      ! ice (kg m-2)
+    real(r8), intent(in) :: cs(NCS)                     ! column scalars (mixed)
+    ! snow layers are inside scv, which colm_snow keeps equal to their sum (checked by tests/test_snow.py)
+    w = sum(wliq(1:nl_soil)) + sum(wice(1:nl_soil)) + cs(CS_SCV) + cs(CS_LDEW) + cs(CS_WDSRF) + cs(CS_WA)
+  end function column_water
 end module colm_column

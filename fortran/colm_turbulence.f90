@@ -1,5 +1,211 @@
-! Placeholder: being written (see docs/core-contract.md).
+! Surface-layer turbulence: Monin-Obukhov similarity between a surface and the forcing height.
+!
+! Stability functions: Businger-Dyer (Businger et al. 1971, Dyer 1974) phi_m = (1 - 16 zeta)^(-1/4),
+! phi_h = (1 - 16 zeta)^(-1/2) for unstable air with Paulson's (1970) integrated forms psi_m, psi_h;
+! phi = 1 + 5 zeta for 0 <= zeta <= 1. Very unstable and very stable limits as Zeng, Zhao and Dickinson
+! (1998, J. Climate 11, 2628) and CLM/CoLM: free-convection matching phi_m = 0.7 k^(2/3) (-zeta)^(1/3) below
+! zeta = -1.574 (momentum) and phi_h = 0.9 k^(4/3) (-zeta)^(-1/3) below zeta = -0.465 (heat and vapour),
+! phi = 5 + zeta above zeta = 1. zeta is kept in [-100, 2] (CoLM/CLM bounds).
+! Low wind: Beljaars (1995) convective velocity w* = (-g u* theta_v* z_i / theta_v)^(1/3), z_i = 1000 m,
+! added to the mean wind in unstable air; a minimum wind of 0.1 m s-1 otherwise (CoLM).
+! Thermal roughness of bare soil and snow: Zeng and Dickinson (1998), z0h = z0m exp(-0.13 (u* z0m / nu)^0.45).
+! Saturation humidity: Buck (1981) over water (T > tfrz) and over ice, with the analytic derivative.
 module colm_turbulence
-  use colm_const, only: r8
+  use colm_const, only: r8, grav, vonkar, tfrz
   implicit none
+  private
+  public :: psi_m_paulson, psi_h_paulson, mo_profile, obukhov_initial, obukhov_update
+  public :: thermal_roughness, qsat, relax_obukhov, wind_min, zeta_min, zeta_max, zi_pbl
+
+  real(r8), parameter :: wind_min = 0.1_r8     ! minimum wind speed (m s-1), CoLM
+  real(r8), parameter :: zeta_min = -100.0_r8  ! lower bound of z/L (-)
+  real(r8), parameter :: zeta_max = 2.0_r8     ! upper bound of z/L (-)
+  real(r8), parameter :: zeta_eps = 1.0e-6_r8  ! smallest |z/L| kept (-)
+  real(r8), parameter :: zetam = 1.574_r8      ! z/L where the momentum profile turns to free convection (-)
+  real(r8), parameter :: zetat = 0.465_r8      ! same for heat and vapour (-)
+  real(r8), parameter :: zi_pbl = 1000.0_r8    ! convective boundary layer height for w* (m)
+  real(r8), parameter :: beta_w = 1.0_r8       ! coefficient of the convective velocity (-)
+  real(r8), parameter :: nu_air = 1.5e-5_r8    ! kinematic viscosity of air (m2 s-1)
+
+contains
+
+  ! Paulson (1970) integrated momentum stability function for zeta < 0; x = (1 - 16 zeta)^(1/4).
+  elemental real(r8) function psi_m_paulson(zeta) result(psi)
+    real(r8), intent(in) :: zeta                ! z / L, <= 0 (-)
+    real(r8) :: x                               ! (1 - 16 zeta)^(1/4) (-)
+    x = sqrt(sqrt(1.0_r8 - 16.0_r8 * zeta))
+    psi = 2.0_r8 * log(0.5_r8 * (1.0_r8 + x)) + log(0.5_r8 * (1.0_r8 + x * x)) - 2.0_r8 * atan(x) &
+          + 2.0_r8 * atan(1.0_r8)
+  end function psi_m_paulson
+
+  ! Paulson (1970) integrated heat / vapour stability function for zeta < 0.
+  elemental real(r8) function psi_h_paulson(zeta) result(psi)
+    real(r8), intent(in) :: zeta                ! z / L, <= 0 (-)
+    real(r8) :: x                               ! (1 - 16 zeta)^(1/4) (-)
+    x = sqrt(sqrt(1.0_r8 - 16.0_r8 * zeta))
+    psi = 2.0_r8 * log(0.5_r8 * (1.0_r8 + x * x))
+  end function psi_h_paulson
+
+  ! Integrated flux-profile functions between the roughness length and zldis (Zeng et al. 1998, Eqs. 8-13):
+  ! u = u*/k fm, theta - theta_s = theta*/k fh, q - q_s = q*/k fq.
+  pure subroutine mo_profile(zldis, z0m, z0h, z0q, obu, fm, fh, fq)
+    real(r8), intent(in) :: zldis               ! reference height minus displacement height (m)
+    real(r8), intent(in) :: z0m                 ! roughness length, momentum (m)
+    real(r8), intent(in) :: z0h                 ! roughness length, heat (m)
+    real(r8), intent(in) :: z0q                 ! roughness length, vapour (m)
+    real(r8), intent(in) :: obu                 ! Obukhov length (m)
+    real(r8), intent(out) :: fm                 ! momentum profile integral (-)
+    real(r8), intent(out) :: fh                 ! heat profile integral (-)
+    real(r8), intent(out) :: fq                 ! vapour profile integral (-)
+    real(r8) :: zeta                            ! zldis / L (-)
+    zeta = zldis / obu
+    fm = profile_m(zldis, z0m, obu, zeta)
+    fh = profile_h(zldis, z0h, obu, zeta)
+    fq = profile_h(zldis, z0q, obu, zeta)
+  end subroutine mo_profile
+
+  pure real(r8) function profile_m(zldis, z0, obu, zeta) result(f)
+    real(r8), intent(in) :: zldis, z0, obu      ! heights (m), Obukhov length (m)
+    real(r8), intent(in) :: zeta                ! zldis / obu (-)
+    if (zeta < -zetam) then
+      f = log(-zetam * obu / z0) - psi_m_paulson(-zetam) + psi_m_paulson(z0 / obu) &
+          + 1.14_r8 * ((-zeta)**(1.0_r8/3.0_r8) - zetam**(1.0_r8/3.0_r8))
+    else if (zeta < 0.0_r8) then
+      f = log(zldis / z0) - psi_m_paulson(zeta) + psi_m_paulson(z0 / obu)
+    else if (zeta <= 1.0_r8) then
+      f = log(zldis / z0) + 5.0_r8 * zeta - 5.0_r8 * z0 / obu
+    else
+      f = log(obu / z0) + 5.0_r8 - 5.0_r8 * z0 / obu + (5.0_r8 * log(zeta) + zeta - 1.0_r8)
+    end if
+  end function profile_m
+
+  pure real(r8) function profile_h(zldis, z0, obu, zeta) result(f)
+    real(r8), intent(in) :: zldis, z0, obu      ! heights (m), Obukhov length (m)
+    real(r8), intent(in) :: zeta                ! zldis / obu (-)
+    if (zeta < -zetat) then
+      f = log(-zetat * obu / z0) - psi_h_paulson(-zetat) + psi_h_paulson(z0 / obu) &
+          + 0.8_r8 * (zetat**(-1.0_r8/3.0_r8) - (-zeta)**(-1.0_r8/3.0_r8))
+    else if (zeta < 0.0_r8) then
+      f = log(zldis / z0) - psi_h_paulson(zeta) + psi_h_paulson(z0 / obu)
+    else if (zeta <= 1.0_r8) then
+      f = log(zldis / z0) + 5.0_r8 * zeta - 5.0_r8 * z0 / obu
+    else
+      f = log(obu / z0) + 5.0_r8 - 5.0_r8 * z0 / obu + (5.0_r8 * log(zeta) + zeta - 1.0_r8)
+    end if
+  end function profile_h
+
+  ! First guess of the Obukhov length from the bulk Richardson number (CLM/CoLM "moninobukini";
+  ! zeta ~ Ri ln(z/z0) / (1 - 5 Ri) in stable, Ri ln(z/z0) in unstable air).
+  pure subroutine obukhov_initial(ur, thv, dthv, zldis, z0m, um, obu)
+    real(r8), intent(in) :: ur                  ! wind speed at the reference height (m s-1)
+    real(r8), intent(in) :: thv                 ! virtual potential temperature at the reference height (K)
+    real(r8), intent(in) :: dthv                ! theta_v(reference) - theta_v(surface) (K)
+    real(r8), intent(in) :: zldis               ! reference height minus displacement height (m)
+    real(r8), intent(in) :: z0m                 ! roughness length, momentum (m)
+    real(r8), intent(out) :: um                 ! wind speed including the convective velocity (m s-1)
+    real(r8), intent(out) :: obu                ! Obukhov length (m)
+    real(r8) :: rib                             ! bulk Richardson number (-)
+    real(r8) :: zeta                            ! z / L (-)
+    if (dthv >= 0.0_r8) then
+      um = max(ur, wind_min)
+    else
+      um = sqrt(ur * ur + 0.25_r8)              ! first guess w* = 0.5 m s-1
+    end if
+    rib = grav * zldis * dthv / (thv * um * um)
+    if (rib >= 0.0_r8) then
+      rib = min(rib, 0.19_r8)                   ! below the critical Richardson number 0.2
+      zeta = rib * log(zldis / z0m) / (1.0_r8 - 5.0_r8 * rib)
+      zeta = min(zeta_max, max(zeta, 0.01_r8))
+    else
+      zeta = rib * log(zldis / z0m)
+      zeta = max(zeta_min, min(zeta, -0.01_r8))
+    end if
+    obu = zldis / zeta
+  end subroutine obukhov_initial
+
+  ! New Obukhov length from the scaling parameters, and the wind including Beljaars' convective velocity.
+  ! L = theta_v u*^2 / (k g theta_v*), theta_v* = theta* (1 + 0.61 q) + 0.61 theta q*.
+  pure subroutine obukhov_update(ur, ustar, tstar, qstar, th, q, zldis, obu, um)
+    real(r8), intent(in) :: ur                  ! wind speed at the reference height (m s-1)
+    real(r8), intent(in) :: ustar               ! friction velocity (m s-1)
+    real(r8), intent(in) :: tstar               ! temperature scale, -H / (rho cp u*) (K)
+    real(r8), intent(in) :: qstar               ! humidity scale, -E / (rho u*) (kg kg-1)
+    real(r8), intent(in) :: th                  ! potential temperature at the reference height (K)
+    real(r8), intent(in) :: q                   ! specific humidity at the reference height (kg kg-1)
+    real(r8), intent(in) :: zldis               ! reference height minus displacement height (m)
+    real(r8), intent(out) :: obu                ! Obukhov length (m)
+    real(r8), intent(out) :: um                 ! wind speed including the convective velocity (m s-1)
+    real(r8) :: thv                             ! virtual potential temperature (K)
+    real(r8) :: thvstar                         ! virtual potential temperature scale (K)
+    real(r8) :: zeta                            ! z / L (-)
+    real(r8) :: wc                              ! convective velocity (m s-1)
+    thv = th * (1.0_r8 + 0.61_r8 * q)
+    thvstar = tstar * (1.0_r8 + 0.61_r8 * q) + 0.61_r8 * th * qstar
+    zeta = zldis * vonkar * grav * thvstar / (ustar * ustar * thv)
+    if (zeta >= 0.0_r8) then
+      zeta = min(zeta_max, max(zeta, zeta_eps))
+      um = max(ur, wind_min)
+    else
+      zeta = max(zeta_min, min(zeta, -zeta_eps))
+      ! w* from the buoyancy flux itself (u* theta_v* = -flux), so it cannot feed back on u*
+      wc = beta_w * (-grav * ustar * thvstar * zi_pbl / thv)**(1.0_r8/3.0_r8)
+      um = sqrt(ur * ur + wc * wc)
+    end if
+    obu = zldis / zeta
+  end subroutine obukhov_update
+
+  ! Under-relaxation of the stability iteration: when the change of zeta = z/L reverses direction between
+  ! two iterations (a two-cycle of the fixed point zeta -> F(zeta), which the strong stable feedback of
+  ! resistances on fluxes produces), the relaxation weight is halved (down to 1/16), so that the coupled
+  ! leaf-temperature / stability iteration converges. The wind with the convective velocity is relaxed with
+  ! the same weight. zeta keeps |zeta| >= 1e-6.
+  pure subroutine relax_obukhov(zldis, obu_old, um_old, obu, um, dzeta_prev, wrelax)
+    real(r8), intent(in) :: zldis                ! reference height minus displacement height (m)
+    real(r8), intent(in) :: obu_old              ! Obukhov length of the previous iteration (m)
+    real(r8), intent(in) :: um_old               ! wind incl. convective velocity, previous iteration (m s-1)
+    real(r8), intent(inout) :: obu               ! new Obukhov length; relaxed on output (m)
+    real(r8), intent(inout) :: um                ! new wind incl. convective velocity; relaxed on output (m s-1)
+    real(r8), intent(inout) :: dzeta_prev        ! zeta change of the previous iteration (-)
+    real(r8), intent(inout) :: wrelax            ! relaxation weight, start with 1 (-)
+    real(r8) :: zold, dzeta, znew                ! stability parameters (-)
+    zold = zldis / obu_old
+    dzeta = zldis / obu - zold
+    if (dzeta * dzeta_prev < 0.0_r8) wrelax = max(0.5_r8 * wrelax, 0.0625_r8)
+    znew = zold + wrelax * dzeta
+    if (abs(znew) < zeta_eps) znew = sign(zeta_eps, zldis / obu)
+    obu = zldis / znew
+    um = um_old + wrelax * (um - um_old)
+    dzeta_prev = wrelax * dzeta
+  end subroutine relax_obukhov
+
+  ! Zeng and Dickinson (1998) roughness length for heat/vapour of bare soil and snow.
+  elemental real(r8) function thermal_roughness(z0m, ustar) result(z0h)
+    real(r8), intent(in) :: z0m                 ! roughness length, momentum (m)
+    real(r8), intent(in) :: ustar               ! friction velocity (m s-1)
+    z0h = z0m * exp(-0.13_r8 * (ustar * z0m / nu_air)**0.45_r8)
+  end function thermal_roughness
+
+  ! Saturation vapour pressure (Buck 1981; liquid above tfrz, ice below) and saturation specific humidity.
+  elemental subroutine qsat(t, p, es, desdt, qs, dqsdt)
+    real(r8), intent(in) :: t                   ! temperature (K)
+    real(r8), intent(in) :: p                   ! air pressure (Pa)
+    real(r8), intent(out) :: es                 ! saturation vapour pressure (Pa)
+    real(r8), intent(out) :: desdt              ! d es / dT (Pa K-1)
+    real(r8), intent(out) :: qs                 ! saturation specific humidity (kg kg-1)
+    real(r8), intent(out) :: dqsdt              ! d qs / dT (kg kg-1 K-1)
+    real(r8) :: tc                              ! temperature (deg C)
+    real(r8) :: den                             ! p - 0.378 es (Pa)
+    tc = min(max(t, 173.15_r8), 373.15_r8) - 273.15_r8
+    if (t > tfrz) then
+      es = 611.21_r8 * exp(17.502_r8 * tc / (tc + 240.97_r8))
+      desdt = es * 17.502_r8 * 240.97_r8 / (tc + 240.97_r8)**2
+    else
+      es = 611.15_r8 * exp(22.452_r8 * tc / (tc + 272.55_r8))
+      desdt = es * 22.452_r8 * 272.55_r8 / (tc + 272.55_r8)**2
+    end if
+    es = min(es, 0.5_r8 * p)                    ! keeps qs finite at very low pressure
+    den = p - 0.378_r8 * es
+    qs = 0.622_r8 * es / den
+    dqsdt = 0.622_r8 * p / (den * den) * desdt
+  end subroutine qsat
 end module colm_turbulence

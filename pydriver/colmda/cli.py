@@ -1,0 +1,141 @@
+"""Command line: ``colmda run | namelist | make-domain | summary`` (also ``python -m colmda``).
+
+Exit status: 0 success, 2 user error (message on stderr, no traceback), 1 anything else (a bug: traceback).
+Under MPI, a failure on one rank aborts all ranks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import USER_ERROR_EXIT, UserError
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    p = argparse.ArgumentParser(prog="colmda", description="Land data assimilation for soil moisture on a "
+                                "CoLM-style column core.")
+    p.add_argument("--version", action="version", version=f"colmda {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser("run", help="run an experiment (mpiexec -n N colmda run ... for N ranks)")
+    r.add_argument("namelist", help="namelist file (see 'colmda namelist' and docs/namelist.md)")
+    r.add_argument("--resume", action="store_true", help="continue from the newest restart in the run directory")
+    r.add_argument("--set", dest="overrides", action="append", default=[], metavar="GROUP.KEY=VALUE",
+                   help="override a namelist key, e.g. --set output.directory=/tmp/run (repeatable)")
+    r.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    r.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+
+    n = sub.add_parser("namelist", help="list every namelist key with default, unit and meaning; with a file: "
+                       "check it and print the resolved settings")
+    n.add_argument("file", nargs="?", help="namelist to check")
+    n.add_argument("--markdown", action="store_true", help="the reference as Markdown tables (docs/namelist.md)")
+    n.add_argument("--set", dest="overrides", action="append", default=[], metavar="GROUP.KEY=VALUE")
+
+    m = sub.add_parser("make-domain", help="regenerate the embedded default domain file (needs the 'domain' "
+                       "extra: pip install colmda[domain])", add_help=False)
+    m.add_argument("args", nargs=argparse.REMAINDER)
+
+    s = sub.add_parser("summary", help="print the summary of a finished run")
+    s.add_argument("rundir", help="run directory (&output directory)")
+    return p
+
+
+def _cmd_run(a) -> int:
+    from . import config
+    from .manifest import format_summary
+    from .parallel import get_comm
+    from .progress import setup_logging
+    from .run import run
+
+    comm = get_comm()
+    setup_logging(a.log_level, comm.rank, comm.size)
+    if getattr(comm, "duplicate", False):
+        import logging
+
+        logging.getLogger("colmda").warning("started by an MPI launcher but mpi4py is not importable: rank 0 runs "
+                                            "the whole experiment on one process, this process does nothing")
+        return 0
+    settings = config.load(a.namelist, overrides=a.overrides)
+    result = run(settings, resume=a.resume, comm=comm, progress=not a.no_progress, namelist_path=a.namelist)
+    if comm.is_root:
+        print(format_summary(result.rundir))
+    return 0
+
+
+def _cmd_namelist(a) -> int:
+    from . import config
+
+    if a.file or a.overrides:
+        s = config.load(a.file, overrides=a.overrides) if a.file else config.loads("", source="<defaults>", overrides=a.overrides)
+        print(f"! {a.file or '<defaults>'}: valid; resolved settings:")
+        print(s.to_namelist(), end="")
+    elif a.markdown:
+        print(config.reference_markdown(), end="")
+    else:
+        print(config.reference_text(), end="")
+    return 0
+
+
+def _cmd_make_domain(a) -> int:
+    try:
+        from . import make_domain
+    except ImportError as exc:
+        raise UserError(f"make-domain is not available ({exc}); install the optional extra: "
+                        f"pip install 'colmda[domain]'") from None
+    try:
+        rc = make_domain.main(a.args)
+    except ImportError as exc:
+        raise UserError(f"make-domain needs the packages of the optional 'domain' extra ({exc}); install them "
+                        f"with: pip install 'colmda[domain]'") from None
+    return int(rc or 0)
+
+
+def _cmd_summary(a) -> int:
+    from .manifest import format_summary
+
+    print(format_summary(a.rundir))
+    return 0
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _parser()
+    if argv[:1] == ["make-domain"]:  # its arguments (options included) belong to colmda.make_domain
+        a = argparse.Namespace(command="make-domain", args=argv[1:])
+    else:
+        a = parser.parse_args(argv)
+    if a.command is None:
+        parser.print_help()
+        return USER_ERROR_EXIT
+    cmd = {"run": _cmd_run, "namelist": _cmd_namelist, "make-domain": _cmd_make_domain,
+           "summary": _cmd_summary}[a.command]
+    comm = None
+    if a.command == "run":
+        from .parallel import get_comm
+
+        comm = get_comm()
+    try:
+        return cmd(a)
+    except UserError as exc:
+        if comm is None or comm.is_root:
+            print(f"colmda: error: {exc}", file=sys.stderr)
+        sys.stderr.flush()
+        return USER_ERROR_EXIT
+    except KeyboardInterrupt:
+        print("colmda: interrupted", file=sys.stderr)
+        return 130
+    except BaseException:
+        if comm is not None and comm.is_mpi:
+            import traceback
+
+            traceback.print_exc()
+            sys.stderr.flush()
+            comm.abort(1)
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

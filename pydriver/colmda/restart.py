@@ -1,0 +1,182 @@
+"""Restart files: everything needed to continue a run exactly where it stopped.
+
+A restart holds, for every column of the run in global column order (written by rank 0 after a gather):
+
+- the full :class:`~colmda.core.ColumnState` (float64, exact),
+- the run status: phase (spin-up or experiment), valid time, windows done, spin-up cycles / convergence,
+- the driver's accumulators (output intervals longer than a window, run summary) and the history records of the
+  file period in progress (so that a resumed run writes byte-identical history files),
+- the settings fingerprint, seeds and code version (a resume with different settings is refused).
+
+Files are ``restart/<experiment>_<sequence>_<label>.nc`` where ``sequence`` counts the windows done (spin-up
+included), so the newest restart is the one with the largest sequence. Writes are atomic (temporary file, then
+``os.replace``): a run killed at any moment leaves only complete restart files.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import layout as L
+from .config import format_date, parse_date
+from .core import ColumnState
+from .errors import UserError
+from .output import atomic_path
+
+FORMAT_VERSION = 1
+_NAME = re.compile(r"^(?P<exp>.+)_(?P<seq>\d{7})_(?P<label>[^.]+)\.nc$")
+
+
+@dataclass
+class RunStatus:
+    """Where a run stands. ``time`` is the valid time of the state."""
+
+    phase: str  # 'spinup' (next: another spin-up cycle) or 'experiment'
+    seq: int  # forecast windows completed so far, spin-up included
+    time: _dt.datetime
+    window_index: int = 0  # next experiment window (0-based)
+    spinup_cycles: int = 0  # spin-up cycles completed
+    spinup_converged: bool = False
+    spinup_last_change: float = float("nan")  # m3 m-3
+
+    def to_attrs(self) -> dict:
+        return {"phase": self.phase, "seq": self.seq, "time": format_date(self.time),
+                "window_index": self.window_index, "spinup_cycles": self.spinup_cycles,
+                "spinup_converged": int(self.spinup_converged), "spinup_last_change": self.spinup_last_change}
+
+    @staticmethod
+    def from_attrs(a: dict) -> "RunStatus":
+        return RunStatus(str(a["phase"]), int(a["seq"]), parse_date(str(a["time"])), int(a["window_index"]),
+                         int(a["spinup_cycles"]), bool(int(a["spinup_converged"])),
+                         float(a["spinup_last_change"]))
+
+
+@dataclass
+class RestartData:
+    status: RunStatus
+    column: np.ndarray  # (ncol,) global column index
+    state: ColumnState  # global, column order as ``column``
+    arrays: dict = field(default_factory=dict)  # driver accumulators, column axis last where there is one
+    pending: dict = field(default_factory=dict)  # history records of the open file period (see output.py)
+    attrs: dict = field(default_factory=dict)  # fingerprint, seeds, code version, ...
+
+
+_STATE_DIMS = {"t_soisno": ("lev",), "wliq_soisno": ("lev",), "wice_soisno": ("lev",), "dz_snow": ("snow",),
+               "cstate": ("cs",)}
+
+
+def restart_path(directory, experiment: str, seq: int, label: str) -> Path:
+    return Path(directory) / f"{experiment}_{seq:07d}_{label}.nc"
+
+
+def list_restarts(directory, experiment: str | None = None) -> list[Path]:
+    """Complete restart files in ``directory``, oldest first (temporaries are ignored)."""
+    d = Path(directory)
+    if not d.is_dir():
+        return []
+    found = []
+    for p in d.iterdir():
+        m = _NAME.match(p.name)
+        if m and (experiment is None or m.group("exp") == experiment):
+            found.append((int(m.group("seq")), p))
+    return [p for _, p in sorted(found)]
+
+
+def latest_restart(directory, experiment: str | None = None) -> Path | None:
+    r = list_restarts(directory, experiment)
+    return r[-1] if r else None
+
+
+def _put(nc, name, arr, dims_before):
+    arr = np.asarray(arr)
+    dims = []
+    for i, n in enumerate(arr.shape[:-1] if dims_before is not None else arr.shape):
+        dn = dims_before[i] if dims_before and i < len(dims_before) else f"{name}_d{i}"
+        if dn not in nc.dimensions:
+            nc.createDimension(dn, n)
+        dims.append(dn)
+    if dims_before is not None:
+        dims.append("column")
+    v = nc.createVariable(name, arr.dtype if arr.dtype != np.bool_ else "i1", tuple(dims))
+    v[...] = arr
+    return v
+
+
+def write_restart(path, data: RestartData) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    import netCDF4
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        nc = netCDF4.Dataset(tmp, "w", format="NETCDF4")
+        try:
+            nc.createDimension("column", len(data.column))
+            c = nc.createVariable("column", "i8", ("column",))
+            c.long_name = "global column index (flat row-major (lat, lon) index of the domain grid)"
+            c[:] = data.column
+            for name, dims in _STATE_DIMS.items():
+                v = _put(nc, name, getattr(data.state, name), dims)
+                v.units = ColumnState.UNITS[name]
+            nc["cstate"].rows = ", ".join(f[0] for f in L.CS_FIELDS)
+            for name, arr in data.arrays.items():
+                per_column = np.ndim(arr) >= 1 and np.shape(arr)[-1] == len(data.column) and not name.startswith("g_")
+                _put(nc, "acc__" + name, arr, () if per_column else None)
+            for name, arr in data.pending.items():
+                per_column = name not in ("time", "begin")
+                _put(nc, "hist__" + name, arr, () if per_column else None)
+            attrs = {"title": "colmda restart", "format_version": FORMAT_VERSION, **data.status.to_attrs()}
+            for k, v in data.attrs.items():
+                attrs["run_" + k] = v if isinstance(v, (int, float, str)) else json.dumps(v)
+            nc.setncatts(attrs)
+        finally:
+            nc.close()
+    return path
+
+
+def read_restart(path) -> RestartData:
+    """Read a restart file; a damaged or foreign file raises UserError naming it."""
+    import netCDF4
+
+    path = Path(path)
+    try:
+        nc = netCDF4.Dataset(path, "r")
+    except (OSError, FileNotFoundError) as exc:
+        raise UserError(f"{path}: cannot open restart file ({exc})") from None
+    try:
+        nc.set_auto_mask(False)
+        a = {k: nc.getncattr(k) for k in nc.ncattrs()}
+        if a.get("title") != "colmda restart":
+            raise UserError(f"{path}: not a colmda restart file (title attribute {a.get('title')!r})")
+        if int(a.get("format_version", -1)) != FORMAT_VERSION:
+            raise UserError(f"{path}: restart format {a.get('format_version')} but this code reads "
+                            f"{FORMAT_VERSION}")
+        column = np.asarray(nc["column"][:], dtype=np.int64)
+        state = ColumnState(**{n: np.asfortranarray(np.asarray(nc[n][:], dtype=np.float64))
+                               for n in _STATE_DIMS})
+        arrays, pending = {}, {}
+        for name, var in nc.variables.items():
+            if name.startswith("acc__"):
+                arrays[name[5:]] = np.asarray(var[...])
+            elif name.startswith("hist__"):
+                pending[name[6:]] = np.asarray(var[...])
+        attrs = {}
+        for k, v in a.items():
+            if k.startswith("run_"):
+                if isinstance(v, str) and v[:1] in "[{":
+                    try:
+                        v = json.loads(v)
+                    except json.JSONDecodeError:
+                        pass
+                attrs[k[4:]] = v
+        status = RunStatus.from_attrs(a)
+    except KeyError as exc:
+        raise UserError(f"{path}: incomplete restart file (missing {exc})") from None
+    finally:
+        nc.close()
+    return RestartData(status, column, state, arrays, pending, attrs)

@@ -1,0 +1,636 @@
+"""The cycle loop: spin-up, then forecast -> analysis -> output over the experiment windows.
+
+Order of one experiment window ``[t0, t1)`` (``&assimilation window_hours``):
+
+1. forcing for this rank's columns (keyed by global column and time, never by rank) and LAI/SAI interpolated
+   from the domain's monthly climatology at the window's mid-time;
+2. forecast: one :func:`colmda.core.advance` call over the window, diagnostics as means over each output
+   interval (or per step for instantaneous output);
+3. analysis: the hook of ``&assimilation method`` (``'none'``: identity); it receives an
+   :class:`AnalysisContext` and returns the analysed state of this rank's columns (or None for "unchanged");
+4. output: diagnostics gathered to rank 0, history records added, finished history files written;
+5. restart when due (every ``restart_days`` and at the end).
+
+Spin-up (``&experiment spinup_max_cycles > 0``) runs the spin-up period again and again from the state at the end of
+the previous cycle, without output or analysis, until the largest change of volumetric soil moisture between the
+ends of two cycles falls below ``spinup_tolerance`` (or the cycle limit is reached). A restart is written at the
+end of every cycle. The spun-up state is the initial state of the experiment.
+
+Everything that reduces over columns (history, summary) is done by rank 0 on gathered global arrays and every
+per-column quantity is computed element by element, so the results are bitwise identical for any number of ranks.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import layout as L
+from .config import Settings, format_date
+from .core import ColumnParameters, ColumnState, CoreError, advance, initial_state
+from .errors import UserError
+from .manifest import SUMMARY, Manifest, Timer, write_json
+from .output import HistoryWriter, OutputGrid, remove_stale_temporaries, resolve_variables
+from .parallel import Decomposition, decompose, get_comm, keyed_rng
+from .progress import Progress
+from .restart import RestartData, RunStatus, latest_restart, list_restarts, read_restart, restart_path, write_restart
+
+log = logging.getLogger("colmda")
+
+# testing aid: seconds to sleep inside every experiment window, between forecast and analysis (lets a test kill
+# a run in the middle of a window)
+DEBUG_DELAY_ENV = "COLMDA_DEBUG_WINDOW_DELAY"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# analysis hook
+
+
+@dataclass
+class AnalysisContext:
+    """What an analysis sees at the end of a forecast window (all arrays: this rank's columns, column last)."""
+
+    settings: Settings
+    comm: object  # colmda.parallel communicator (SerialComm or MPIComm)
+    decomposition: Decomposition
+    window_index: int  # 0-based experiment window
+    window_start: _dt.datetime
+    time: _dt.datetime  # analysis time = end of the window
+    state: ColumnState  # background (forecast) state
+    params: ColumnParameters
+    column: np.ndarray  # global column index of each local column
+    lat: np.ndarray  # latitude of each local column (degrees_north)
+    lon: np.ndarray  # longitude (degrees_east)
+    diagnostics: object  # colmda.core.Diagnostics of the window
+    n_members: int = 1  # columns are [c0 m0, c0 m1, ..., c1 m0, ...] when > 1
+
+    def rng(self, stream: int, local_column: int, member: int = 0) -> np.random.Generator:
+        """Random numbers keyed by (experiment seed, stream, global column, member, window): rank-independent."""
+        return keyed_rng(self.settings.experiment.seed, stream, int(self.column[local_column]), member,
+                         self.window_index)
+
+
+AnalysisHook = Callable[[AnalysisContext], "ColumnState | None"]
+
+
+def identity_analysis(ctx: AnalysisContext):
+    """The control run's analysis: no change."""
+    return None
+
+
+#: analysis hooks by ``&assimilation method``; the assimilation issues register theirs here
+ANALYSES: dict[str, AnalysisHook] = {"none": identity_analysis}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# helpers
+
+
+def collective(comm, fn):
+    """Run ``fn`` on every rank; if it raises UserError on any rank, raise it on all (message of the first failing
+    rank), so that an MPI run stops cleanly instead of hanging. Other exceptions propagate on their rank after
+    the others have been told."""
+    err = None
+    crash = None
+    try:
+        result = fn()
+    except UserError as exc:
+        err, result = str(exc), None
+    except Exception as exc:  # noqa: BLE001 - re-raised below
+        crash, result = exc, None
+    flags = comm.allgather((err, crash is not None))
+    if crash is not None:
+        raise crash
+    for e, crashed in flags:
+        if e is not None:
+            raise UserError(e)
+    for r, (_, crashed) in enumerate(flags):
+        if crashed:
+            raise RuntimeError(f"rank {r} failed during set-up (see its error above)")
+    return result
+
+
+def block_mean(a: np.ndarray, axis: int) -> np.ndarray:
+    """Mean over ``axis`` by sequential element-wise additions (no pairwise summation whose association could depend
+    on the array's shape), so every column's result is independent of how many columns the array holds."""
+    a = np.moveaxis(a, axis, 0)
+    acc = a[0].copy()
+    for k in range(1, a.shape[0]):
+        acc += a[k]
+    return acc / a.shape[0]
+
+
+def layer_sum(a: np.ndarray) -> np.ndarray:
+    """Sum over the first axis, sequentially (see :func:`block_mean`)."""
+    acc = a[0].copy()
+    for k in range(1, a.shape[0]):
+        acc += a[k]
+    return acc
+
+
+def total_water(state: ColumnState) -> np.ndarray:
+    """Column water storage (kg m-2): soil liquid + ice, snow, canopy, ponding, aquifer (as the core's balance)."""
+    c = state.cstate
+    return (layer_sum(state.soil_liquid()) + layer_sum(state.soil_ice()) + c[L.CS_SCV] + c[L.CS_LDEW]
+            + c[L.CS_WDSRF] + c[L.CS_WA])
+
+
+def vol_soil_moisture(state: ColumnState, dz: np.ndarray) -> np.ndarray:
+    return (state.soil_liquid() / 1000.0 + state.soil_ice() / 917.0) / dz[:, None]
+
+
+def monthly_weights(t: _dt.datetime) -> tuple[int, int, float]:
+    """Linear interpolation between mid-month values: (month index a, month index b, weight of b)."""
+    def mid(y, m):
+        start = _dt.datetime(y, m, 1)
+        end = _dt.datetime(y + m // 12, m % 12 + 1, 1)
+        return start + (end - start) / 2
+
+    y, m = t.year, t.month
+    this = mid(y, m)
+    if t >= this:
+        ny, nm = (y + 1, 1) if m == 12 else (y, m + 1)
+        other = mid(ny, nm)
+        w = (t - this) / (other - this)
+        return m - 1, nm - 1, float(w)
+    py, pm = (y - 1, 12) if m == 1 else (y, m - 1)
+    prev = mid(py, pm)
+    w = (t - prev) / (this - prev)
+    return pm - 1, m - 1, float(w)
+
+
+def interpolate_monthly(monthly: np.ndarray, t: _dt.datetime) -> np.ndarray:
+    """Value at time ``t`` of a (12, ncol) monthly climatology (linear between mid-months)."""
+    a, b, w = monthly_weights(t)
+    return (1.0 - w) * monthly[a] + w * monthly[b]
+
+
+def _clean_rundir(comm, rundir: Path, experiment: str) -> None:
+    """Fresh start: remove history, restarts, manifest and summary of an earlier run in the same directory."""
+    if not comm.is_root:
+        return
+    removed = 0
+    for p in list((rundir / "history").glob(f"{experiment}_*.nc")) + list_restarts(rundir / "restart"):
+        p.unlink()
+        removed += 1
+    for name in ("manifest.json", SUMMARY):
+        if (rundir / name).exists():
+            (rundir / name).unlink()
+    remove_stale_temporaries(rundir / "history")
+    remove_stale_temporaries(rundir / "restart")
+    remove_stale_temporaries(rundir)
+    if removed:
+        log.info("fresh start: removed %d file(s) of an earlier run in %s", removed, rundir)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# output stage (local reductions on every rank, the rest on rank 0)
+
+
+class OutputStage:
+    """Turns one window's diagnostics into history records, run-summary accumulators and balance statistics."""
+
+    SUMMARY_RESID = ("D_WBAL_ERR", "D_EBAL_ERR", "D_SOILH_ERR")
+
+    def __init__(self, settings: Settings, comm, decomp: Decomposition, writer: HistoryWriter | None, ncol: int):
+        self.s = settings
+        self.comm = comm
+        self.decomp = decomp
+        self.writer = writer
+        self.osec = settings.output_seconds
+        self.win = settings.window_seconds
+        self.nsteps = settings.steps_per_window
+        self.instant = settings.output.averaging == "instant"
+        self.k = max(1, int(round(self.osec / settings.dt)))  # steps per output interval
+        if self.instant:
+            self.nper = 1
+        elif self.osec <= self.win:
+            self.nper = self.k
+        else:
+            self.nper = self.nsteps
+        self.ncol = ncol
+        # rank-0 accumulators (global arrays)
+        self.acc = {}
+        if comm.is_root:
+            self.reset_summary()
+
+    def reset_summary(self):
+        nl = L.NL_SOIL
+        self.acc = {"out_d": np.zeros((L.ND, self.ncol)), "out_ds": np.zeros((L.NDS, nl, self.ncol)),
+                    "g_out_n": np.zeros(1), "sum_d": np.zeros((L.ND, self.ncol)),
+                    "sum_ds": np.zeros((L.NDS, nl, self.ncol)), "g_sum_n": np.zeros(1),
+                    "maxabs": np.zeros((len(self.SUMMARY_RESID), self.ncol)), "tws_start": np.zeros(self.ncol)}
+
+    def process(self, diag, t0: _dt.datetime, t1: _dt.datetime) -> None:
+        d, ds = diag.diag, diag.diag_soil  # (ND, nout, n), (NDS, nl, nout, n)
+        nout = d.shape[1]
+        start = self.s.start
+        # records of this window (local)
+        if self.instant:
+            if self.osec <= self.win:
+                idx = np.arange(self.k - 1, nout, self.k)
+            else:
+                idx = np.array([nout - 1]) if ((t1 - start).total_seconds() % self.osec == 0) else np.array([], int)
+            rec_d, rec_ds = d[:, idx], ds[:, :, idx]
+        elif self.osec <= self.win:
+            rec_d, rec_ds = d, ds
+        else:
+            rec_d, rec_ds = d[:, :0], ds[:, :, :0]
+        wm_d = block_mean(d, 1)
+        wm_ds = block_mean(ds, 2)
+        maxabs = np.stack([np.abs(d[getattr(L, n)]).max(axis=0) for n in self.SUMMARY_RESID])
+        g = self.comm.gather_columns
+        if rec_d.shape[1]:  # the same decision on every rank (it depends on time only)
+            rec_d, rec_ds = g(np.asfortranarray(rec_d), self.decomp), g(np.asfortranarray(rec_ds), self.decomp)
+        wm_d, wm_ds, maxabs = g(wm_d, self.decomp), g(wm_ds, self.decomp), g(maxabs, self.decomp)
+        if not self.comm.is_root:
+            return
+        a = self.acc
+        a["sum_d"] += wm_d
+        a["sum_ds"] += wm_ds
+        a["g_sum_n"] += 1
+        np.maximum(a["maxabs"], maxabs, out=a["maxabs"])
+        if self.writer is None:
+            return
+        if self.instant or self.osec <= self.win:
+            nrec = rec_d.shape[1]
+            for i in range(nrec):
+                if self.instant and self.osec > self.win:
+                    tend = t1
+                else:
+                    tend = t0 + _dt.timedelta(seconds=(i + 1) * self.osec)
+                self.writer.add(tend, tend - _dt.timedelta(seconds=self.osec), rec_d[:, i], rec_ds[:, :, i])
+        else:
+            a["out_d"] += wm_d
+            a["out_ds"] += wm_ds
+            a["g_out_n"] += 1
+            if (t1 - start).total_seconds() % self.osec == 0:
+                n = a["g_out_n"][0]
+                self.writer.add(t1, t1 - _dt.timedelta(seconds=self.osec), a["out_d"] / n, a["out_ds"] / n)
+                a["out_d"][:] = 0.0
+                a["out_ds"][:] = 0.0
+                a["g_out_n"][:] = 0.0
+        self.writer.flush(now=t1)
+
+    def summary(self, inputs, state_end: ColumnState | None, status: RunStatus) -> dict:
+        """Run summary (rank 0): area-weighted land means over the experiment and balance checks."""
+        a = self.acc
+        n = max(a["g_sum_n"][0], 1.0)
+        md = a["sum_d"] / n
+        mds = a["sum_ds"] / n
+        w = inputs.area if inputs.area is not None else np.cos(np.deg2rad(inputs.lat))
+        w = w / w.sum()
+
+        def gm(x):
+            return float((w * x).sum())
+
+        day = 86400.0
+        dz = inputs.params.dz_soil
+        top = mds[L.DS_SOILMOIST, 0] - mds[L.DS_SOILICE, 0]
+        theta_top = (top / 1000.0 + mds[L.DS_SOILICE, 0] / 917.0) / dz[0]
+        means = {
+            "Precip": (gm((md[L.D_RAINF] + md[L.D_SNOWF]) * day), "kg m-2 d-1"),
+            "Evap": (gm(md[L.D_EVAP] * day), "kg m-2 d-1"),
+            "Runoff": (gm((md[L.D_QS] + md[L.D_QSB]) * day), "kg m-2 d-1"),
+            "Qle": (gm(md[L.D_QLE]), "W m-2"),
+            "Qh": (gm(md[L.D_QH]), "W m-2"),
+            "Qg": (gm(md[L.D_QG]), "W m-2"),
+            "SWnet": (gm(md[L.D_SWNET]), "W m-2"),
+            "AvgSurfT": (gm(md[L.D_AVGSURFT]), "K"),
+            "SoilMoistV_1": (gm(theta_top), "m3 m-3"),
+            "SWE": (gm(md[L.D_SWE]), "kg m-2"),
+            "TWS": (gm(md[L.D_TWS]), "kg m-2"),
+        }
+        bal = {
+            "WaterBalErr (core)": (float(a["maxabs"][0].max()), "kg m-2 s-1", "water balance residual per step"),
+            "EnergyBalErr (core)": (float(a["maxabs"][1].max()), "W m-2", "surface energy balance residual"),
+            "SoilHeatErr (core)": (float(a["maxabs"][2].max()), "W m-2", "snow/soil heat balance residual"),
+        }
+        if state_end is not None and self.s.assimilation.method == "none":
+            dS = total_water(state_end) - a["tws_start"]
+            net = (md[L.D_RAINF] + md[L.D_SNOWF] - md[L.D_EVAP] - md[L.D_QS] - md[L.D_QSB]) * self.win * n
+            bal["water budget of run"] = (float(np.abs(dS - net).max()), "kg m-2",
+                                          "|storage change - (P - E - Qs - Qsb) dt| over the experiment")
+        return {"global_means": means, "balance": bal}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the run
+
+
+@dataclass
+class RunResult:
+    rundir: Path
+    status: RunStatus
+    history_files: list = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+
+
+def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: AnalysisHook | None = None, comm=None,
+        progress: bool = True, namelist_path=None) -> RunResult:
+    """Run the experiment described by ``settings`` on this process's share of the columns.
+
+    ``inputs`` (a :class:`colmda.setup.RunInputs`) defaults to what :func:`colmda.setup.build_inputs` makes of the
+    settings; tests pass synthetic ones. ``analysis`` defaults to ``ANALYSES[settings.assimilation.method]``.
+    """
+    comm = comm or get_comm()
+    timer = Timer()
+    s = settings
+    rundir = s.output_directory
+    analysis = analysis or ANALYSES[s.assimilation.method]
+    if s.parallel.omp_threads:
+        os.environ["OMP_NUM_THREADS"] = str(s.parallel.omp_threads)
+
+    # ---- set-up: inputs for all run columns (every rank), then this rank's block
+    with timer("setup"):
+        if inputs is None:
+            from .setup import build_inputs
+
+            inputs = collective(comm, lambda: build_inputs(s))
+        ncol = inputs.ncol
+        if ncol < comm.size:
+            raise UserError(f"{s.source}: {ncol} column(s) cannot be shared by {comm.size} MPI ranks; use "
+                            f"mpiexec -n {max(ncol, 1)} or fewer")
+        decomp = decompose(ncol, comm.size)
+        sl = decomp.slice(comm.rank)
+        local = np.arange(sl.start, sl.stop)
+        params = inputs.params.take(local)
+        dz = params.dz_soil
+        lai_m = np.asfortranarray(inputs.lai_monthly[:, local])
+        sai_m = np.asfortranarray(inputs.sai_monthly[:, local])
+
+        def load_restart_collective(path_fn, check):
+            def rd():
+                if not comm.is_root:
+                    return None
+                p = path_fn()
+                data = read_restart(p)
+                check(p, data)
+                return p, data
+            got = collective(comm, rd)
+            path = comm.bcast(got[0] if got else None)
+            data = got[1] if got else None
+            return path, data
+
+        restart_dir = rundir / "restart"
+        status = None
+        rdata = None
+        resumed_from = None
+        if resume:
+            def find():
+                p = latest_restart(restart_dir, s.experiment.name)
+                if p is None:
+                    raise UserError(f"--resume: no restart file of experiment '{s.experiment.name}' in "
+                                    f"{restart_dir} (run without --resume to start from the beginning)")
+                return p
+
+            def check(p, data):
+                old = data.attrs.get("fingerprint")
+                new = s.fingerprint()
+                if old is not None and json_norm(old) != json_norm(new):
+                    diff = settings_diff(old, new)
+                    raise UserError(f"{p}: the restart was written with different settings ({diff}); resume with "
+                                    f"the namelist of the original run (only &experiment end, "
+                                    f"&output directory and &parallel omp_threads may change)")
+                if not np.array_equal(data.column, inputs.column):
+                    raise UserError(f"{p}: the restart holds {len(data.column)} columns, not the "
+                                    f"{len(inputs.column)} columns this namelist selects")
+
+            resumed_from, rdata = load_restart_collective(find, check)
+            status = comm.bcast(rdata.status if comm.is_root else None)
+            gstate = rdata.state if comm.is_root else None
+            state = ColumnState(**{k: comm.scatter_columns(getattr(gstate, k) if comm.is_root else None, decomp)
+                                   for k in ("t_soisno", "wliq_soisno", "wice_soisno", "dz_snow", "cstate")})
+            if comm.is_root:
+                log.info("resuming from %s (%s, %s)", resumed_from, status.phase, format_date(status.time))
+        else:
+            if comm.is_root:
+                rundir.mkdir(parents=True, exist_ok=True)
+            comm.barrier()
+            _clean_rundir(comm, rundir, s.experiment.name)
+            status = RunStatus("spinup" if s.experiment.spinup_max_cycles > 0 else "experiment", 0,
+                               s.spinup_start if s.experiment.spinup_max_cycles > 0 else s.start)
+            if s.experiment.initial_restart:
+                def find0():
+                    return Path(s.experiment.initial_restart)
+
+                def check0(p, data):
+                    missing = np.setdiff1d(inputs.column, data.column)
+                    if len(missing):
+                        raise UserError(f"&experiment initial_restart = '{p}': {len(missing)} of the run's columns "
+                                        f"are not in the file (first global column {missing[0]})")
+
+                _, d0 = load_restart_collective(find0, check0)
+                if comm.is_root:
+                    pos = np.searchsorted(d0.column, inputs.column)
+                    g0 = d0.state.take(pos)
+                state = ColumnState(**{k: comm.scatter_columns(getattr(g0, k) if comm.is_root else None, decomp)
+                                       for k in ("t_soisno", "wliq_soisno", "wice_soisno", "dz_snow", "cstate")})
+            else:
+                tinit = s.experiment.init_soil_temperature
+                if tinit == 0:
+                    tinit = inputs.t_clim[local] if inputs.t_clim is not None else 283.15
+                state = initial_state(params, temperature=tinit, saturation=s.experiment.init_saturation)
+
+        # ---- output machinery (rank 0 holds the writer and accumulators)
+        writer = None
+        if comm.is_root:
+            (rundir / "history").mkdir(parents=True, exist_ok=True)
+            restart_dir.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(rundir / "history")
+            remove_stale_temporaries(restart_dir)
+            from .config import parse_period
+
+            grid = OutputGrid.for_columns(s.output_layout, inputs.column, inputs.grid_lat, inputs.grid_lon,
+                                          names=inputs.names, point_lat=inputs.point_lat if
+                                          s.output_layout == "points" else None,
+                                          point_lon=inputs.point_lon if s.output_layout == "points" else None)
+            writer = HistoryWriter(rundir / "history", experiment=s.experiment.name,
+                                   variables=resolve_variables(s.output.variables), grid=grid, dz_soil=dz,
+                                   averaging=s.output.averaging, frequency=s.output.frequency,
+                                   period=parse_period(s.output.file_period), origin=s.start,
+                                   precision=s.output.precision, complevel=s.output.complevel,
+                                   attrs={"forcing_source": s.forcing.source, "forcing_seed": s.forcing.seed})
+        stage = OutputStage(s, comm, decomp, writer, ncol)
+        if comm.is_root and rdata is not None:
+            for k, v in rdata.arrays.items():
+                if k in stage.acc:
+                    stage.acc[k][...] = v
+            writer.restore_pending(rdata.pending)
+        manifest = None
+        if comm.is_root:
+            manifest = Manifest(rundir, s, ranks=comm.size, namelist=namelist_path, resumed_from=resumed_from)
+            for role, path in inputs.input_files:
+                manifest.add_input(path, role)
+            if s.experiment.initial_restart:
+                manifest.add_input(s.experiment.initial_restart, "initial_restart")
+            (rundir / "namelist.nml").write_text(s.to_namelist())
+            manifest.extra["columns"] = ncol
+            manifest.extra["decomposition"] = list(decomp.counts)
+            manifest.write("running", timer)
+
+    hydr = s.model.hydr_model
+    dt = s.dt
+    nsteps = s.steps_per_window
+    win = _dt.timedelta(seconds=s.window_seconds)
+    delay = float(os.environ.get(DEBUG_DELAY_ENV, "0") or 0)
+    fingerprint = s.fingerprint()
+
+    def forecast(t0: _dt.datetime, nper: int):
+        with timer("forcing"):
+            forc = inputs.forcing.window(t0, nsteps, local)
+            if s.forcing.perturb:
+                from .setup import perturb_window
+
+                forc = perturb_window(forc, s, inputs.column[local], t0, dt, getattr(inputs, "domain", None))
+        tmid = t0 + win / 2
+        params.colpar[L.CP_LAI] = interpolate_monthly(lai_m, tmid)
+        params.colpar[L.CP_SAI] = interpolate_monthly(sai_m, tmid)
+        with timer("core"):
+            try:
+                return advance(state, params, forc, dt, hydr_model=hydr, nper=nper)
+            except CoreError as exc:
+                bad = local[exc.columns]
+                raise RuntimeError(f"column core failed at {format_date(t0)} (window start) in {len(bad)} "
+                                   f"column(s); first: global column {inputs.column[bad[0]]} at lat "
+                                   f"{inputs.lat[bad[0]]:.3f} lon {inputs.lon[bad[0]]:.3f}, step "
+                                   f"{int(exc.steps[0])}") from exc
+
+    def save_restart(label: str):
+        with timer("restart"):
+            gathered = {k: comm.gather_columns(v, decomp) for k, v in state.arrays().items()}
+            if comm.is_root:
+                data = RestartData(status=status, column=inputs.column, state=ColumnState(**gathered),
+                                   arrays=dict(stage.acc), pending=writer.pending_arrays(),
+                                   attrs={"fingerprint": fingerprint, "experiment_seed": s.experiment.seed,
+                                          "forcing_seed": s.forcing.seed, "experiment": s.experiment.name})
+                p = write_restart(restart_path(restart_dir, s.experiment.name, status.seq, label), data)
+                log.debug("restart written: %s", p)
+                return p
+        return None
+
+    # ---- spin-up
+    last_restart = None
+    if status.phase == "spinup":
+        nsw = s.spinup_windows
+        tol = s.experiment.spinup_tolerance
+        maxc = s.experiment.spinup_max_cycles
+        if comm.is_root:
+            log.info("spin-up: up to %d cycle(s) of %s .. %s (%d windows each), tolerance %.1e m3 m-3", maxc,
+                     format_date(s.spinup_start), format_date(s.spinup_end), nsw, tol)
+        with timer("spinup"), Progress(nsw * (maxc - status.spinup_cycles), "spin-up", rank=comm.rank,
+                                       enabled=progress) as bar:
+            while status.phase == "spinup":
+                ref = vol_soil_moisture(state, dz)
+                for w in range(nsw):
+                    forecast(s.spinup_start + w * win, nsteps)
+                    bar.update(1, cycle=status.spinup_cycles + 1)
+                change = comm.allreduce_max(float(np.abs(vol_soil_moisture(state, dz) - ref).max()))
+                status.spinup_cycles += 1
+                status.spinup_last_change = change
+                status.spinup_converged = change < tol
+                status.seq += nsw
+                if comm.is_root:
+                    log.info("spin-up cycle %d: largest soil moisture change %.3e m3 m-3%s", status.spinup_cycles,
+                             change, " (converged)" if status.spinup_converged else "")
+                if status.spinup_converged or status.spinup_cycles >= maxc:
+                    if not status.spinup_converged and comm.is_root:
+                        log.warning("spin-up did not converge in %d cycles (last change %.3e > tolerance %.1e)",
+                                    maxc, change, tol)
+                    status.phase = "experiment"
+                    status.time = s.start
+                    status.window_index = 0
+                last_restart = save_restart(f"spinup-cycle{status.spinup_cycles:03d}")
+
+    # ---- experiment
+    if status.window_index == 0:
+        tws = comm.gather_columns(total_water(state), decomp)
+        if comm.is_root:
+            stage.acc["tws_start"][:] = tws
+    start_w = status.window_index
+    n_windows = s.n_windows
+    if comm.is_root:
+        log.info("experiment: %s .. %s, %d window(s) of %g h, %d column(s) on %d rank(s)", format_date(s.start),
+                 format_date(s.end), n_windows, s.assimilation.window_hours, ncol, comm.size)
+    rsec = s.restart_seconds
+    with timer("experiment"), Progress(n_windows - start_w, "experiment", rank=comm.rank,
+                                       enabled=progress) as bar:
+        for w in range(start_w, n_windows):
+            t0 = s.start + w * win
+            t1 = t0 + win
+            diag = forecast(t0, stage.nper)
+            if delay:
+                time.sleep(delay)
+            with timer("analysis"):
+                ctx = AnalysisContext(s, comm, decomp, w, t0, t1, state, params, inputs.column[local],
+                                      inputs.lat[local], inputs.lon[local], diag, s.assimilation.n_members)
+                new = analysis(ctx)
+                if new is not None:
+                    state.put(slice(None), new)
+            with timer("output"):
+                stage.process(diag, t0, t1)
+            status.window_index = w + 1
+            status.seq += 1
+            status.time = t1
+            elapsed = (t1 - s.start).total_seconds()
+            if w + 1 < n_windows and rsec and elapsed % rsec == 0:
+                last_restart = save_restart(t1.strftime("%Y-%m-%dT%H%M"))
+            bar.update(1)
+
+    # ---- end: final restart (with the open file period's records), last history file, summary, manifest
+    if start_w < n_windows or last_restart is None:
+        last_restart = save_restart(status.time.strftime("%Y-%m-%dT%H%M"))
+    gathered_end = {k: comm.gather_columns(v, decomp) for k, v in state.arrays().items()}
+    result = RunResult(rundir, status)
+    if comm.is_root:
+        last_restart = last_restart or latest_restart(restart_dir, s.experiment.name)
+        with timer("output"):
+            writer.flush(now=s.end, final=True)
+        hist = sorted(str(p) for p in (rundir / "history").glob(f"{s.experiment.name}_*.nc"))
+        summ = stage.summary(inputs, ColumnState(**gathered_end), status)
+        summary = {
+            "experiment": s.experiment.name,
+            "start": format_date(s.start),
+            "end": format_date(s.end),
+            "columns": ncol,
+            "spinup": {"max_cycles": s.experiment.spinup_max_cycles, "cycles": status.spinup_cycles,
+                       "converged": status.spinup_converged, "last_change": status.spinup_last_change,
+                       "tolerance": s.experiment.spinup_tolerance, "start": format_date(s.spinup_start),
+                       "end": format_date(s.spinup_end)},
+            "history_files": hist,
+            "last_restart": str(last_restart) if last_restart else None,
+            **summ,
+        }
+        write_json(rundir / SUMMARY, summary)
+        manifest.extra["spinup"] = summary["spinup"]
+        manifest.extra["outputs"] = {"history": hist, "last_restart": summary["last_restart"]}
+        manifest.write("completed", timer)
+        result.history_files = hist
+        result.summary = summary
+    return result
+
+
+def json_norm(obj) -> str:
+    import json
+
+    return json.dumps(json.loads(obj) if isinstance(obj, str) else obj, sort_keys=True)
+
+
+def settings_diff(old, new) -> str:
+    import json
+
+    a = json.loads(old) if isinstance(old, str) else old
+    b = json.loads(new) if isinstance(new, str) else new
+    diffs = []
+    for g in sorted(set(a) | set(b)):
+        for k in sorted(set(a.get(g, {})) | set(b.get(g, {}))):
+            if a.get(g, {}).get(k) != b.get(g, {}).get(k):
+                diffs.append(f"&{g} {k}: {a.get(g, {}).get(k)!r} -> {b.get(g, {}).get(k)!r}")
+    return "; ".join(diffs[:5]) + (" ..." if len(diffs) > 5 else "")

@@ -1,0 +1,193 @@
+"""The seam between settings and the data modules: settings + domain -> parameters, LAI and forcing of the run.
+
+This is the only driver module that knows the interfaces of :mod:`colmda.domain`, :mod:`colmda.pft`,
+:mod:`colmda.soilparams` and :mod:`colmda.forcing`; everything else sees a :class:`RunInputs`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import layout as L
+from .config import Settings
+from .core import ColumnParameters
+from .errors import UserError
+
+
+@dataclass
+class RunInputs:
+    """Everything the cycle loop needs about the run's columns, in global column order (column index last)."""
+
+    column: np.ndarray  # (ncol,) global column index = flat row-major (lat, lon) index of the domain grid
+    lat: np.ndarray  # (ncol,) latitude of each column (degrees_north)
+    lon: np.ndarray  # (ncol,) longitude (degrees_east)
+    grid_lat: np.ndarray  # (nlat,) cell centres of the domain grid (degrees_north)
+    grid_lon: np.ndarray  # (nlon,) (degrees_east)
+    params: ColumnParameters  # all run columns; LAI/SAI rows are refreshed every window
+    lai_monthly: np.ndarray  # (12, ncol) monthly leaf area index climatology (m2 m-2)
+    sai_monthly: np.ndarray  # (12, ncol) monthly stem area index (m2 m-2)
+    forcing: object  # has .window(t0: datetime, nsteps: int, positions: int array) -> (NF, nsteps, n) F-order
+    point_lat: np.ndarray | None = None  # (ncol,) coordinates written for the 'points' layout (sites)
+    point_lon: np.ndarray | None = None
+    names: tuple = ()
+    t_clim: np.ndarray | None = None  # (ncol,) annual-mean air temperature (K), for the cold start
+    area: np.ndarray | None = None  # (ncol,) land area of each column (m2), weights of the summary means
+    domain: object = None  # the colmda.domain.Domain (spatially correlated perturbations need its grid)
+    input_files: list = field(default_factory=list)  # [(role, path)] for the manifest
+
+    def __post_init__(self):
+        self.column = np.asarray(self.column, dtype=np.int64)
+        if np.any(np.diff(self.column) <= 0):
+            raise ValueError("RunInputs.column must be strictly increasing (global column order)")
+
+    @property
+    def ncol(self) -> int:
+        return len(self.column)
+
+
+class WindowForcing:
+    """Adapter: a forcing source with ``generate(start: datetime64, nsteps, columns)`` (the weather generator, or
+    colmda.forcing.ReaderForcing for a site file) as ``window(t0: datetime, nsteps, positions)`` for run-column
+    positions. ``columns`` maps run-column positions to the source's column indices (global column indices for the
+    generator, 0 for the single column of a site file)."""
+
+    def __init__(self, source, columns):
+        self.source = source
+        self.columns = np.asarray(columns, dtype=np.int64)
+
+    def window(self, t0, nsteps, positions):
+        forc = self.source.generate(np.datetime64(t0, "s"), int(nsteps), self.columns[np.asarray(positions)])
+        return np.asfortranarray(forc, dtype=np.float64)
+
+
+def zref_for(settings: Settings, vegpar: np.ndarray, source_height: float | None) -> np.ndarray:
+    """Forcing height per column (m): &model zref, else the forcing source's, else max(30 m, htop + 10 m)."""
+    if settings.model.zref > 0:
+        return np.full(vegpar.shape[1], settings.model.zref)
+    if source_height:
+        return np.maximum(np.full(vegpar.shape[1], float(source_height)), vegpar[L.VP_HTOP] + 2.0)
+    return np.maximum(30.0, vegpar[L.VP_HTOP] + 10.0)
+
+
+def select_domain(settings: Settings):
+    """The domain of the settings with the run's columns selected (DomainError -> UserError)."""
+    from . import domain as dom
+
+    s = settings
+    try:
+        d = dom.Domain.load(s.domain.file or None)
+        if s.domain.box:
+            d = d.select_box(*s.domain.box)
+        elif s.domain.point_lat:
+            d = d.select_points(np.asarray(s.domain.point_lat), np.asarray(s.domain.point_lon), nearest_land=True)
+    except dom.DomainError as exc:
+        raise UserError(f"{s.source}: &domain: {exc}") from None
+    if d.ncol == 0:
+        raise UserError(f"{s.source}: &domain selects no land column")
+    if s.domain.point_lat and d.ncol != len(s.domain.point_lat):
+        raise UserError(f"{s.source}: &domain point_lat/point_lon: {len(s.domain.point_lat)} points fall in "
+                        f"{d.ncol} distinct land columns; give points in different grid cells")
+    return d
+
+
+def point_order(settings: Settings, domain) -> np.ndarray:
+    """For a point run: the index of the namelist point that each selected column (in global order) came from."""
+    s = settings
+    cols = [domain.select_points(np.array([a]), np.array([b]), nearest_land=True).columns[0]
+            for a, b in zip(s.domain.point_lat, s.domain.point_lon)]
+    return np.argsort(np.asarray(cols), kind="stable")
+
+
+def open_reader(settings: Settings):
+    """The forcing file reader of &forcing source, wrapped for the model step, after checking that the file covers
+    the spin-up period and the experiment (ForcingError -> UserError)."""
+    from .forcing import ForcingError, Plumber2Reader, ReaderForcing
+
+    s = settings
+    readers = {"plumber2": Plumber2Reader}
+    where = f"{s.source}: &forcing file = '{s.forcing.file}'"
+    try:
+        reader = readers[s.forcing.source](s.forcing.file)
+        lo, hi = reader.coverage()
+    except ForcingError as exc:
+        raise UserError(f"{where}: {exc}") from None
+    tol = np.timedelta64(int(round(s.forcing.extrapolate_hours * 3600)), "s")
+    periods = [("&experiment start/end", s.start, s.end)]
+    if s.experiment.spinup_max_cycles:
+        periods.append(("&experiment spinup_start/spinup_end", s.spinup_start, s.spinup_end))
+    for what, a, b in periods:
+        if np.datetime64(a, "s") < lo - tol or np.datetime64(b, "s") > hi + tol:
+            raise UserError(f"{where}: the file covers {lo} .. {hi} UTC but {what} need {np.datetime64(a, 's')} "
+                            f".. {np.datetime64(b, 's')} (&forcing extrapolate_hours = "
+                            f"{s.forcing.extrapolate_hours:g} allows that much beyond either end)")
+    return WindowForcing(ReaderForcing(reader, int(s.dt), max_extrapolation_s=int(tol.astype(np.int64))),
+                         np.zeros(1, dtype=np.int64)), reader
+
+
+def build_inputs(settings: Settings) -> RunInputs:
+    """Load the domain, select the columns, build their parameters and the forcing source."""
+    from .core import default_soil_thickness, soil_interfaces
+    from .pft import root_fractions, vegpar
+    from .soilparams import soil_parameters
+
+    s = settings
+    d = select_domain(s)
+    cp = d.column_params()
+    dz = default_soil_thickness()
+    vp = np.asfortranarray(vegpar(cp.pft))
+    rootfr = root_fractions(cp.pft, soil_interfaces(dz))
+    soilpar = soil_parameters(cp.sand, cp.clay, cp.organic, L.NL_SOIL, rootfr)
+    colpar = np.zeros((L.NCP, d.ncol), order="F")
+    colpar[L.CP_ALBSAT_VIS] = cp.albsat_vis
+    colpar[L.CP_ALBSAT_NIR] = cp.albsat_nir
+    colpar[L.CP_ALBDRY_VIS] = cp.albdry_vis
+    colpar[L.CP_ALBDRY_NIR] = cp.albdry_nir
+
+    files = [("domain" if s.domain.file else "domain (embedded default)", str(d.path))]
+    names = tuple(s.domain.point_name)
+    point_lat = point_lon = None
+    height = None
+    if s.forcing.source == "generator":
+        from .forcing import WeatherGenerator
+
+        forcing = WindowForcing(WeatherGenerator(d, s.forcing.seed, s.dt), cp.columns)
+    else:
+        forcing, reader = open_reader(s)
+        files.append(("forcing", s.forcing.file))
+        height = reader.reference_height if np.isfinite(reader.reference_height) else None
+        point_lat, point_lon = np.asarray(reader.lat, float), np.asarray(reader.lon, float)
+        if not names and getattr(reader, "site_code", ""):
+            names = (reader.site_code,)
+    if s.domain.point_lat and s.forcing.source == "generator":  # namelist order -> global column order
+        order = point_order(s, d)
+        point_lat = np.asarray(s.domain.point_lat)[order]
+        point_lon = np.asarray(s.domain.point_lon)[order]
+        names = tuple(names[k] for k in order) if names else ()
+    colpar[L.CP_ZREF] = zref_for(s, vp, height)
+    params = ColumnParameters(soilpar, vp, colpar, dz)
+    area = d.cell_area().ravel()[cp.columns] * cp.land_fraction
+    return RunInputs(column=cp.columns, lat=cp.lat, lon=cp.lon, grid_lat=d.lat, grid_lon=d.lon, params=params,
+                     lai_monthly=np.asarray(cp.lai_clim), sai_monthly=np.asarray(cp.sai_clim), forcing=forcing,
+                     point_lat=point_lat, point_lon=point_lon, names=names,
+                     t_clim=np.asarray(cp.tair_clim).mean(axis=0), area=area, input_files=files, domain=d)
+
+
+def perturbation_settings(settings: Settings):
+    """The forcing-perturbation parameters of &forcing as colmda.forcing.perturb.PerturbationSettings."""
+    from .forcing.perturb import PerturbationSettings
+
+    f = settings.forcing
+    return PerturbationSettings(std_prec=f.perturb_std_prec, std_swdown=f.perturb_std_swdown,
+                                std_lwdown=f.perturb_std_lwdown, std_tair=f.perturb_std_tair,
+                                tau_hours=f.perturb_tau_hours, spatial_corr_km=f.perturb_spatial_km)
+
+
+def perturb_window(forc, settings: Settings, columns, t0, dt, domain=None):
+    """Forcing of member 0 perturbed with streams keyed by (&experiment seed, global column, member, time)."""
+    from .forcing.perturb import flatten_members, perturb_forcing
+
+    ens = perturb_forcing(forc, settings.experiment.seed, columns, [0], np.datetime64(t0, "s"), dt,
+                          perturbation_settings(settings), grid=domain)
+    return flatten_members(ens)
