@@ -108,7 +108,7 @@ contains
     real(r8) :: heat_resid                     ! snow/soil heat balance residual (W m-2)
     real(r8) :: dT_top                         ! top-layer temperature change in the diffusion solve (K)
     real(r8) :: avail_ground                   ! water ground evaporation may take this step (kg m-2)
-    real(r8) :: qvap_snow, qvap_left, e_nolayer ! vapour fluxes from snow (kg m-2 s-1)
+    real(r8) :: qvap_snow, qvap_left          ! vapour flux from snow, part the snow could not supply (kg m-2 s-1)
     real(r8) :: qout_snow                      ! liquid leaving the snowpack bottom (kg m-2 s-1)
     real(r8) :: qgtop, qseva                   ! water reaching the soil, soil evaporation (kg m-2 s-1)
     real(r8) :: qsurf, qsub, qinfl, qcharge    ! runoff, baseflow, infiltration, recharge (kg m-2 s-1)
@@ -172,23 +172,11 @@ contains
     qseva = sf%fevpg_soil
     qout_snow = 0.0_r8
     dheat_snow = 0.0_r8
-    if (snl < 0) then
-      call snow_water(dt, snl, dz, t, wliq, wice, cs(CS_SCV), cs(CS_SNOWDP), rain_g, qvap_snow, qout_snow, qvap_left, dheat_snow)
-      qseva = qseva + qvap_left
-      qgtop = qout_snow
-    else
-      ! snow without layers exchanges vapour directly; what it cannot supply comes from the soil
-      e_nolayer = qvap_snow
-      if (qvap_snow > 0.0_r8) e_nolayer = min(qvap_snow, cs(CS_SCV) / dt)
-      if (cs(CS_SCV) > 0.0_r8 .or. e_nolayer < 0.0_r8) then
-        if (cs(CS_SCV) > 0.0_r8) cs(CS_SNOWDP) = cs(CS_SNOWDP) * max(cs(CS_SCV) - e_nolayer * dt, 0.0_r8) / cs(CS_SCV)
-        cs(CS_SCV) = max(cs(CS_SCV) - e_nolayer * dt, 0.0_r8)
-      else
-        e_nolayer = 0.0_r8
-      end if
-      qseva = qseva + (qvap_snow - e_nolayer)
-      qgtop = rain_g
-    end if
+    ! snow layers take rain and vapour exchange; snow without layers only vapour (rain passes through)
+    call snow_water(dt, snl, dz, t, wliq, wice, cs(CS_SCV), cs(CS_SNOWDP), rain_g, qvap_snow, qout_snow, &
+                    qvap_left, dheat_snow)
+    qseva = qseva + qvap_left
+    qgtop = qout_snow
     qgtop = qgtop + qmelt_nolayer
     call soil_water(hydr_model, dt, soilpar, dz(1:nl_soil), z(1:nl_soil), zi(0:nl_soil), t(1:nl_soil), &
                     wliq(1:nl_soil), wice(1:nl_soil), qgtop, qseva, sf%etr, sf%rootr, cs(CS_WDSRF), cs(CS_ZWT), &

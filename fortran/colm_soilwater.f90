@@ -51,6 +51,7 @@ module colm_soilwater
   integer, parameter :: max_sub = 20000          ! sub-steps per call before giving up (-)
   integer, parameter :: max_halving = 18         ! smallest sub-step is dt / 2**max_halving (-)
   real(r8), parameter :: tol_theta = 1.0e-10_r8  ! convergence: max |residual| * dt / dz (m3 m-3)
+  real(r8), parameter :: tol_stall = 1.0e-7_r8   ! accepted residual once the heads stop changing (m3 m-3)
   real(r8), parameter :: c_reg = 1.0e-11_r8      ! Jacobian-only storage regularisation (mm-1)
 
   ! runoff and groundwater (CoLM2014 / CLM4 SIMTOP)
@@ -144,20 +145,13 @@ contains
     real(r8) :: dqa(0:nl), dqb(0:nl)             ! dq/dh of the node above / below each interface (mm s-1 mm-1)
     real(r8) :: kh, dkh_a, dkh_b, g, dist        ! interface K (mm s-1), derivatives (s-1), gradient (-), distance (mm)
     real(r8) :: kb, thb, cpb, dkb, qcap, dqcap   ! boundary-node K (mm s-1) etc., infiltration capacity (mm s-1)
-    real(r8) :: dh_chord                         ! head interval of the conductivity chord (mm)
+    real(r8) :: fnewt                            ! 1 for Newton, 0 for Picard (-)
     integer :: j
 
+    fnewt = merge(1.0_r8, 0.0_r8, newton)
     do j = 1, nl
       call node_state(hydr_model, sp(:, j), vol_ice(j), h(j), th(j), cp(j), hk(j), dhk(j))
-      if (newton .and. h(j) < 0.0_r8) then
-        ! chord over at least 1 mm of head: the analytic dK/dh of van Genuchten-Mualem with n < 2 is
-        ! unbounded as h -> 0-, which makes Newton oscillate across saturation
-        dh_chord = max(1.0_r8, 1.0e-3_r8 * abs(h(j)))
-        call node_state(hydr_model, sp(:, j), vol_ice(j), h(j) - dh_chord, thb, cpb, kb, dkb)
-        dhk(j) = (hk(j) - kb) / dh_chord
-      else
-        dhk(j) = 0.0_r8
-      end if
+      dhk(j) = fnewt * dhk(j)
     end do
     dqa = 0.0_r8
     dqb = 0.0_r8
@@ -270,7 +264,7 @@ contains
     real(r8) :: dts, t_done, lam, dsmp, scr      ! sub-step (s), time done (s), step length (-), scratch
     real(r8) :: piv                              ! Thomas-algorithm pivot (mm s-1 mm-1)
     real(r8) :: qt_sum, qb_sum                   ! time-integrated boundary fluxes (mm)
-    logical :: converged, dominant               ! sub-step converged; Jacobian diagonally dominant
+    logical :: converged, dominant, stalled      ! sub-step converged; Newton matrix usable; heads stopped
     integer :: j, it, ls, nhalf, its
     logical :: use_newton
     integer(ik) :: km
@@ -345,6 +339,7 @@ contains
           if (rn_t < resnorm .or. ls == 8) exit
           lam = 0.5_r8 * lam
         end do
+        stalled = maxval(abs(hn - h) / (abs(h) + 1.0_r8)) < 1.0e-10_r8
         h = hn
         res = res_t
         q = q_t
@@ -352,6 +347,11 @@ contains
         bmx = b_t
         cmx = c_t
         resnorm = rn_t
+        if (stalled .and. resnorm <= tol_stall) then
+          ! heads no longer move: the residual is at the round-off floor of the hydraulic functions
+          converged = .true.
+          exit
+        end if
       end do
       if (.not. converged .and. resnorm <= tol_theta) converged = .true.
       niter = niter + its
