@@ -166,6 +166,34 @@ subroutine soilwater_column_kernel(nsteps, hydr_model, dt, dz, soilpar, t_soil, 
     gw_hist(:, n) = gw
   end do
 end subroutine soilwater_column_kernel
+
+subroutine soil_hydraulics_kernel(n, hydr_model, sp, vol_liq, vol_ice, smp, dsmp_dtheta, hk, dhk_dtheta, &
+                                  theta_psi, dtheta_dpsi, hk_psi, dhk_dpsi)
+  ! The colm_hydraulics functions of one layer at n liquid contents: matric potential and conductivity from
+  ! theta, then liquid content, capacity and conductivity back from that matric potential.
+  use colm_const, only: c_double => r8, c_int => ik
+  use colm_hydraulics, only: soil_matric_potential, soil_conductivity, soil_state_psi
+  implicit none
+  integer(c_int), intent(in) :: n                         ! number of evaluation points (-)
+  integer(c_int), intent(in) :: hydr_model                ! 1 Campbell, 2 van Genuchten-Mualem (-)
+  real(c_double), intent(in) :: sp(13)                    ! soil parameters of the layer, SP_* (mixed)
+  real(c_double), intent(in) :: vol_liq(n)                ! volumetric liquid content (m3 m-3)
+  real(c_double), intent(in) :: vol_ice(n)                ! volumetric ice content (m3 m-3)
+  real(c_double), intent(out) :: smp(n)                   ! matric potential (mm)
+  real(c_double), intent(out) :: dsmp_dtheta(n)           ! d smp / d theta (mm)
+  real(c_double), intent(out) :: hk(n)                    ! conductivity (mm s-1)
+  real(c_double), intent(out) :: dhk_dtheta(n)            ! d hk / d theta (mm s-1)
+  real(c_double), intent(out) :: theta_psi(n)             ! liquid content at smp (m3 m-3)
+  real(c_double), intent(out) :: dtheta_dpsi(n)           ! capacity at smp (mm-1)
+  real(c_double), intent(out) :: hk_psi(n)                ! conductivity at smp (mm s-1)
+  real(c_double), intent(out) :: dhk_dpsi(n)              ! d hk / d smp at smp (s-1)
+  integer :: i
+  do i = 1, n
+    call soil_matric_potential(hydr_model, sp, vol_liq(i), vol_ice(i), smp(i), dsmp_dtheta(i))
+    call soil_conductivity(hydr_model, sp, vol_liq(i), vol_ice(i), hk(i), dhk_dtheta(i))
+    call soil_state_psi(hydr_model, sp, smp(i), vol_ice(i), theta_psi(i), dtheta_dpsi(i), hk_psi(i), dhk_dpsi(i))
+  end do
+end subroutine soil_hydraulics_kernel
 ! <<< soilwater kernel
 
 ! >>> heat kernel (owned by the soil-temperature module author; verification entry point)

@@ -1,32 +1,39 @@
-! Soil hydraulic functions: water retention psi(theta), its inverse theta(psi), and hydraulic conductivity K(theta),
-! with derivatives, for one soil layer described by its parameter vector sp(NSP) (indices SP_* in colm_layout).
+! Soil hydraulic functions: water retention psi(theta), its inverse theta(psi), and hydraulic conductivity, with
+! derivatives, for one soil layer described by its parameter vector sp(NSP) (indices SP_* in colm_layout).
 !
 ! hydr_model = 1: Campbell (1974) / Clapp and Hornberger (1978), the CoLM2014 form
-!   s = theta / theta_s,  psi = psi_s s^(-b),  K = Ksat s^(2b+3)
-! hydr_model = 2: van Genuchten (1980) retention with Mualem (1976) conductivity, the CoLM202X default
-!   Se = (theta - theta_r) / (theta_s - theta_r),  Se = [1 + (alpha |psi|)^n]^(-m),  m = 1 - 1/n,
-!   K = Ksat Se^L [1 - (1 - Se^(1/m))^m]^2
+!   s = theta / theta_s,  psi = psi_s s^(-b)  (psi_s = SP_PSI_S < 0),  K = Ksat s^(2b+3)
+! hydr_model = 2: van Genuchten (1980) retention with Mualem (1976) conductivity in the air-entry form of
+!   Ippisch, Vogel and Bastian (2006, AWR 29, 1780-1789) used by CoLM202X (MOD_Hydro_SoilFunction), with CoLM202X's
+!   air-entry value psi_e = -1 mm:
+!   S*(psi) = [1 + (alpha |psi|)^n]^(-m),  m = 1 - 1/n,   Sc = S*(psi_e),
+!   Se = (theta - theta_r) / (theta_s - theta_r) = S*(psi) / Sc  for psi < psi_e,  1 above,
+!   K = Ksat Se^L [ (1 - (1 - (Se Sc)^(1/m))^m) / (1 - (1 - Sc^(1/m))^m) ]^2.
+!   As psi_e -> 0 this is the classic van Genuchten-Mualem model; with psi_e = -1 mm retention differs from it by
+!   less than 0.1 % of theta_s - theta_r for alpha <= 0.02 mm-1, while dK/dpsi stays bounded at saturation
+!   (it is unbounded for n < 2 in the classic model, Vogel et al. 2001, AWR 24, 133-144).
 !
-! Frozen soil (CoLM2014 / CLM4 convention): the matric potential of the liquid follows from the liquid content
-! alone ("freezing is like drying"; liquid beyond the pore space left by ice is ignored); conductivity uses the
-! total (liquid + ice) saturation times the ice impedance 10^(-6 f_ice), f_ice = theta_ice / theta_s.
-! Matric potentials are in mm of water (<= 0 in unsaturated soil) and are bounded below by smpmin.
+! Frozen soil (CoLM2014 convention): matric potential and relative conductivity follow from the liquid content
+! alone ("freezing is like drying"; liquid beyond the pore space left by ice is ignored), and the conductivity is
+! multiplied by the ice impedance 10^(-6 f_ice), f_ice = theta_ice / theta_s.
+! Matric potentials are in mm of water (<= 0) and are bounded below by smpmin.
 module colm_hydraulics
   use colm_const, only: r8, ik, smpmin
   use colm_layout, only: NSP, SP_THETA_S, SP_THETA_R, SP_KSAT, SP_PSI_S, SP_BSW, SP_ALPHA_VG, SP_N_VG, SP_L_VG
   implicit none
   private
-  public :: HYDR_CAMPBELL, HYDR_VG
-  public :: soil_matric_potential, soil_conductivity, soil_theta_from_psi, ice_impedance, soil_psi_saturation
+  public :: HYDR_CAMPBELL, HYDR_VG, PSI_E_VG
+  public :: soil_matric_potential, soil_conductivity, soil_theta_from_psi, soil_state_psi
+  public :: ice_impedance, soil_psi_saturation
 
   integer(ik), parameter :: HYDR_CAMPBELL = 1    ! Campbell / Clapp-Hornberger switch value (-)
   integer(ik), parameter :: HYDR_VG = 2          ! van Genuchten-Mualem switch value (-)
+  real(r8), parameter :: PSI_E_VG = -1.0_r8      ! air-entry potential of the vG-Mualem form, CoLM202X (mm)
   real(r8), parameter :: e_ice = 6.0_r8          ! ice impedance exponent, CoLM2014 / CLM4 (-)
-  real(r8), parameter :: w_min = 1.0e-14_r8      ! smallest 1 - Se^(1/m) used in the Mualem derivative (-)
 
 contains
 
-  ! exp(y) - 1 without cancellation for small |y| (needed for 1 - Se^(1/m) near saturation).
+  ! exp(y) - 1 without cancellation for small |y| (needed for 1 - S^(1/m) near saturation).
   pure real(r8) function expm1_r8(y) result(e)
     real(r8), intent(in) :: y                    ! argument (-)
     if (abs(y) < 1.0e-5_r8) then
@@ -43,12 +50,12 @@ contains
     imped = 10.0_r8**(-e_ice * min(1.0_r8, max(0.0_r8, vol_ice) / theta_s))
   end function ice_impedance
 
-  ! Matric potential at which the unfrozen soil becomes saturated (air entry): psi_s (Campbell) or 0 (vG).
+  ! Matric potential at which the unfrozen soil becomes saturated (air entry): psi_s (Campbell) or psi_e (vG).
   pure real(r8) function soil_psi_saturation(hydr_model, sp) result(psat)
     integer(ik), intent(in) :: hydr_model        ! 1 Campbell, 2 van Genuchten-Mualem (-)
     real(r8), intent(in) :: sp(NSP)              ! soil parameters of the layer, SP_* (mixed)
     if (hydr_model == HYDR_VG) then
-      psat = 0.0_r8
+      psat = PSI_E_VG
     else
       psat = sp(SP_PSI_S)
     end if
@@ -56,7 +63,7 @@ contains
 
   ! Matric potential of the liquid water and its derivative with respect to the liquid content.
   ! Liquid is limited to the pore space left by ice; smp >= smpmin; dsmp_dtheta = 0 where smp is clipped
-  ! (at smpmin or at saturation).
+  ! (at smpmin, or at saturation where smp is the air-entry value).
   pure subroutine soil_matric_potential(hydr_model, sp, vol_liq, vol_ice, smp, dsmp_dtheta)
     integer(ik), intent(in) :: hydr_model        ! 1 Campbell, 2 van Genuchten-Mualem (-)
     real(r8), intent(in) :: sp(NSP)              ! soil parameters of the layer, SP_* (mixed)
@@ -67,8 +74,7 @@ contains
     real(r8) :: ths, thr, theta                  ! porosity, residual content, usable liquid content (m3 m-3)
     real(r8) :: s, s_min                         ! relative saturation and its value at smpmin (-)
     real(r8) :: b, psis                          ! Campbell exponent (-) and air-entry potential (mm)
-    real(r8) :: alpha, n, m                      ! vG alpha (mm-1), n (-), m (-)
-    real(r8) :: x                                ! Se^(-1/m) - 1 (-)
+    real(r8) :: alpha, n, m, sc, ss, x           ! vG alpha (mm-1), n, m, Sc, S* = Se Sc, S*^(-1/m) - 1 (-)
 
     ths = sp(SP_THETA_S)
     theta = min(vol_liq, max(ths - max(vol_ice, 0.0_r8), 0.0_r8))
@@ -77,19 +83,21 @@ contains
       alpha = sp(SP_ALPHA_VG)
       n = sp(SP_N_VG)
       m = 1.0_r8 - 1.0_r8 / n
+      sc = (1.0_r8 + (-alpha * PSI_E_VG)**n)**(-m)
       s = (theta - thr) / (ths - thr)
-      ! Se at smpmin, from Se = (1 + (alpha |smpmin|)^n)^(-m), in logs to avoid overflow
-      s_min = exp(-m * (n * log(alpha * abs(smpmin)) + log(1.0_r8 + (alpha * abs(smpmin))**(-n))))
+      ! S* at smpmin, in logs to avoid overflow
+      s_min = exp(-m * (n * log(alpha * abs(smpmin)) + log(1.0_r8 + (alpha * abs(smpmin))**(-n)))) / sc
       if (s >= 1.0_r8) then
-        smp = 0.0_r8
+        smp = PSI_E_VG
         dsmp_dtheta = 0.0_r8
       else if (s <= s_min) then
         smp = smpmin
         dsmp_dtheta = 0.0_r8
       else
-        x = expm1_r8(-log(s) / m)
+        ss = s * sc
+        x = expm1_r8(-log(ss) / m)
         smp = -(x**(1.0_r8 / n)) / alpha
-        dsmp_dtheta = x**(1.0_r8 / n - 1.0_r8) * s**(-1.0_r8 / m - 1.0_r8) / (alpha * n * m * (ths - thr))
+        dsmp_dtheta = sc * x**(1.0_r8 / n - 1.0_r8) * ss**(-1.0_r8 / m - 1.0_r8) / (alpha * n * m * (ths - thr))
       end if
     else
       b = sp(SP_BSW)
@@ -119,47 +127,100 @@ contains
     real(r8), intent(in) :: vol_ice              ! volumetric ice content (m3 m-3)
     real(r8), intent(out) :: vol_liq             ! volumetric liquid water content (m3 m-3)
     real(r8), intent(out) :: dtheta_dpsi         ! d vol_liq / d smp (m3 m-3 mm-1)
-    real(r8) :: ths, thr, h, cap                 ! porosity, residual (m3 m-3), potential (mm), liquid cap (m3 m-3)
-    real(r8) :: b, psis                          ! Campbell exponent (-) and air-entry potential (mm)
-    real(r8) :: alpha, n, m, x, xn, se           ! vG alpha (mm-1), n, m, alpha|h|, (alpha|h|)^n, Se (-)
+    real(r8) :: hk, dhk                          ! conductivity and derivative, not used here
+    call soil_state_psi(hydr_model, sp, smp, vol_ice, vol_liq, dtheta_dpsi, hk, dhk)
+  end subroutine soil_theta_from_psi
+
+  ! Liquid content, capacity, conductivity and dK/dpsi at matric potential smp, from closed forms in smp (no
+  ! round trip through theta, so K is accurate close to saturation). Capped at the pore space left by ice: above
+  ! the cap the layer is full, with zero capacity and the conductivity of the cap.
+  pure subroutine soil_state_psi(hydr_model, sp, smp, vol_ice, vol_liq, dtheta_dpsi, hk, dhk_dpsi)
+    integer(ik), intent(in) :: hydr_model        ! 1 Campbell, 2 van Genuchten-Mualem (-)
+    real(r8), intent(in) :: sp(NSP)              ! soil parameters of the layer, SP_* (mixed)
+    real(r8), intent(in) :: smp                  ! matric potential (mm)
+    real(r8), intent(in) :: vol_ice              ! volumetric ice content (m3 m-3)
+    real(r8), intent(out) :: vol_liq             ! liquid content (m3 m-3)
+    real(r8), intent(out) :: dtheta_dpsi         ! d vol_liq / d smp (m3 m-3 mm-1)
+    real(r8), intent(out) :: hk                  ! hydraulic conductivity (mm s-1)
+    real(r8), intent(out) :: dhk_dpsi            ! d hk / d smp (s-1)
+    real(r8) :: ths, thr, cap, h, hcap, imped    ! porosity, residual, cap (m3 m-3), potentials (mm), impedance (-)
+    real(r8) :: b, psis, s                       ! Campbell exponent (-), air entry (mm), theta / theta_s (-)
+    real(r8) :: alpha, n, m, sc, fc, x, xn       ! vG alpha (mm-1), n, m, Sc, Mualem normaliser, alpha|h|, x^n (-)
+    real(r8) :: sstar, se, w, f, dsdh, dwdh      ! S*, Se, x^(n-1) S*, 1 - w, dS*/dh (mm-1), dw/dh (mm-1)
+    real(r8) :: dummy                            ! unused derivative (-)
 
     ths = sp(SP_THETA_S)
     cap = max(ths - max(vol_ice, 0.0_r8), 0.0_r8)
+    imped = ice_impedance(vol_ice, ths)
     h = max(smp, smpmin)
     if (hydr_model == HYDR_VG) then
       thr = sp(SP_THETA_R)
-      if (h >= 0.0_r8) then
-        vol_liq = ths
-        dtheta_dpsi = 0.0_r8
-      else
-        alpha = sp(SP_ALPHA_VG)
-        n = sp(SP_N_VG)
-        m = 1.0_r8 - 1.0_r8 / n
-        x = -alpha * h
-        xn = x**n
-        se = (1.0_r8 + xn)**(-m)
-        vol_liq = thr + (ths - thr) * se
-        dtheta_dpsi = (ths - thr) * m * n * alpha * (xn / x) * se / (1.0_r8 + xn)
+      alpha = sp(SP_ALPHA_VG)
+      n = sp(SP_N_VG)
+      m = 1.0_r8 - 1.0_r8 / n
+      sc = (1.0_r8 + (-alpha * PSI_E_VG)**n)**(-m)
+      fc = 1.0_r8 - (-alpha * PSI_E_VG)**(n - 1.0_r8) * sc
+      if (cap < ths) then
+        ! the ice cap: the potential at which the liquid fills the pore space left by ice
+        if (cap <= thr) then
+          vol_liq = cap
+          dtheta_dpsi = 0.0_r8
+          hk = 0.0_r8
+          dhk_dpsi = 0.0_r8
+          return
+        end if
+        call soil_matric_potential(hydr_model, sp, cap, 0.0_r8, hcap, dummy)
+        h = min(h, hcap)
       end if
+      if (h >= PSI_E_VG) then
+        vol_liq = min(ths, cap)
+        dtheta_dpsi = 0.0_r8
+        hk = imped * sp(SP_KSAT)
+        dhk_dpsi = 0.0_r8
+        return
+      end if
+      x = -alpha * h
+      xn = x**n
+      sstar = (1.0_r8 + xn)**(-m)
+      se = sstar / sc
+      w = (xn / x) * sstar
+      f = 1.0_r8 - w
+      vol_liq = min(thr + (ths - thr) * se, cap)
+      hk = imped * sp(SP_KSAT) * se**sp(SP_L_VG) * (f / fc)**2
+      if (h < max(smp, smpmin)) then
+        ! held at the ice cap
+        dtheta_dpsi = 0.0_r8
+        dhk_dpsi = 0.0_r8
+        return
+      end if
+      ! dS*/dh with dx/dh = -alpha; dw/dh from w = x^(n-1) S*
+      dsdh = m * n * alpha * (xn / x) * sstar / (1.0_r8 + xn)
+      dwdh = -alpha * (n - 1.0_r8) * (xn / x) / x * sstar + (xn / x) * dsdh
+      dtheta_dpsi = (ths - thr) * dsdh / sc
+      dhk_dpsi = hk * (sp(SP_L_VG) * dsdh / sstar - 2.0_r8 * dwdh / f)
     else
       b = sp(SP_BSW)
       psis = sp(SP_PSI_S)
       if (h >= psis) then
-        vol_liq = ths
+        s = 1.0_r8
         dtheta_dpsi = 0.0_r8
       else
-        vol_liq = ths * (h / psis)**(-1.0_r8 / b)
-        dtheta_dpsi = -vol_liq / (b * h)
+        s = (h / psis)**(-1.0_r8 / b)
+        dtheta_dpsi = -ths * s / (b * h)
       end if
+      vol_liq = ths * s
+      if (vol_liq >= cap) then
+        vol_liq = cap
+        s = cap / ths
+        dtheta_dpsi = 0.0_r8
+      end if
+      hk = imped * sp(SP_KSAT) * s**(2.0_r8 * b + 3.0_r8)
+      dhk_dpsi = (2.0_r8 * b + 3.0_r8) * hk / max(vol_liq, tiny(1.0_r8)) * dtheta_dpsi
     end if
-    if (vol_liq >= cap) then
-      vol_liq = cap
-      dtheta_dpsi = 0.0_r8
-    end if
-  end subroutine soil_theta_from_psi
+  end subroutine soil_state_psi
 
   ! Hydraulic conductivity and its derivative with respect to the liquid content. The relative conductivity uses
-  ! the total (liquid + ice) saturation and is multiplied by the ice impedance (CLM4 / CoLM2014).
+  ! the liquid saturation and is multiplied by the ice impedance (CoLM2014).
   pure subroutine soil_conductivity(hydr_model, sp, vol_liq, vol_ice, hk, dhk_dtheta)
     integer(ik), intent(in) :: hydr_model        ! 1 Campbell, 2 van Genuchten-Mualem (-)
     real(r8), intent(in) :: sp(NSP)              ! soil parameters of the layer, SP_* (mixed)
@@ -169,38 +230,41 @@ contains
     real(r8), intent(out) :: dhk_dtheta          ! d hk / d vol_liq (mm s-1 per m3 m-3)
     real(r8) :: ths, thr, ksat, imped            ! porosity, residual (m3 m-3), Ksat (mm s-1), impedance (-)
     real(r8) :: s, b                             ! relative saturation (-), Campbell exponent (-)
-    real(r8) :: n, m, l, u, w, wm, f, dfds, lns  ! Mualem terms: n, m, L, Se^(1/m), 1-u, w^m, 1-w^m, df/dSe, ln Se
+    real(r8) :: n, m, l, sc, fc, ss, lns, u, w, wm, f, dfds ! Mualem terms (-)
 
     ths = sp(SP_THETA_S)
     ksat = sp(SP_KSAT)
     imped = ice_impedance(vol_ice, ths)
     if (hydr_model == HYDR_VG) then
       thr = sp(SP_THETA_R)
-      s = (max(vol_liq, 0.0_r8) + max(vol_ice, 0.0_r8) - thr) / (ths - thr)
+      s = (min(max(vol_liq, 0.0_r8), max(ths - max(vol_ice, 0.0_r8), 0.0_r8)) - thr) / (ths - thr)
       if (s <= 0.0_r8) then
         hk = 0.0_r8
+        dhk_dtheta = 0.0_r8
+        return
+      end if
+      if (s >= 1.0_r8) then
+        hk = imped * ksat
         dhk_dtheta = 0.0_r8
         return
       end if
       n = sp(SP_N_VG)
       m = 1.0_r8 - 1.0_r8 / n
       l = sp(SP_L_VG)
-      if (s >= 1.0_r8) then
-        hk = imped * ksat
-        dhk_dtheta = 0.0_r8
-        return
-      end if
-      lns = log(s)
+      sc = (1.0_r8 + (-sp(SP_ALPHA_VG) * PSI_E_VG)**n)**(-m)
+      fc = 1.0_r8 - (-sp(SP_ALPHA_VG) * PSI_E_VG)**(n - 1.0_r8) * sc
+      ss = s * sc
+      lns = log(ss)
       u = exp(lns / m)
-      w = max(-expm1_r8(lns / m), w_min)
+      w = -expm1_r8(lns / m)
       wm = w**m
       f = 1.0_r8 - wm
-      hk = imped * ksat * exp(l * lns) * f * f
-      dfds = (wm / w) * u / s
-      dhk_dtheta = imped * ksat * exp(l * lns) * f * (l * f / s + 2.0_r8 * dfds) / (ths - thr)
+      hk = imped * ksat * s**l * (f / fc)**2
+      dfds = (wm / w) * u / ss * sc
+      dhk_dtheta = imped * ksat * s**l * (f / fc) * (l * (f / fc) / s + 2.0_r8 * dfds / fc) / (ths - thr)
     else
       b = sp(SP_BSW)
-      s = min(1.0_r8, (max(vol_liq, 0.0_r8) + max(vol_ice, 0.0_r8)) / ths)
+      s = min(1.0_r8, min(max(vol_liq, 0.0_r8), max(ths - max(vol_ice, 0.0_r8), 0.0_r8)) / ths)
       if (s <= 0.0_r8) then
         hk = 0.0_r8
         dhk_dtheta = 0.0_r8

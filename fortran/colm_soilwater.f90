@@ -22,7 +22,7 @@ module colm_soilwater
   use colm_const, only: r8, ik, nl_soil, denh2o, denice, smpmin, pondmx
   use colm_layout, only: NSP, SP_THETA_S, SP_KSAT
   use colm_tridiag, only: tridiag_solve
-  use colm_hydraulics, only: soil_matric_potential, soil_conductivity, soil_theta_from_psi, ice_impedance, &
+  use colm_hydraulics, only: soil_matric_potential, soil_theta_from_psi, soil_state_psi, ice_impedance, &
                              soil_psi_saturation
   implicit none
   private
@@ -52,7 +52,7 @@ module colm_soilwater
   integer, parameter :: max_halving = 18         ! smallest sub-step is dt / 2**max_halving (-)
   real(r8), parameter :: tol_theta = 1.0e-10_r8  ! convergence: max |residual| * dt / dz (m3 m-3)
   real(r8), parameter :: tol_stall = 1.0e-7_r8   ! accepted residual once the heads stop changing (m3 m-3)
-  real(r8), parameter :: c_reg = 1.0e-11_r8      ! Jacobian-only storage regularisation (mm-1)
+  real(r8), parameter :: reg_rel = 1.0e-12_r8    ! relative diagonal shift of the Jacobian (-)
 
   ! runoff and groundwater (CoLM2014 / CLM4 SIMTOP)
   integer(ik), parameter :: KMEAN_COLUMN = KM_ARITHMETIC  ! interface conductivity used by soil_water (-)
@@ -68,30 +68,14 @@ module colm_soilwater
 contains
 
   ! ---------------------------------------------------------------------------------------------------------
-  ! Node state at pressure head h: liquid content, capacity, conductivity and dK/dh.
-  pure subroutine node_state(hydr_model, sp, vol_ice, h, th, cap, hk, dhk)
-    integer(ik), intent(in) :: hydr_model        ! 1 Campbell, 2 van Genuchten-Mualem (-)
-    real(r8), intent(in) :: sp(NSP)              ! soil parameters of the layer (mixed)
-    real(r8), intent(in) :: vol_ice              ! volumetric ice content (m3 m-3)
-    real(r8), intent(in) :: h                    ! pressure head (mm)
-    real(r8), intent(out) :: th                  ! liquid content (m3 m-3)
-    real(r8), intent(out) :: cap                 ! d theta / d h (mm-1)
-    real(r8), intent(out) :: hk                  ! conductivity (mm s-1)
-    real(r8), intent(out) :: dhk                 ! d hk / d h (s-1)
-    real(r8) :: dk_dth                           ! d hk / d theta (mm s-1)
-    call soil_theta_from_psi(hydr_model, sp, h, vol_ice, th, cap)
-    call soil_conductivity(hydr_model, sp, th, vol_ice, hk, dk_dth)
-    dhk = dk_dth * cap
-  end subroutine node_state
-
   ! Interface conductivity from the conductivities of the node above (a) and below (b) and its derivatives.
   pure subroutine interface_k(kmean, ka, kb, dka, dkb, downward, kh, dkh_a, dkh_b)
     integer(ik), intent(in) :: kmean             ! KM_* choice (-)
     real(r8), intent(in) :: ka, kb               ! node conductivities above / below (mm s-1)
-    real(r8), intent(in) :: dka, dkb             ! their derivatives with respect to the node heads (s-1)
+    real(r8), intent(in) :: dka, dkb             ! their derivatives with respect to the node variables
     logical, intent(in) :: downward              ! flow is downward (node a is upstream) (-)
     real(r8), intent(out) :: kh                  ! interface conductivity (mm s-1)
-    real(r8), intent(out) :: dkh_a, dkh_b        ! d kh / d h_a, d kh / d h_b (s-1)
+    real(r8), intent(out) :: dkh_a, dkh_b        ! d kh / d v_a, d kh / d v_b
     real(r8), parameter :: ktiny = 1.0e-30_r8    ! floor that keeps the geometric mean differentiable (mm s-1)
     select case (kmean)
     case (KM_GEOMETRIC)
@@ -115,8 +99,8 @@ contains
     end select
   end subroutine interface_k
 
-  ! Residual of the discrete Richards equation and its tridiagonal Jacobian at heads h.
-  ! R_j = dz_j (theta_j(h) - theta0_j) / dt - q_{j-1} + q_j + S_j  (mm s-1); q(0) top, q(nl) bottom flux.
+  ! Residual of the discrete Richards equation and its tridiagonal Jacobian with respect to the heads h:
+  ! R_j = dz_j (theta_j - theta0_j) / dt - q_{j-1} + q_j + S_j  (mm s-1); q(0) top, q(nl) bottom flux.
   pure subroutine richards_residual(nl, hydr_model, kmean, dts, sp, dzm, zm, zim, vol_ice, th0, sink, &
                                     top_type, top_value, pond_head, bot_type, bot_value, bot_zm, newton, &
                                     h, res, q, amx, bmx, cmx, resnorm)
@@ -132,25 +116,25 @@ contains
     real(r8), intent(in) :: sink(nl)             ! sink (mm s-1)
     integer(ik), intent(in) :: top_type, bot_type ! boundary types (-)
     real(r8), intent(in) :: top_value            ! top flux (mm s-1) or head (mm)
-    real(r8), intent(in) :: pond_head             ! surface head used by TOP_RAIN (mm)
+    real(r8), intent(in) :: pond_head            ! surface head used by TOP_RAIN (mm)
     real(r8), intent(in) :: bot_value            ! bottom flux (mm s-1) or head (mm)
     real(r8), intent(in) :: bot_zm               ! depth of the bottom head (mm)
     logical, intent(in) :: newton                ! include conductivity derivatives (-)
     real(r8), intent(in) :: h(nl)                ! pressure heads (mm)
     real(r8), intent(out) :: res(nl)             ! residual (mm s-1)
     real(r8), intent(out) :: q(0:nl)             ! interface fluxes, downward (mm s-1)
-    real(r8), intent(out) :: amx(nl), bmx(nl), cmx(nl) ! Jacobian diagonals (mm s-1 mm-1)
+    real(r8), intent(out) :: amx(nl), bmx(nl), cmx(nl) ! Jacobian diagonals (s-1)
     real(r8), intent(out) :: resnorm             ! max |res| dts / dzm (m3 m-3)
-    real(r8) :: th(nl), cp(nl), hk(nl), dhk(nl)  ! node liquid (-), capacity (mm-1), K (mm s-1), dK/dh (s-1)
-    real(r8) :: dqa(0:nl), dqb(0:nl)             ! dq/dh of the node above / below each interface (mm s-1 mm-1)
-    real(r8) :: kh, dkh_a, dkh_b, g, dist        ! interface K (mm s-1), derivatives (s-1), gradient (-), distance (mm)
-    real(r8) :: kb, thb, cpb, dkb, qcap, dqcap   ! boundary-node K (mm s-1) etc., infiltration capacity (mm s-1)
-    real(r8) :: fnewt                            ! 1 for Newton, 0 for Picard (-)
+    real(r8) :: th(nl), cp(nl), hk(nl), dhk(nl)  ! liquid (-), d theta/dh (mm-1), K (mm s-1), dK/dh (s-1)
+    real(r8) :: dqa(0:nl), dqb(0:nl)             ! dq/dh of the node above / below each interface (s-1)
+    real(r8) :: kh, dkh_a, dkh_b, g, dist        ! interface K (mm s-1), derivatives, gradient (-), distance (mm)
+    real(r8) :: kb, thb, cpb, dkb, hb            ! state at a prescribed boundary head (mixed), the head (mm)
+    real(r8) :: qcap, dqcap, fnewt               ! infiltration capacity (mm s-1), its derivative; 1 Newton, 0 Picard
     integer :: j
 
     fnewt = merge(1.0_r8, 0.0_r8, newton)
     do j = 1, nl
-      call node_state(hydr_model, sp(:, j), vol_ice(j), h(j), th(j), cp(j), hk(j), dhk(j))
+      call soil_state_psi(hydr_model, sp(:, j), h(j), vol_ice(j), th(j), cp(j), hk(j), dhk(j))
       dhk(j) = fnewt * dhk(j)
     end do
     dqa = 0.0_r8
@@ -168,19 +152,14 @@ contains
     select case (top_type)
     case (TOP_HEAD, TOP_RAIN)
       dist = zm(1) - zim(0)
-      if (top_type == TOP_HEAD) then
-        call node_state(hydr_model, sp(:, 1), vol_ice(1), top_value, thb, cpb, kb, dkb)
-        g = (top_value - h(1)) / dist + 1.0_r8
-      else
-        call node_state(hydr_model, sp(:, 1), vol_ice(1), pond_head, thb, cpb, kb, dkb)
-        g = (pond_head - h(1)) / dist + 1.0_r8
-      end if
+      hb = merge(top_value, pond_head, top_type == TOP_HEAD)
+      call soil_state_psi(hydr_model, sp(:, 1), hb, vol_ice(1), thb, cpb, kb, dkb)
+      g = (hb - h(1)) / dist + 1.0_r8
       call interface_k(kmean, kb, hk(1), 0.0_r8, dhk(1), g > 0.0_r8, kh, dkh_a, dkh_b)
       qcap = kh * g
       dqcap = dkh_b * g - kh / dist
       if (top_type == TOP_RAIN .and. top_value <= qcap) then
         q(0) = top_value
-        dqb(0) = 0.0_r8
       else
         q(0) = qcap
         dqb(0) = dqcap
@@ -192,7 +171,7 @@ contains
     select case (bot_type)
     case (BOT_HEAD)
       dist = bot_zm - zm(nl)
-      call node_state(hydr_model, sp(:, nl), vol_ice(nl), bot_value, thb, cpb, kb, dkb)
+      call soil_state_psi(hydr_model, sp(:, nl), bot_value, vol_ice(nl), thb, cpb, kb, dkb)
       g = (h(nl) - bot_value) / dist + 1.0_r8
       call interface_k(kmean, hk(nl), kb, dhk(nl), 0.0_r8, g > 0.0_r8, kh, dkh_a, dkh_b)
       q(nl) = kh * g
@@ -210,14 +189,15 @@ contains
     case default
       q(nl) = bot_value
     end select
-    ! residual and Jacobian rows
+    ! residual and Jacobian rows; a relative diagonal shift keeps a saturated, no-flux column non-singular
     resnorm = 0.0_r8
     do j = 1, nl
       res(j) = dzm(j) * (th(j) - th0(j)) / dts - q(j-1) + q(j) + sink(j)
       resnorm = max(resnorm, abs(res(j)) * dts / dzm(j))
-      bmx(j) = dzm(j) * (cp(j) + c_reg) / dts + dqa(j) - dqb(j-1)
       amx(j) = -dqa(j-1)
       cmx(j) = dqb(j)
+      bmx(j) = dzm(j) * cp(j) / dts + dqa(j) - dqb(j-1)
+      bmx(j) = bmx(j) + reg_rel * (abs(bmx(j)) + abs(amx(j)) + abs(cmx(j))) + tiny(1.0_r8)
     end do
     amx(1) = 0.0_r8
     cmx(nl) = 0.0_r8
@@ -242,7 +222,7 @@ contains
     real(r8), intent(in) :: sink(nl)             ! sink per layer, uptake/evaporation (mm s-1, > 0 removes)
     integer(ik), intent(in) :: top_type          ! TOP_FLUX, TOP_HEAD or TOP_RAIN (-)
     real(r8), intent(in) :: top_value            ! downward flux (mm s-1) or surface pressure head (mm)
-    real(r8), intent(in) :: pond_head             ! surface head when TOP_RAIN ponds (mm)
+    real(r8), intent(in) :: pond_head            ! surface head when TOP_RAIN ponds (mm)
     integer(ik), intent(in) :: bot_type          ! BOT_FLUX/HEAD/FREE/ZERO/WATERTABLE (-)
     real(r8), intent(in) :: bot_value            ! downward flux (mm s-1) or pressure head (mm)
     real(r8), intent(in) :: bot_depth            ! depth of the bottom head for BOT_HEAD/BOT_WATERTABLE (m)
@@ -255,22 +235,17 @@ contains
     integer(ik), intent(out) :: ierr             ! 0 ok, 1 not converged at the smallest sub-step (-)
 
     real(r8) :: dzm(nl), zm(nl), zim(0:nl), bot_zm ! geometry (mm)
-    real(r8) :: h0(nl), th0(nl), thc(nl)          ! heads (mm), storage reference (-) at sub-step start; scratch (-)
+    real(r8) :: h0(nl), hn(nl), dh(nl)           ! heads at the sub-step start, trial heads, Newton step (mm)
+    real(r8) :: th0(nl), thc(nl)                 ! storage reference (m3 m-3), change over a sub-step (mm)
     real(r8) :: thmin(nl), thmax(nl)             ! liquid content at smpmin and at saturation (m3 m-3)
-    real(r8) :: hn(nl), dh(nl)                   ! trial heads and Newton step (mm)
-    real(r8) :: res(nl), q(0:nl), amx(nl), bmx(nl), cmx(nl) ! residual, fluxes (mm s-1), Jacobian
+    real(r8) :: res(nl), q(0:nl), amx(nl), bmx(nl), cmx(nl) ! residual, fluxes (mm s-1), Jacobian (s-1)
     real(r8) :: res_t(nl), q_t(0:nl), a_t(nl), b_t(nl), c_t(nl) ! the same at a trial point
     real(r8) :: resnorm, rn_t                    ! residual norms (m3 m-3)
-    real(r8) :: dts, t_done, lam, dsmp, scr      ! sub-step (s), time done (s), step length (-), scratch
-    real(r8) :: piv                              ! Thomas-algorithm pivot (mm s-1 mm-1)
+    real(r8) :: dts, t_done, lam, dsmp, scr, piv ! sub-step (s), time done (s), step length (-), scratch, pivot
     real(r8) :: qt_sum, qb_sum                   ! time-integrated boundary fluxes (mm)
-    logical :: converged, dominant, stalled      ! sub-step converged; Newton matrix usable; heads stopped
+    logical :: converged, usable, stalled        ! sub-step converged; Newton matrix usable; heads stopped
     integer :: j, it, ls, nhalf, its
-    logical :: use_newton
-    integer(ik) :: km
 
-    use_newton = kmean < 10
-    km = mod(kmean, 10_ik)
     do j = 1, nl
       dzm(j) = dz(j) * 1000.0_r8
       zm(j) = z(j) * 1000.0_r8
@@ -279,13 +254,10 @@ contains
     bot_zm = max(bot_depth * 1000.0_r8, zim(nl))
     do j = 1, nl
       call soil_theta_from_psi(hydr_model, sp(:, j), smpmin, vol_ice(j), thmin(j), scr)
-      call soil_theta_from_psi(hydr_model, sp(:, j), 1.0e10_r8, vol_ice(j), thmax(j), scr)
+      call soil_theta_from_psi(hydr_model, sp(:, j), 0.0_r8, vol_ice(j), thmax(j), scr)
+      if (h_init /= 1) call soil_matric_potential(hydr_model, sp(:, j), theta(j), vol_ice(j), h(j), dsmp)
+      h(j) = max(h(j), smpmin)
     end do
-    if (h_init /= 1) then
-      do j = 1, nl
-        call soil_matric_potential(hydr_model, sp(:, j), theta(j), vol_ice(j), h(j), dsmp)
-      end do
-    end if
     dwat = 0.0_r8
     qt_sum = 0.0_r8
     qb_sum = 0.0_r8
@@ -298,14 +270,13 @@ contains
     h0 = h
     do while (dt - t_done > 1.0e-9_r8 * dt)
       dts = min(dts, dt - t_done)
-      ! storage reference: the actual content, limited to the range the retention curve can reach, so
-      ! that iteration residuals do not accumulate from sub-step to sub-step
+      ! storage reference: the actual content, limited to the range the retention curve can reach, so that
+      ! iteration residuals do not accumulate from sub-step to sub-step
       th0 = min(max(theta, thmin), thmax)
-      ! Newton iterations from the heads at the start of the sub-step
       h = h0
       converged = .false.
       its = 0
-      call richards_residual(nl, hydr_model, km, dts, sp, dzm, zm, zim, vol_ice, th0, sink, &
+      call richards_residual(nl, hydr_model, kmean, dts, sp, dzm, zm, zim, vol_ice, th0, sink, &
                              top_type, top_value, pond_head, bot_type, bot_value, bot_zm, .true., &
                              h, res, q, amx, bmx, cmx, resnorm)
       do it = 1, maxit
@@ -314,17 +285,17 @@ contains
           exit
         end if
         its = it
-        ! the Thomas algorithm has no pivoting: keep the Newton matrix only if its pivots stay positive
-        dominant = bmx(1) > 0.0_r8
+        ! the Thomas algorithm has no pivoting: keep the Newton matrix only while its pivots stay positive,
+        ! else use Celia's modified Picard matrix (conductivity derivatives dropped: an M-matrix)
+        usable = bmx(1) > 0.0_r8
         piv = bmx(1)
         do j = 2, nl
-          if (.not. dominant) exit
+          if (.not. usable) exit
           piv = bmx(j) - amx(j) * cmx(j-1) / piv
-          dominant = piv > 1.0e-12_r8 * abs(bmx(j))
+          usable = piv > 1.0e-12_r8 * abs(bmx(j))
         end do
-        if (.not. dominant .or. .not. use_newton) then
-          ! Celia's modified Picard matrix: always an M-matrix, safe for the Thomas algorithm
-          call richards_residual(nl, hydr_model, km, dts, sp, dzm, zm, zim, vol_ice, th0, sink, &
+        if (.not. usable) then
+          call richards_residual(nl, hydr_model, kmean, dts, sp, dzm, zm, zim, vol_ice, th0, sink, &
                                  top_type, top_value, pond_head, bot_type, bot_value, bot_zm, .false., &
                                  h, res, q, amx, bmx, cmx, resnorm)
         end if
@@ -333,13 +304,13 @@ contains
         lam = 1.0_r8
         do ls = 1, 8
           hn = max(h + lam * dh, smpmin)
-          call richards_residual(nl, hydr_model, km, dts, sp, dzm, zm, zim, vol_ice, th0, sink, &
+          call richards_residual(nl, hydr_model, kmean, dts, sp, dzm, zm, zim, vol_ice, th0, sink, &
                                  top_type, top_value, pond_head, bot_type, bot_value, bot_zm, .true., &
                                  hn, res_t, q_t, a_t, b_t, c_t, rn_t)
           if (rn_t < resnorm .or. ls == 8) exit
           lam = 0.5_r8 * lam
         end do
-        stalled = maxval(abs(hn - h) / (abs(h) + 1.0_r8)) < 1.0e-10_r8
+        stalled = maxval(abs(hn - h) / (abs(h) + 1.0_r8)) < 1.0e-12_r8
         h = hn
         res = res_t
         q = q_t
@@ -347,13 +318,12 @@ contains
         bmx = b_t
         cmx = c_t
         resnorm = rn_t
-        if (stalled .and. resnorm <= tol_stall) then
-          ! heads no longer move: the residual is at the round-off floor of the hydraulic functions
+        if (resnorm <= tol_theta .or. (stalled .and. resnorm <= tol_stall)) then
+          ! converged, or the heads no longer move and the residual is at its round-off floor
           converged = .true.
           exit
         end if
       end do
-      if (.not. converged .and. resnorm <= tol_theta) converged = .true.
       niter = niter + its
       if (converged .or. nhalf >= max_halving .or. nsub >= max_sub) then
         if (.not. converged) ierr = 1

@@ -310,7 +310,7 @@ class Record:
 
     time: _dt.datetime  # time stamp: end of the interval (mean) or the instant
     begin: _dt.datetime  # start of the averaging interval
-    fields: dict  # name -> (ncol,) or (nl, ncol) float64
+    fields: dict  # name -> (ncol,) or (nl, ncol), in the output precision
 
 
 class HistoryWriter:
@@ -337,7 +337,8 @@ class HistoryWriter:
     # ---- records
     def add(self, time, begin, d: np.ndarray, ds: np.ndarray) -> None:
         """Add one output time from global diagnostics ``d`` (ND, ncol) and ``ds`` (NDS, nl, ncol)."""
-        fields = {n: np.array(compute(n, d, ds, self.dz), dtype=np.float64) for n in self.variables}
+        # kept in the file's precision: the records of an open file period are held in memory (and in restarts)
+        fields = {n: np.array(compute(n, d, ds, self.dz), dtype=self.dtype) for n in self.variables}
         self.pending.append(Record(time, begin, fields))
 
     def flush(self, now: _dt.datetime, final: bool = False) -> list[Path]:

@@ -588,8 +588,10 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
     if start_w < n_windows or last_restart is None:
         last_restart = save_restart(status.time.strftime("%Y-%m-%dT%H%M"))
     gathered_end = {k: comm.gather_columns(v, decomp) for k, v in state.arrays().items()}
+    per_rank = comm.gather({k: round(v, 3) for k, v in timer.seconds.items()})
     result = RunResult(rundir, status)
     if comm.is_root:
+        manifest.extra["wall_time_per_rank_s"] = per_rank
         last_restart = last_restart or latest_restart(restart_dir, s.experiment.name)
         with timer("output"):
             writer.flush(now=s.end, final=True)

@@ -138,7 +138,7 @@ def build_inputs(settings: Settings) -> RunInputs:
     dz = default_soil_thickness()
     vp = np.asfortranarray(vegpar(cp.pft))
     rootfr = root_fractions(cp.pft, soil_interfaces(dz))
-    soilpar = soil_parameters(cp.sand, cp.clay, cp.organic, L.NL_SOIL, rootfr)
+    soilpar = soil_parameters(cp.sand, cp.clay, organic=cp.organic, nl=L.NL_SOIL, rootfr=rootfr, dz=dz)
     colpar = np.zeros((L.NCP, d.ncol), order="F")
     colpar[L.CP_ALBSAT_VIS] = cp.albsat_vis
     colpar[L.CP_ALBSAT_NIR] = cp.albsat_nir

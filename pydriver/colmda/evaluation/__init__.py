@@ -1,0 +1,1 @@
+"""Evaluation: skill metrics, site comparisons with flux towers, figures."""
