@@ -7,10 +7,10 @@
 ! Discretisation: cell-centred finite volumes on arbitrary layer thicknesses, backward Euler in time, solved
 ! for h by Newton iteration with the mixed-form storage term of Celia, Bouloutas and Zarba (1990, WRR 26,
 ! 1483-1496): theta(h^{m+1}) ~ theta(h^m) + C(h^m) (h^{m+1} - h^m). The Jacobian is tridiagonal (colm_tridiag);
-! when the full Newton Jacobian is not diagonally dominant the iteration falls back to Celia's modified Picard
-! matrix (conductivity derivative dropped). A backtracking line search and adaptive sub-stepping make the solve
-! robust; the water contents are then updated from the converged interface fluxes, so every sub-step conserves
-! mass exactly whatever the convergence tolerance.
+! if a pivot of the full Newton matrix nearly vanishes the iteration uses Celia's modified Picard matrix
+! (conductivity derivatives dropped, an M-matrix). A backtracking line search and adaptive sub-stepping make
+! the solve robust; water contents are then updated from the interface fluxes of the accepted iterate, so every
+! sub-step conserves mass exactly whatever the convergence tolerance.
 !
 ! Interface conductivity: arithmetic mean of the node conductivities by default (Celia et al. 1990, HYDRUS);
 ! geometric mean (CoLM202X-like) and upstream weighting (CoLM2014) are available for the verification kernel.
@@ -48,11 +48,12 @@ module colm_soilwater
 
   ! solver controls
   integer, parameter :: maxit = 25               ! Newton iterations per sub-step (-)
-  integer, parameter :: max_sub = 20000          ! sub-steps per call before giving up (-)
-  integer, parameter :: max_halving = 18         ! smallest sub-step is dt / 2**max_halving (-)
+  integer, parameter :: max_halving = 12         ! smallest sub-step is dt / 2**max_halving (-)
+  integer, parameter :: max_forced = 4           ! unconverged sub-steps accepted before the rest is forced (-)
   real(r8), parameter :: tol_theta = 1.0e-10_r8  ! convergence: max |residual| * dt / dz (m3 m-3)
-  real(r8), parameter :: tol_stall = 1.0e-7_r8   ! accepted residual once the heads stop changing (m3 m-3)
+  real(r8), parameter :: tol_stall = 1.0e-7_r8   ! residual accepted once the iteration stops converging (m3 m-3)
   real(r8), parameter :: reg_rel = 1.0e-12_r8    ! relative diagonal shift of the Jacobian (-)
+  real(r8), parameter :: piv_min = 1.0e-8_r8     ! smallest relative pivot accepted from the Newton matrix (-)
 
   ! runoff and groundwater (CoLM2014 / CLM4 SIMTOP)
   integer(ik), parameter :: KMEAN_COLUMN = KM_ARITHMETIC  ! interface conductivity used by soil_water (-)
@@ -72,10 +73,10 @@ contains
   pure subroutine interface_k(kmean, ka, kb, dka, dkb, downward, kh, dkh_a, dkh_b)
     integer(ik), intent(in) :: kmean             ! KM_* choice (-)
     real(r8), intent(in) :: ka, kb               ! node conductivities above / below (mm s-1)
-    real(r8), intent(in) :: dka, dkb             ! their derivatives with respect to the node variables
+    real(r8), intent(in) :: dka, dkb             ! their derivatives with respect to the node heads (s-1)
     logical, intent(in) :: downward              ! flow is downward (node a is upstream) (-)
     real(r8), intent(out) :: kh                  ! interface conductivity (mm s-1)
-    real(r8), intent(out) :: dkh_a, dkh_b        ! d kh / d v_a, d kh / d v_b
+    real(r8), intent(out) :: dkh_a, dkh_b        ! d kh / d h_a, d kh / d h_b (s-1)
     real(r8), parameter :: ktiny = 1.0e-30_r8    ! floor that keeps the geometric mean differentiable (mm s-1)
     select case (kmean)
     case (KM_GEOMETRIC)
@@ -101,9 +102,9 @@ contains
 
   ! Residual of the discrete Richards equation and its tridiagonal Jacobian with respect to the heads h:
   ! R_j = dz_j (theta_j - theta0_j) / dt - q_{j-1} + q_j + S_j  (mm s-1); q(0) top, q(nl) bottom flux.
-  pure subroutine richards_residual(nl, hydr_model, kmean, dts, sp, dzm, zm, zim, vol_ice, th0, sink, &
+  pure subroutine richards_residual(nl, hydr_model, kmean, dts, sp, dzm, zm, zim, vol_ice, th0, cleft, sink, &
                                     top_type, top_value, pond_head, bot_type, bot_value, bot_zm, newton, &
-                                    h, res, q, amx, bmx, cmx, resnorm)
+                                    broad, h, res, q, amx, bmx, cmx, resnorm)
     integer, intent(in) :: nl                    ! number of layers (-)
     integer(ik), intent(in) :: hydr_model        ! 1 Campbell, 2 van Genuchten-Mualem (-)
     integer(ik), intent(in) :: kmean             ! interface conductivity choice (-)
@@ -113,6 +114,7 @@ contains
     real(r8), intent(in) :: zim(0:nl)            ! interface depths (mm)
     real(r8), intent(in) :: vol_ice(nl)          ! ice content (m3 m-3)
     real(r8), intent(in) :: th0(nl)              ! liquid content at the start of the sub-step (m3 m-3)
+    real(r8), intent(in) :: cleft(nl)            ! capacity just below saturation / the ice cap (mm-1)
     real(r8), intent(in) :: sink(nl)             ! sink (mm s-1)
     integer(ik), intent(in) :: top_type, bot_type ! boundary types (-)
     real(r8), intent(in) :: top_value            ! top flux (mm s-1) or head (mm)
@@ -120,6 +122,7 @@ contains
     real(r8), intent(in) :: bot_value            ! bottom flux (mm s-1) or head (mm)
     real(r8), intent(in) :: bot_zm               ! depth of the bottom head (mm)
     logical, intent(in) :: newton                ! include conductivity derivatives (-)
+    logical, intent(in) :: broad                 ! give every draining full node its unsaturated capacity (-)
     real(r8), intent(in) :: h(nl)                ! pressure heads (mm)
     real(r8), intent(out) :: res(nl)             ! residual (mm s-1)
     real(r8), intent(out) :: q(0:nl)             ! interface fluxes, downward (mm s-1)
@@ -196,6 +199,13 @@ contains
       resnorm = max(resnorm, abs(res(j)) * dts / dzm(j))
       amx(j) = -dqa(j-1)
       cmx(j) = dqb(j)
+      ! A full node (zero capacity) that has to lose water may only be able to do so through the unsaturated
+      ! side of the kink in theta(h) (at the ice cap with almost no conductance, or in a closed saturated
+      ! column with a sink). Then the Jacobian takes that side's capacity, so that Newton steps onto that side
+      ! instead of across it; 'broad' (the retry of a failed sub-step) applies this to every such node.
+      if (cp(j) <= 0.0_r8 .and. res(j) > 0.0_r8) then
+        if (broad .or. abs(dqa(j) - dqb(j-1)) < 1.0e-3_r8 * dzm(j) * cleft(j) / dts) cp(j) = cleft(j)
+      end if
       bmx(j) = dzm(j) * cp(j) / dts + dqa(j) - dqb(j-1)
       bmx(j) = bmx(j) + reg_rel * (abs(bmx(j)) + abs(amx(j)) + abs(cmx(j))) + tiny(1.0_r8)
     end do
@@ -238,13 +248,15 @@ contains
     real(r8) :: h0(nl), hn(nl), dh(nl)           ! heads at the sub-step start, trial heads, Newton step (mm)
     real(r8) :: th0(nl), thc(nl)                 ! storage reference (m3 m-3), change over a sub-step (mm)
     real(r8) :: thmin(nl), thmax(nl)             ! liquid content at smpmin and at saturation (m3 m-3)
+    real(r8) :: cleft(nl), hfull                 ! capacity just below saturation (mm-1), head there (mm)
     real(r8) :: res(nl), q(0:nl), amx(nl), bmx(nl), cmx(nl) ! residual, fluxes (mm s-1), Jacobian (s-1)
     real(r8) :: res_t(nl), q_t(0:nl), a_t(nl), b_t(nl), c_t(nl) ! the same at a trial point
     real(r8) :: resnorm, rn_t                    ! residual norms (m3 m-3)
     real(r8) :: dts, t_done, lam, dsmp, scr, piv ! sub-step (s), time done (s), step length (-), scratch, pivot
     real(r8) :: qt_sum, qb_sum                   ! time-integrated boundary fluxes (mm)
     logical :: converged, usable, stalled        ! sub-step converged; Newton matrix usable; heads stopped
-    integer :: j, it, ls, nhalf, its
+    logical :: broad                             ! retry with the broad capacity rule (-)
+    integer :: j, it, ls, nhalf, its, nforced
 
     do j = 1, nl
       dzm(j) = dz(j) * 1000.0_r8
@@ -255,6 +267,9 @@ contains
     do j = 1, nl
       call soil_theta_from_psi(hydr_model, sp(:, j), smpmin, vol_ice(j), thmin(j), scr)
       call soil_theta_from_psi(hydr_model, sp(:, j), 0.0_r8, vol_ice(j), thmax(j), scr)
+      call soil_matric_potential(hydr_model, sp(:, j), thmax(j), vol_ice(j), hfull, dsmp)
+      hfull = hfull - 1.0e-6_r8 * abs(hfull) - 1.0e-9_r8
+      call soil_theta_from_psi(hydr_model, sp(:, j), hfull, vol_ice(j), scr, cleft(j))
       if (h_init /= 1) call soil_matric_potential(hydr_model, sp(:, j), theta(j), vol_ice(j), h(j), dsmp)
       h(j) = max(h(j), smpmin)
     end do
@@ -267,7 +282,9 @@ contains
     t_done = 0.0_r8
     dts = dt
     nhalf = 0
+    nforced = 0
     h0 = h
+    broad = .false.
     do while (dt - t_done > 1.0e-9_r8 * dt)
       dts = min(dts, dt - t_done)
       ! storage reference: the actual content, limited to the range the retention curve can reach, so that
@@ -276,41 +293,42 @@ contains
       h = h0
       converged = .false.
       its = 0
-      call richards_residual(nl, hydr_model, kmean, dts, sp, dzm, zm, zim, vol_ice, th0, sink, &
+      call richards_residual(nl, hydr_model, kmean, dts, sp, dzm, zm, zim, vol_ice, th0, cleft, sink, &
                              top_type, top_value, pond_head, bot_type, bot_value, bot_zm, .true., &
-                             h, res, q, amx, bmx, cmx, resnorm)
+                             broad, h, res, q, amx, bmx, cmx, resnorm)
       do it = 1, maxit
         if (resnorm <= tol_theta) then
           converged = .true.
           exit
         end if
         its = it
-        ! the Thomas algorithm has no pivoting: keep the Newton matrix only while its pivots stay positive,
+        ! the Thomas algorithm has no pivoting: keep the Newton matrix only while no pivot is (nearly) zero,
         ! else use Celia's modified Picard matrix (conductivity derivatives dropped: an M-matrix)
-        usable = bmx(1) > 0.0_r8
         piv = bmx(1)
+        usable = abs(piv) > piv_min * (abs(bmx(1)) + abs(cmx(1)))
         do j = 2, nl
           if (.not. usable) exit
           piv = bmx(j) - amx(j) * cmx(j-1) / piv
-          usable = piv > 1.0e-12_r8 * abs(bmx(j))
+          usable = abs(piv) > piv_min * (abs(bmx(j)) + abs(amx(j)) + abs(cmx(j)))
         end do
         if (.not. usable) then
-          call richards_residual(nl, hydr_model, kmean, dts, sp, dzm, zm, zim, vol_ice, th0, sink, &
+          call richards_residual(nl, hydr_model, kmean, dts, sp, dzm, zm, zim, vol_ice, th0, cleft, sink, &
                                  top_type, top_value, pond_head, bot_type, bot_value, bot_zm, .false., &
-                                 h, res, q, amx, bmx, cmx, resnorm)
+                                 broad, h, res, q, amx, bmx, cmx, resnorm)
         end if
         call tridiag_solve(nl, amx, bmx, cmx, -res, dh)
         ! backtracking line search on the residual norm
         lam = 1.0_r8
         do ls = 1, 8
           hn = max(h + lam * dh, smpmin)
-          call richards_residual(nl, hydr_model, kmean, dts, sp, dzm, zm, zim, vol_ice, th0, sink, &
+          call richards_residual(nl, hydr_model, kmean, dts, sp, dzm, zm, zim, vol_ice, th0, cleft, sink, &
                                  top_type, top_value, pond_head, bot_type, bot_value, bot_zm, .true., &
-                                 hn, res_t, q_t, a_t, b_t, c_t, rn_t)
+                                 broad, hn, res_t, q_t, a_t, b_t, c_t, rn_t)
           if (rn_t < resnorm .or. ls == 8) exit
           lam = 0.5_r8 * lam
         end do
-        stalled = maxval(abs(hn - h) / (abs(h) + 1.0_r8)) < 1.0e-12_r8
+        ! slow progress below the acceptance tolerance ends the iteration (the update is conservative anyway)
+        stalled = maxval(abs(hn - h) / (abs(h) + 1.0_r8)) < 1.0e-12_r8 .or. rn_t > 0.5_r8 * resnorm
         h = hn
         res = res_t
         q = q_t
@@ -319,14 +337,24 @@ contains
         cmx = c_t
         resnorm = rn_t
         if (resnorm <= tol_theta .or. (stalled .and. resnorm <= tol_stall)) then
-          ! converged, or the heads no longer move and the residual is at its round-off floor
+          ! converged, or no longer converging with a residual below tol_stall
           converged = .true.
           exit
         end if
       end do
       niter = niter + its
-      if (converged .or. nhalf >= max_halving .or. nsub >= max_sub) then
-        if (.not. converged) ierr = 1
+      if (.not. converged .and. .not. broad .and. nforced < max_forced) then
+        ! retry the same sub-step with the broad capacity rule before cutting it
+        broad = .true.
+        cycle
+      end if
+      if (converged .or. nhalf >= max_halving .or. nforced >= max_forced) then
+        if (.not. converged) then
+          ! accepted unconverged (still mass-conservative): try the rest of the step in one go
+          ierr = 1
+          nforced = nforced + 1
+          nhalf = 0
+        end if
         ! conservative update from the interface fluxes of the accepted iterate
         do j = 1, nl
           thc(j) = dts * (q(j-1) - q(j) - sink(j))
@@ -338,13 +366,17 @@ contains
         t_done = t_done + dts
         nsub = nsub + 1
         h0 = h
-        if (its <= 4 .and. nhalf > 0) then
+        broad = .false.
+        if (.not. converged) then
+          dts = dt - t_done
+        else if (its <= 4 .and. nhalf > 0) then
           dts = 2.0_r8 * dts
           nhalf = nhalf - 1
         end if
       else
         dts = 0.5_r8 * dts
         nhalf = nhalf + 1
+        broad = .false.
       end if
     end do
     h = h0
@@ -353,21 +385,27 @@ contains
   end subroutine richards_solve
 
   ! ---------------------------------------------------------------------------------------------------------
-  ! Water table depth from the pressure-head profile: the depth where h = 0, interpolated linearly between
-  ! nodes, or extrapolated hydrostatically (dh/dz = 1) below the bottom node; limited to [0, zi(nl_soil)].
-  pure real(r8) function water_table_from_head(h, z, zi) result(zwt)
+  ! Water table depth from the pressure-head profile: the top of the saturated zone, where h reaches the
+  ! saturation (air-entry) potential psat of the layer, interpolated linearly between nodes, or extrapolated
+  ! hydrostatically (dh/dz = 1) below the bottom node; limited to [0, zi(nl_soil)]. For van Genuchten psat is
+  ! -1 mm (the h = 0 water table); for Campbell it is psi_s, so the tension-saturated fringe counts as saturated
+  ! (CLM's "depth to the saturated zone").
+  pure real(r8) function water_table_from_head(h, psat, z, zi) result(zwt)
     real(r8), intent(in) :: h(nl_soil)           ! pressure head (mm)
+    real(r8), intent(in) :: psat(nl_soil)        ! saturation potential of each layer (mm)
     real(r8), intent(in) :: z(nl_soil)           ! node depth (m)
     real(r8), intent(in) :: zi(0:nl_soil)        ! interface depth (m)
+    real(r8) :: e(nl_soil)                       ! excess of h over the saturation potential (mm)
     integer :: j
-    if (h(nl_soil) <= 0.0_r8) then
-      zwt = min(zi(nl_soil), z(nl_soil) - h(nl_soil) / 1000.0_r8)
+    e = h - psat
+    if (e(nl_soil) < 0.0_r8) then
+      zwt = min(zi(nl_soil), z(nl_soil) - e(nl_soil) / 1000.0_r8)
       return
     end if
-    zwt = max(0.0_r8, z(1) - h(1) / 1000.0_r8)
+    zwt = max(0.0_r8, z(1) - e(1) / 1000.0_r8)
     do j = nl_soil - 1, 1, -1
-      if (h(j) <= 0.0_r8) then
-        zwt = z(j) + (z(j+1) - z(j)) * (-h(j)) / (h(j+1) - h(j))
+      if (e(j) < 0.0_r8) then
+        zwt = z(j) + (z(j+1) - z(j)) * (-e(j)) / (e(j+1) - e(j))
         exit
       end if
     end do
@@ -420,8 +458,9 @@ contains
     real(r8) :: wliq0(nl_soil)                        ! liquid at the start of the step (mm)
     real(r8) :: sink(nl_soil), dwat(nl_soil)          ! sinks (mm s-1), solver change (mm)
     real(r8) :: h(nl_soil)                            ! pressure head (mm)
+    real(r8) :: psat(nl_soil)                         ! saturation (air-entry) potential per layer (mm)
     real(r8) :: rsum, ewant, take, excess            ! root fraction sum (-), sink bookkeeping (mm)
-    real(r8) :: dew, e_pond, e_soil, gwat            ! dew, pond evaporation (mm), soil evaporation, input (mm s-1)
+    real(r8) :: dew, e_pond, e_soil, gwat            ! dew (mm s-1), pond evaporation (mm), soil evaporation, input (mm s-1)
     real(r8) :: fsat, qinmax, qsurf_sat, qpot        ! saturated fraction (-), capacities and fluxes (mm s-1)
     real(r8) :: head_top, q_top, q_bot, dwa, sy      ! surface head (mm), solver fluxes (mm s-1), (mm), (-)
     real(r8) :: fice, dsum, thick, imped, wsat, tmp  ! baseflow ice factor terms (-), (m), (mm), scratch
@@ -447,18 +486,21 @@ contains
       wcap(j) = max(soilpar(SP_THETA_S, j) - vol_ice(j), 0.0_r8) * dz(j) * 1000.0_r8
       call soil_theta_from_psi(hydr_model, soilpar(:, j), smpmin, vol_ice(j), tmp, dwa)
       wfloor(j) = tmp * dz(j) * 1000.0_r8
+      psat(j) = soil_psi_saturation(hydr_model, soilpar(:, j))
     end do
     wliq0 = wliq
     aquifer_mode = zwt >= zi(nl_soil) - 1.0e-9_r8
 
-    ! ---- evaporation from the pond first, dew joins the surface input ----
+    ! ---- evaporation from the pond first; dew joins the pond ----
     dew = max(-qseva, 0.0_r8)
     e_pond = min(max(qseva, 0.0_r8) * dt, wdsrf)
     wdsrf = wdsrf - e_pond
     e_soil = max(qseva, 0.0_r8) - e_pond / dt
+    ! a negative input (not expected) is taken from the soil like evaporation, keeping the balance
+    e_soil = e_soil + max(-qgtop, 0.0_r8)
 
     ! ---- SIMTOP surface runoff: saturated fraction plus infiltration excess over the top-3-layer capacity ----
-    gwat = qgtop + dew
+    gwat = max(qgtop, 0.0_r8)
     fsat = wtfact * exp(-fsat_decay * zwt)
     qinmax = huge(1.0_r8)
     do j = 1, min(3, nl_soil)
@@ -466,7 +508,7 @@ contains
     end do
     qsurf_sat = fsat * gwat + (1.0_r8 - fsat) * max(0.0_r8, gwat - qinmax)
     head_top = wdsrf
-    wdsrf = wdsrf + (gwat - qsurf_sat) * dt
+    wdsrf = wdsrf + (gwat - qsurf_sat + dew) * dt
     qpot = wdsrf / dt
 
     ! ---- sinks: transpiration by root fraction, soil evaporation from layer 1; shortfalls move down ----
@@ -529,7 +571,7 @@ contains
       bot_type = BOT_ZERO
     end if
     call richards_solve(nl_soil, hydr_model, KMEAN_COLUMN, dt, soilpar, dz, z, zi, vol_ice, sink, &
-                        TOP_RAIN, qpot, head_top, bot_type, 0.0_r8, max(zwt, zi(nl_soil)), 0_ik, &
+                        TOP_RAIN, qpot, head_top, bot_type, psat(nl_soil), max(zwt, zi(nl_soil)), 0_ik, &
                         theta, h, dwat, q_top, q_bot, nsub, niter, ierr)
     do j = 1, nl_soil
       wliq(j) = wliq(j) + dwat(j)
@@ -595,7 +637,7 @@ contains
 
     ! ---- water table inside the soil column: from the pressure-head profile ----
     if (.not. aquifer_mode .or. capped) then
-      zwt_new = water_table_from_head(h, z, zi)
+      zwt_new = water_table_from_head(h, psat, z, zi)
       if (capped) then
         ! top of the saturated stack above the bottom, after the aquifer overflow
         k = nl_soil
