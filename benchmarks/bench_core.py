@@ -3,7 +3,7 @@
 Single core (OMP_NUM_THREADS=1), full physics, 30-min steps, a mix of PFTs and climates from the synthetic
 test columns. Prints a table and writes ``benchmarks/results/bench_core.json``.
 
-    python benchmarks/bench_core.py [--steps 480] [--batches 1 100 10000]
+    python benchmarks/bench_core.py [--column-steps 1e6] [--batches 1 100 10000]
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from colmda import core  # noqa: E402
 from colmda.testing import climate_forcing, column_parameters  # noqa: E402
 
 
-def bench(ncol: int, nsteps: int, repeats: int = 3) -> dict:
+def bench(ncol: int, nsteps: int, repeats: int = 2) -> dict:
     climates = ["tropical", "arid", "temperate", "boreal", "tundra"]
     names = [climates[i % len(climates)] for i in range(ncol)]
     params = column_parameters(names)
     forc = climate_forcing(names, nsteps, start_doy=150)
-    base = core.initial_state(params, temperature=params.colpar[0] * 0 + 285.0)
+    base = core.initial_state(params, temperature=285.0)
     # warm up one day so that the timing sees a developed state (canopy water, snow, ...)
     core.advance(base, params, forc[:, :48], 1800.0)
     best = np.inf
@@ -42,12 +42,13 @@ def bench(ncol: int, nsteps: int, repeats: int = 3) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=480, help="steps per call (default 480 = 10 days)")
+    ap.add_argument("--column-steps", type=float, default=1.0e6,
+                    help="column-steps per timed call (steps = this / ncol, at least 96)")
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 100, 10000])
     args = ap.parse_args()
     rows = []
     for ncol in args.batches:
-        nsteps = args.steps if ncol >= 100 else args.steps * 20
+        nsteps = int(max(96, min(17520, args.column_steps // ncol)))
         r = bench(ncol, nsteps)
         rows.append(r)
         print(f"ncol={ncol:6d} nsteps={nsteps:6d} time={r['seconds']:8.3f} s "

@@ -216,6 +216,22 @@ def run_cli(args, *, ranks: int = 0, synthetic: bool = True, timeout: float = 60
 
 
 TOY_CORE_ENV = "COLMDA_TEST_TOY_CORE"
+SHUFFLE_ENV = "COLMDA_TEST_SHUFFLE_BLOCKS"
+
+
+def shuffled_rebalance(self):
+    """Stand-in for Share.rebalance: after every window, move to new random block sizes (>= 1 column each), so a
+    test can prove that moving columns between ranks never changes a result."""
+    c = self.comm
+    if c.size == 1:
+        return False
+    counts = None
+    if c.is_root:
+        rng = np.random.default_rng(self.rebalances)
+        cuts = np.sort(rng.choice(np.arange(1, self.decomp.ncol), size=c.size - 1, replace=False))
+        counts = np.diff(np.concatenate([[0], cuts, [self.decomp.ncol]])).tolist()
+    self.move(c.bcast(counts))
+    return True
 
 
 def _main(argv):
@@ -225,6 +241,8 @@ def _main(argv):
     colmda.setup.build_inputs = synthetic_inputs
     if os.environ.get(TOY_CORE_ENV) == "1":
         colmda.run.advance = toy_advance
+    if os.environ.get(SHUFFLE_ENV) == "1":
+        colmda.run.Share.rebalance = shuffled_rebalance
     from colmda.cli import main
 
     return main(argv)

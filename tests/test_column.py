@@ -72,7 +72,7 @@ def test_energy_balance_closes_every_step(two_year_run):
 
 def test_snow_inside_swe_and_states_physical(two_year_run):
     """After every yearly call: snow water equals the sum over snow layers, water and ice are non-negative,
-    soil water does not exceed porosity, temperatures are within physical bounds and nothing is NaN."""
+    soil water (as water-equivalent volume) does not exceed porosity, temperatures are within physical bounds and nothing is NaN."""
     params, states, d, forc = two_year_run
     porosity = params.soilpar[L.SP_THETA_S]
     for s in states[1:]:
@@ -80,8 +80,9 @@ def test_snow_inside_swe_and_states_physical(two_year_run):
         layered = s.dz_snow.sum(0) > 0
         np.testing.assert_allclose(snow_layers[layered], s.cstate[L.CS_SCV][layered], rtol=1e-12)
         assert np.all(s.wliq_soisno >= -1e-12) and np.all(s.wice_soisno >= -1e-12)
-        vol = s.volumetric_soil_moisture(params.dz_soil)
-        assert np.all(vol <= porosity + 1e-9)
+        # water-equivalent volume (ice counted at the density of water: freezing expands it, as in CoLM)
+        vol_we = (s.soil_liquid() + s.soil_ice()) / 1000.0 / params.dz_soil[:, None]
+        assert np.all(vol_we <= porosity + 1e-9)
         assert np.all(np.isfinite(s.t_soisno)) and np.all(np.isfinite(s.cstate))
     assert np.all(np.isfinite(d.diag))
     ts = d["DS_SOILTEMP"]
@@ -171,7 +172,7 @@ def test_twenty_years_stable():
     for s in states:
         assert np.all(np.isfinite(s.t_soisno)) and np.all(np.isfinite(s.cstate))
         assert np.all(s.wliq_soisno >= -1e-12) and np.all(s.wice_soisno >= -1e-12)
-        assert np.all(s.volumetric_soil_moisture(params.dz_soil) <= porosity + 1e-9)
+        assert np.all((s.soil_liquid() + s.soil_ice()) / 1000.0 / params.dz_soil[:, None] <= porosity + 1e-9)
         assert s.t_soisno[L.NSNOW_MAX:].min() > 200 and s.t_soisno[L.NSNOW_MAX:].max() < 340
     w0, w1 = states[0].total_water(), states[-1].total_water()
     net = ((d["D_RAINF"] + d["D_SNOWF"] - d["D_EVAP"] - d["D_QS"] - d["D_QSB"]) * 48 * DT).sum(0)

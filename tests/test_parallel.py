@@ -132,9 +132,9 @@ def _files(d: Path):
     return {p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*.nc"))}
 
 
-def _rank_runs(tmp_path, namelist, ranks, *, synthetic=True, toy=False, extra=()):
+def _rank_runs(tmp_path, namelist, ranks, *, synthetic=True, toy=False, extra=(), shuffle=False):
     outs = {}
-    env = H.clean_env(**({H.TOY_CORE_ENV: 1} if toy else {}))
+    env = H.clean_env(**({H.TOY_CORE_ENV: 1} if toy else {}), **({H.SHUFFLE_ENV: 1} if shuffle else {}))
     for n in ranks:
         d = tmp_path / f"n{n}"
         r = H.run_cli(["run", str(namelist), "--set", f"output.directory={d}", "--log-level", "warning", *extra],
@@ -165,6 +165,57 @@ def test_rank_invariance_toy_core(tmp_path):
     state-dependent arithmetic)."""
     outs = _rank_runs(tmp_path, SMALL, (1, 2, 3, 4), toy=True, extra=SYNTH_BOX)
     _assert_identical(outs)
+
+
+@pytest.mark.mpi
+@needs_mpi
+def test_moving_columns_between_ranks_changes_nothing(tmp_path):
+    """Load balancing moves columns between ranks; with new random block sizes after every window (spin-up and
+    experiment), 3 and 4 ranks still give the 1-rank files byte for byte."""
+    outs = _rank_runs(tmp_path, SMALL, (1, 3, 4), toy=True, extra=SYNTH_BOX, shuffle=True)
+    _assert_identical(outs)
+
+
+def test_rebalance_moves_work_to_idle_ranks():
+    """With per-rank core times showing rank 0 twice as slow per column, the new blocks give rank 0 fewer columns
+    and equalise the estimated cost; balanced times leave the blocks alone."""
+    from colmda.run import Share
+
+    class FakeComm:
+        size, rank, is_root = 2, 0, True
+
+        def __init__(self, times):
+            self.times = times
+
+        def gather(self, x):
+            return self.times
+
+        def bcast(self, x):
+            return x
+
+    class FakeInputs:
+        ncol = 100
+
+        def __init__(self):
+            from colmda.core import ColumnParameters
+            from colmda import layout as L
+
+            n = self.ncol
+            self.params = ColumnParameters(np.zeros((L.NSP, L.NL_SOIL, n)), np.zeros((L.NVP, n)),
+                                           np.zeros((L.NCP, n)), np.ones(L.NL_SOIL))
+            self.lai_monthly = np.zeros((12, n))
+            self.sai_monthly = np.zeros((12, n))
+
+    moved = []
+    sh = Share(FakeComm([2.0, 1.0]), FakeInputs(), decompose(100, 2))
+    sh.move = lambda counts: moved.append(tuple(counts))
+    assert sh.rebalance() and moved[-1][0] < 50 and sum(moved[-1]) == 100
+    n0 = moved[-1][0]
+    cost = np.concatenate([np.full(50, 2.0 / 50), np.full(50, 1.0 / 50)])  # per column, from the two blocks
+    assert abs(cost[:n0].sum() - cost[n0:].sum()) <= 2 * cost.max()
+    sh2 = Share(FakeComm([1.0, 1.02]), FakeInputs(), decompose(100, 2))
+    sh2.move = lambda counts: moved.append(("moved",))
+    assert not sh2.rebalance()
 
 
 @pytest.mark.mpi

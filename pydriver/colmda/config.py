@@ -156,6 +156,16 @@ def _check_variables(v: list):
     return None
 
 
+def _check_pft(v: list):
+    bad = [x for x in v if x != int(x) or not 0 <= x <= 15]
+    return f"expected integer PFT indices in [0, 15], got {bad}" if bad else None
+
+
+def _check_fractions(v: list):
+    bad = [x for x in v if not 0.0 <= x <= 1.0]
+    return f"expected fractions in [0, 1], got {bad}" if bad else None
+
+
 def _check_frequency(v: str):
     if v in ("step", "window"):
         return None
@@ -208,10 +218,18 @@ KEYS: tuple[Key, ...] = (
         allowed="[-180, 360] each"),
     Key(D, "point_name", "str_list", [], "-", "labels of the points (site names), written to the output; empty or "
         "same length as point_lat", allowed="texts"),
+    Key(D, "point_pft", "float_list", [], "-", "site override of the PFT index (colmda.pft order) of each point; "
+        "empty = the domain's", check=_check_pft, allowed="empty or one integer in [0, 15] per point"),
+    Key(D, "point_sand", "float_list", [], "1", "site override of the sand fraction of each point; empty = the "
+        "domain's", check=_check_fractions, allowed="empty or one value in [0, 1] per point"),
+    Key(D, "point_clay", "float_list", [], "1", "site override of the clay fraction of each point; empty = the "
+        "domain's", check=_check_fractions, allowed="empty or one value in [0, 1] per point"),
     # ---- &forcing
     Key(F, "source", "str", "generator", "-", "'generator': the weather generator on the domain climatology; "
         "'plumber2': a PLUMBER2 site file (one point)", choices=("generator", "plumber2")),
     Key(F, "file", "path", "", "-", "forcing file for a reader source (required unless source = 'generator')"),
+    Key(F, "lai_from_file", "bool", False, "-", "for a reader source: replace the domain's monthly LAI climatology "
+        "by the monthly means of the file's LAI (PLUMBER2 'LAI')"),
     Key(F, "extrapolate_hours", "float", 0.0, "h", "a forcing file may end this much before the start or after the "
         "end of the periods to run; the first / last record is repeated there (e.g. 1 h to run a calendar year in "
         "UTC from a file in local time)", lo=0.0, hi=744.0),
@@ -719,6 +737,10 @@ def validate(s: Settings) -> None:
                         f"{len(d.point_lon)} longitudes")
     if d.point_name and len(d.point_name) != len(d.point_lat):
         raise UserError(f"{_where(src, D, 'point_name')}: {len(d.point_name)} names for {len(d.point_lat)} points")
+    for name in ("point_pft", "point_sand", "point_clay"):
+        values = getattr(d, name)
+        if values and len(values) != len(d.point_lat):
+            raise UserError(f"{_where(src, D, name)}: {len(values)} values for {len(d.point_lat)} points")
     if d.point_lat and d.box:
         raise UserError(f"{src}: &domain box and point_lat/point_lon are exclusive; give one of them")
     for g, k, p in ((D, "file", d.file), (F, "file", s.forcing.file), (E, "initial_restart", e.initial_restart)):

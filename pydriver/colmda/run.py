@@ -199,10 +199,10 @@ class OutputStage:
 
     SUMMARY_RESID = ("D_WBAL_ERR", "D_EBAL_ERR", "D_SOILH_ERR")
 
-    def __init__(self, settings: Settings, comm, decomp: Decomposition, writer: HistoryWriter | None, ncol: int):
+    def __init__(self, settings: Settings, comm, share: "Share", writer: HistoryWriter | None, ncol: int):
         self.s = settings
         self.comm = comm
-        self.decomp = decomp
+        self.share = share
         self.writer = writer
         self.osec = settings.output_seconds
         self.win = settings.window_seconds
@@ -246,10 +246,10 @@ class OutputStage:
         wm_d = block_mean(d, 1)
         wm_ds = block_mean(ds, 2)
         maxabs = np.stack([np.abs(d[getattr(L, n)]).max(axis=0) for n in self.SUMMARY_RESID])
-        g = self.comm.gather_columns
+        g = self.share.gather
         if rec_d.shape[1]:  # the same decision on every rank (it depends on time only)
-            rec_d, rec_ds = g(np.asfortranarray(rec_d), self.decomp), g(np.asfortranarray(rec_ds), self.decomp)
-        wm_d, wm_ds, maxabs = g(wm_d, self.decomp), g(wm_ds, self.decomp), g(maxabs, self.decomp)
+            rec_d, rec_ds = g(np.asfortranarray(rec_d)), g(np.asfortranarray(rec_ds))
+        wm_d, wm_ds, maxabs = g(wm_d), g(wm_ds), g(maxabs)
         if not self.comm.is_root:
             return
         a = self.acc
@@ -322,6 +322,91 @@ class OutputStage:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# this rank's share of the columns, and dynamic load balancing
+
+
+class Share:
+    """This rank's contiguous block of the run's columns: its state and everything sliced from the inputs for it.
+
+    :meth:`rebalance` moves the block boundaries so that every rank spends about the same time in the core: rank 0
+    keeps a per-column cost estimate (the core time of a block spread evenly over its columns, smoothed over
+    windows), and when the slowest rank is clearly slower than the average, new contiguous blocks of equal
+    estimated cost are computed and the state is moved (gather on rank 0, scatter). Columns are independent and all
+    reductions over columns are done on gathered arrays, so moving columns never changes a result.
+    """
+
+    SMOOTH = 0.5  # weight of the newest window in the cost estimate
+    TRIGGER = 1.05  # rebalance when max(rank time) / mean(rank time) exceeds this ...
+    GAIN = 0.02  # ... and the new blocks are predicted to lower that ratio by at least this much
+
+    def __init__(self, comm, inputs, decomp: Decomposition):
+        self.comm = comm
+        self.inputs = inputs
+        self.cost = None  # (ncol,) estimated core seconds per column and window (rank 0 only)
+        self.rebalances = 0
+        self.state: ColumnState | None = None
+        self.core_seconds = 0.0  # core time of this rank since the last rebalance check
+        self.assign(decomp)
+
+    def assign(self, decomp: Decomposition) -> None:
+        self.decomp = decomp
+        sl = decomp.slice(self.comm.rank)
+        self.local = np.arange(sl.start, sl.stop)
+        inp = self.inputs
+        self.params = inp.params.take(self.local)
+        self.lai_m = np.asfortranarray(inp.lai_monthly[:, self.local])
+        self.sai_m = np.asfortranarray(inp.sai_monthly[:, self.local])
+
+    def gather(self, a):
+        return self.comm.gather_columns(a, self.decomp)
+
+    def gather_state(self) -> dict:
+        return {k: self.gather(v) for k, v in self.state.arrays().items()}
+
+    def scatter_state(self, glob: ColumnState | None) -> None:
+        c = self.comm
+        self.state = ColumnState(**{k: c.scatter_columns(getattr(glob, k) if c.is_root else None, self.decomp)
+                                    for k in ("t_soisno", "wliq_soisno", "wice_soisno", "dz_snow", "cstate")})
+
+    def rebalance(self) -> bool:
+        """Collective: check the core times of all ranks since the last check and move columns if worth it."""
+        c = self.comm
+        if c.size == 1:
+            return False
+        times = c.gather(self.core_seconds)
+        self.core_seconds = 0.0
+        new_counts = None
+        if c.is_root:
+            t = np.asarray(times, dtype=float)
+            counts = np.asarray(self.decomp.counts)
+            density = np.repeat(t / np.maximum(counts, 1), counts)
+            self.cost = density if self.cost is None else (1 - self.SMOOTH) * self.cost + self.SMOOTH * density
+            ratio = t.max() / max(t.mean(), 1e-12)
+            if ratio > self.TRIGGER and np.all(self.cost > 0):
+                cand = decompose(self.decomp.ncol, c.size, weights=self.cost)
+                loads = np.array([self.cost[cand.slice(r)].sum() for r in range(c.size)])
+                old = np.array([self.cost[self.decomp.slice(r)].sum() for r in range(c.size)])
+                predicted, current = loads.max() / loads.mean(), old.max() / old.mean()
+                if cand.counts != self.decomp.counts and predicted < min(ratio, current) - self.GAIN and \
+                        min(cand.counts) > 0:
+                    new_counts = cand.counts
+        new_counts = c.bcast(new_counts)
+        if new_counts is None:
+            return False
+        self.move(new_counts)
+        return True
+
+    def move(self, counts) -> None:
+        """Collective: new block sizes ``counts`` (same on every rank); the state follows its columns."""
+        glob = self.gather_state()
+        self.assign(Decomposition(self.decomp.ncol, tuple(int(n) for n in counts)))
+        self.scatter_state(ColumnState(**glob) if self.comm.is_root else None)
+        self.rebalances += 1
+        if self.comm.is_root:
+            log.debug("rebalanced columns over ranks: %s", list(self.decomp.counts))
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # the run
 
 
@@ -358,13 +443,8 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
         if ncol < comm.size:
             raise UserError(f"{s.source}: {ncol} column(s) cannot be shared by {comm.size} MPI ranks; use "
                             f"mpiexec -n {max(ncol, 1)} or fewer")
-        decomp = decompose(ncol, comm.size)
-        sl = decomp.slice(comm.rank)
-        local = np.arange(sl.start, sl.stop)
-        params = inputs.params.take(local)
-        dz = params.dz_soil
-        lai_m = np.asfortranarray(inputs.lai_monthly[:, local])
-        sai_m = np.asfortranarray(inputs.sai_monthly[:, local])
+        sh = Share(comm, inputs, decompose(ncol, comm.size))
+        dz = sh.params.dz_soil
 
         def load_restart_collective(path_fn, check):
             def rd():
@@ -405,9 +485,7 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
 
             resumed_from, rdata = load_restart_collective(find, check)
             status = comm.bcast(rdata.status if comm.is_root else None)
-            gstate = rdata.state if comm.is_root else None
-            state = ColumnState(**{k: comm.scatter_columns(getattr(gstate, k) if comm.is_root else None, decomp)
-                                   for k in ("t_soisno", "wliq_soisno", "wice_soisno", "dz_snow", "cstate")})
+            sh.scatter_state(rdata.state if comm.is_root else None)
             if comm.is_root:
                 log.info("resuming from %s (%s, %s)", resumed_from, status.phase, format_date(status.time))
         else:
@@ -428,16 +506,12 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
                                         f"are not in the file (first global column {missing[0]})")
 
                 _, d0 = load_restart_collective(find0, check0)
-                if comm.is_root:
-                    pos = np.searchsorted(d0.column, inputs.column)
-                    g0 = d0.state.take(pos)
-                state = ColumnState(**{k: comm.scatter_columns(getattr(g0, k) if comm.is_root else None, decomp)
-                                       for k in ("t_soisno", "wliq_soisno", "wice_soisno", "dz_snow", "cstate")})
+                sh.scatter_state(d0.state.take(np.searchsorted(d0.column, inputs.column)) if comm.is_root else None)
             else:
                 tinit = s.experiment.init_soil_temperature
                 if tinit == 0:
-                    tinit = inputs.t_clim[local] if inputs.t_clim is not None else 283.15
-                state = initial_state(params, temperature=tinit, saturation=s.experiment.init_saturation)
+                    tinit = inputs.t_clim[sh.local] if inputs.t_clim is not None else 283.15
+                sh.state = initial_state(sh.params, temperature=tinit, saturation=s.experiment.init_saturation)
 
         # ---- output machinery (rank 0 holds the writer and accumulators)
         writer = None
@@ -458,7 +532,7 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
                                    period=parse_period(s.output.file_period), origin=s.start,
                                    precision=s.output.precision, complevel=s.output.complevel,
                                    attrs={"forcing_source": s.forcing.source, "forcing_seed": s.forcing.seed})
-        stage = OutputStage(s, comm, decomp, writer, ncol)
+        stage = OutputStage(s, comm, sh, writer, ncol)
         if comm.is_root and rdata is not None:
             for k, v in rdata.arrays.items():
                 if k in stage.acc:
@@ -473,7 +547,7 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
                 manifest.add_input(s.experiment.initial_restart, "initial_restart")
             (rundir / "namelist.nml").write_text(s.to_namelist())
             manifest.extra["columns"] = ncol
-            manifest.extra["decomposition"] = list(decomp.counts)
+            manifest.extra["decomposition_initial"] = list(sh.decomp.counts)
             manifest.write("running", timer)
 
     hydr = s.model.hydr_model
@@ -484,6 +558,7 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
     fingerprint = s.fingerprint()
 
     def forecast(t0: _dt.datetime, nper: int):
+        local, params = sh.local, sh.params
         with timer("forcing"):
             forc = inputs.forcing.window(t0, nsteps, local)
             if s.forcing.perturb:
@@ -491,21 +566,28 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
 
                 forc = perturb_window(forc, s, inputs.column[local], t0, dt, getattr(inputs, "domain", None))
         tmid = t0 + win / 2
-        params.colpar[L.CP_LAI] = interpolate_monthly(lai_m, tmid)
-        params.colpar[L.CP_SAI] = interpolate_monthly(sai_m, tmid)
+        params.colpar[L.CP_LAI] = interpolate_monthly(sh.lai_m, tmid)
+        params.colpar[L.CP_SAI] = interpolate_monthly(sh.sai_m, tmid)
         with timer("core"):
+            t_core = time.perf_counter()
             try:
-                return advance(state, params, forc, dt, hydr_model=hydr, nper=nper)
+                return advance(sh.state, params, forc, dt, hydr_model=hydr, nper=nper)
             except CoreError as exc:
                 bad = local[exc.columns]
                 raise RuntimeError(f"column core failed at {format_date(t0)} (window start) in {len(bad)} "
                                    f"column(s); first: global column {inputs.column[bad[0]]} at lat "
                                    f"{inputs.lat[bad[0]]:.3f} lon {inputs.lon[bad[0]]:.3f}, step "
                                    f"{int(exc.steps[0])}") from exc
+            finally:
+                sh.core_seconds += time.perf_counter() - t_core
+
+    def balance():
+        with timer("balance"):
+            sh.rebalance()
 
     def save_restart(label: str):
         with timer("restart"):
-            gathered = {k: comm.gather_columns(v, decomp) for k, v in state.arrays().items()}
+            gathered = sh.gather_state()
             if comm.is_root:
                 data = RestartData(status=status, column=inputs.column, state=ColumnState(**gathered),
                                    arrays=dict(stage.acc), pending=writer.pending_arrays(),
@@ -528,11 +610,13 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
         with timer("spinup"), Progress(nsw * (maxc - status.spinup_cycles), "spin-up", rank=comm.rank,
                                        enabled=progress) as bar:
             while status.phase == "spinup":
-                ref = vol_soil_moisture(state, dz)
+                ref = sh.gather(vol_soil_moisture(sh.state, dz))
                 for w in range(nsw):
                     forecast(s.spinup_start + w * win, nsteps)
+                    balance()
                     bar.update(1, cycle=status.spinup_cycles + 1)
-                change = comm.allreduce_max(float(np.abs(vol_soil_moisture(state, dz) - ref).max()))
+                end = sh.gather(vol_soil_moisture(sh.state, dz))
+                change = comm.bcast(float(np.abs(end - ref).max()) if comm.is_root else None)
                 status.spinup_cycles += 1
                 status.spinup_last_change = change
                 status.spinup_converged = change < tol
@@ -551,7 +635,7 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
 
     # ---- experiment
     if status.window_index == 0:
-        tws = comm.gather_columns(total_water(state), decomp)
+        tws = sh.gather(total_water(sh.state))
         if comm.is_root:
             stage.acc["tws_start"][:] = tws
     start_w = status.window_index
@@ -569,13 +653,15 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
             if delay:
                 time.sleep(delay)
             with timer("analysis"):
-                ctx = AnalysisContext(s, comm, decomp, w, t0, t1, state, params, inputs.column[local],
-                                      inputs.lat[local], inputs.lon[local], diag, s.assimilation.n_members)
+                loc = sh.local
+                ctx = AnalysisContext(s, comm, sh.decomp, w, t0, t1, sh.state, sh.params, inputs.column[loc],
+                                      inputs.lat[loc], inputs.lon[loc], diag, s.assimilation.n_members)
                 new = analysis(ctx)
                 if new is not None:
-                    state.put(slice(None), new)
+                    sh.state.put(slice(None), new)
             with timer("output"):
                 stage.process(diag, t0, t1)
+            balance()
             status.window_index = w + 1
             status.seq += 1
             status.time = t1
@@ -587,11 +673,13 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
     # ---- end: final restart (with the open file period's records), last history file, summary, manifest
     if start_w < n_windows or last_restart is None:
         last_restart = save_restart(status.time.strftime("%Y-%m-%dT%H%M"))
-    gathered_end = {k: comm.gather_columns(v, decomp) for k, v in state.arrays().items()}
+    gathered_end = sh.gather_state()
     per_rank = comm.gather({k: round(v, 3) for k, v in timer.seconds.items()})
     result = RunResult(rundir, status)
     if comm.is_root:
         manifest.extra["wall_time_per_rank_s"] = per_rank
+        manifest.extra["decomposition_final"] = list(sh.decomp.counts)
+        manifest.extra["rebalances"] = sh.rebalances
         last_restart = last_restart or latest_restart(restart_dir, s.experiment.name)
         with timer("output"):
             writer.flush(now=s.end, final=True)

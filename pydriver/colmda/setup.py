@@ -126,6 +126,39 @@ def open_reader(settings: Settings):
                          np.zeros(1, dtype=np.int64)), reader
 
 
+def site_overrides(settings: Settings, domain, cp) -> None:
+    """&domain point_pft / point_sand / point_clay replace the domain's values of the points (namelist order)."""
+    s = settings.domain
+    if not (s.point_pft or s.point_sand or s.point_clay):
+        return
+    order = point_order(settings, domain)  # column k came from namelist point order[k]
+    if s.point_pft:
+        cp.pft = np.asarray(s.point_pft, dtype=int)[order]
+    if s.point_sand:
+        cp.sand = np.asarray(s.point_sand, dtype=float)[order]
+    if s.point_clay:
+        cp.clay = np.asarray(s.point_clay, dtype=float)[order]
+    if np.any(cp.sand + cp.clay > 1):
+        raise UserError(f"{settings.source}: &domain point_sand + point_clay exceeds 1")
+
+
+def file_lai_climatology(reader, fallback: np.ndarray) -> np.ndarray:
+    """Monthly means (12, 1) of the reader's LAI over its whole record; months without data keep ``fallback``."""
+    lo, hi = reader.coverage()
+    chunk = reader.read(lo, hi)
+    lai = chunk.data.get("lai")
+    if lai is None:
+        raise UserError(f"&forcing lai_from_file = .true.: {chunk.source} has no LAI variable")
+    months = (np.asarray(chunk.times).astype("datetime64[M]").astype(int) % 12)
+    out = np.array(fallback, dtype=float, copy=True)
+    lai = np.asarray(lai, dtype=float).reshape(len(months), -1)[:, 0]
+    for m in range(12):
+        sel = (months == m) & np.isfinite(lai)
+        if sel.any():
+            out[m, :] = lai[sel].mean()
+    return out
+
+
 def build_inputs(settings: Settings) -> RunInputs:
     """Load the domain, select the columns, build their parameters and the forcing source."""
     from .core import default_soil_thickness, soil_interfaces
@@ -135,6 +168,7 @@ def build_inputs(settings: Settings) -> RunInputs:
     s = settings
     d = select_domain(s)
     cp = d.column_params()
+    site_overrides(s, d, cp)
     dz = default_soil_thickness()
     vp = np.asfortranarray(vegpar(cp.pft))
     rootfr = root_fractions(cp.pft, soil_interfaces(dz))
@@ -165,11 +199,14 @@ def build_inputs(settings: Settings) -> RunInputs:
         point_lat = np.asarray(s.domain.point_lat)[order]
         point_lon = np.asarray(s.domain.point_lon)[order]
         names = tuple(names[k] for k in order) if names else ()
+    lai_monthly = np.asarray(cp.lai_clim)
+    if s.forcing.lai_from_file and s.forcing.source != "generator":
+        lai_monthly = file_lai_climatology(reader, lai_monthly)
     colpar[L.CP_ZREF] = zref_for(s, vp, height)
     params = ColumnParameters(soilpar, vp, colpar, dz)
     area = d.cell_area().ravel()[cp.columns] * cp.land_fraction
     return RunInputs(column=cp.columns, lat=cp.lat, lon=cp.lon, grid_lat=d.lat, grid_lon=d.lon, params=params,
-                     lai_monthly=np.asarray(cp.lai_clim), sai_monthly=np.asarray(cp.sai_clim), forcing=forcing,
+                     lai_monthly=lai_monthly, sai_monthly=np.asarray(cp.sai_clim), forcing=forcing,
                      point_lat=point_lat, point_lon=point_lon, names=names,
                      t_clim=np.asarray(cp.tair_clim).mean(axis=0), area=area, input_files=files, domain=d)
 
