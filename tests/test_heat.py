@@ -52,7 +52,8 @@ def soil_params(theta_s=0.45, psi_s=-200.0, bsw=5.4, alpha=0.0036, n_vg=1.56, th
 
 def wmax_python(model, sp, dz, t):
     """Largest liquid water (kg m-2) of frozen soil at t: psi = hfus (t - tfrz)/(g t) in mm, inverted with
-    the Campbell or van Genuchten retention curve (written here independently of the Fortran)."""
+    the Campbell or van Genuchten retention curve (written here independently of the Fortran; vG in
+    CoLM202X's air-entry form as colm_hydraulics uses it)."""
     ths = sp[L.SP_THETA_S]
     if t >= TFRZ:
         return ths * dz * 1000.0
@@ -60,8 +61,11 @@ def wmax_python(model, sp, dz, t):
     if model == 1:
         theta = ths if psi >= sp[L.SP_PSI_S] else ths * (psi / sp[L.SP_PSI_S]) ** (-1.0 / sp[L.SP_BSW])
     else:
+        # van Genuchten-Mualem in CoLM202X's air-entry form (psi_e = -1 mm): Se = S*(psi) / S*(psi_e), <= 1
         n = sp[L.SP_N_VG]
-        theta = sp[L.SP_THETA_R] + (ths - sp[L.SP_THETA_R]) * (1 + (sp[L.SP_ALPHA_VG] * -psi) ** n) ** (-(1 - 1 / n))
+        sstar = lambda h: (1 + (sp[L.SP_ALPHA_VG] * -h) ** n) ** (-(1 - 1 / n))  # noqa: E731
+        se = min(1.0, sstar(psi) / sstar(-1.0)) if psi < -1.0 else 1.0
+        theta = sp[L.SP_THETA_R] + (ths - sp[L.SP_THETA_R]) * se
     return theta * dz * 1000.0
 
 
