@@ -2,14 +2,20 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 NAMELIST ?= namelists/default.nml
+NP ?= 2
 
 .PHONY: setup run test test-all bench clean
 
 setup:
 	@VENV=$(VENV) bash scripts/setup.sh
 
+# the main job on NP ranks (the mpich wheel puts mpiexec into the virtual environment); one rank without it
 run: setup
-	$(BIN)/colmda run $(NAMELIST)
+	@if [ -x $(BIN)/mpiexec ] && [ "$(NP)" -gt 1 ]; then \
+	  $(BIN)/mpiexec -n $(NP) $(BIN)/colmda run $(NAMELIST); \
+	else \
+	  $(BIN)/colmda run $(NAMELIST); \
+	fi
 
 test: setup
 	$(BIN)/python -m pytest -m "not slow" -q

@@ -48,7 +48,7 @@ module colm_soilwater
 
   ! solver controls
   integer, parameter :: maxit = 25               ! Newton iterations per sub-step (-)
-  integer, parameter :: max_halving = 12         ! smallest sub-step is dt / 2**max_halving (-)
+  integer, parameter :: max_halving = 10         ! smallest sub-step is dt / 2**max_halving (-)
   integer, parameter :: max_forced = 4           ! unconverged sub-steps accepted before the rest is forced (-)
   real(r8), parameter :: tol_theta = 1.0e-10_r8  ! convergence: max |residual| * dt / dz (m3 m-3)
   real(r8), parameter :: tol_stall = 1.0e-7_r8   ! residual accepted once the iteration stops converging (m3 m-3)
@@ -343,8 +343,8 @@ contains
         end if
       end do
       niter = niter + its
-      if (.not. converged .and. .not. broad .and. nforced < max_forced) then
-        ! retry the same sub-step with the broad capacity rule before cutting it
+      if (.not. converged .and. .not. broad .and. nhalf == 0 .and. nforced == 0) then
+        ! retry the full sub-step once with the broad capacity rule before cutting it
         broad = .true.
         cycle
       end if

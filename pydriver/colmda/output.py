@@ -466,7 +466,10 @@ def write_history_file(path, records: list[Record], w: HistoryWriter) -> None:
             for n in w.variables:
                 meta = VARIABLES[n]
                 dims = ("time",) + (("depth",) if meta.layered else ()) + hdims
-                chunks = (1,) + ((nl,) if meta.layered else ()) + hshape
+                inner = ((nl,) if meta.layered else ()) + hshape
+                # about 64k values per chunk: one time per chunk for global fields, many for a few points
+                ntc = int(min(nt, max(1, 65536 // int(np.prod(inner)))))
+                chunks = (ntc,) + inner
                 v = nc.createVariable(n, w.dtype, dims, zlib=w.complevel > 0, complevel=max(w.complevel, 1),
                                       shuffle=w.complevel > 0, fill_value=fill, chunksizes=chunks)
                 if meta.standard_name:
