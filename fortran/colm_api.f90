@@ -101,7 +101,7 @@ subroutine soilwater_kernel(nl, nsteps, hydr_model, kmean, dt, dz, hpar, ice, si
   real(c_double) :: z(nl), zi(0:nl)                       ! node and interface depths (m)
   real(c_double) :: dwat(nl)                              ! change of water per step (mm)
   integer(c_int) :: hflag, ns, ni, ie                     ! per-step solver outputs (-)
-  integer :: j, n
+  integer :: j, n                                         ! layer and step indices (-)
   zi(0) = 0.0_c_double
   do j = 1, nl
     zi(j) = zi(j-1) + dz(j)
@@ -155,7 +155,7 @@ subroutine soilwater_column_kernel(nsteps, hydr_model, dt, dz, soilpar, t_soil, 
   integer(c_int), intent(out) :: ierr                     ! largest error code of soil_water over the run (-)
   real(c_double) :: z(nl_soil), zi(0:nl_soil)             ! node and interface depths (m)
   integer(c_int) :: ie                                    ! per-step error code (-)
-  integer :: n
+  integer :: n                                            ! step index (-)
   call soil_geometry(dz, z, zi)
   ierr = 0
   do n = 1, nsteps
@@ -187,7 +187,7 @@ subroutine soil_hydraulics_kernel(n, hydr_model, sp, vol_liq, vol_ice, smp, dsmp
   real(c_double), intent(out) :: dtheta_dpsi(n)           ! capacity at smp (mm-1)
   real(c_double), intent(out) :: hk_psi(n)                ! conductivity at smp (mm s-1)
   real(c_double), intent(out) :: dhk_dpsi(n)              ! d hk / d smp at smp (s-1)
-  integer :: i
+  integer :: i                                            ! point index (-)
   do i = 1, n
     call soil_matric_potential(hydr_model, sp, vol_liq(i), vol_ice(i), smp(i), dsmp_dtheta(i))
     call soil_conductivity(hydr_model, sp, vol_liq(i), vol_ice(i), hk(i), dhk_dtheta(i))

@@ -43,6 +43,28 @@ contains
     end if
   end function expm1_r8
 
+  ! log(1 + y) without cancellation for small |y|.
+  pure real(r8) function log1p_r8(y) result(e)
+    real(r8), intent(in) :: y                    ! argument, > -1 (-)
+    if (abs(y) < 1.0e-4_r8) then
+      e = y * (1.0_r8 - y * (0.5_r8 - y * (1.0_r8 / 3.0_r8 - 0.25_r8 * y)))
+    else
+      e = log(1.0_r8 + y)
+    end if
+  end function log1p_r8
+
+  ! 1 - (1 - S*^(1/m))^m of the Mualem conductivity, written as 1 - x^(n-1) S* near saturation (x <= 1) and as
+  ! -expm1(-m log1p(x^-n)) in dry soil, where 1 - x^(n-1) S* would lose all its digits (x = alpha |psi|).
+  pure real(r8) function mualem_f(x, n) result(f)
+    real(r8), intent(in) :: x                    ! alpha |psi| (-)
+    real(r8), intent(in) :: n                    ! van Genuchten n (-)
+    if (x <= 1.0_r8) then
+      f = 1.0_r8 - x**(n - 1.0_r8) * (1.0_r8 + x**n)**(-(1.0_r8 - 1.0_r8 / n))
+    else
+      f = -expm1_r8(-(1.0_r8 - 1.0_r8 / n) * log1p_r8(x**(-n)))
+    end if
+  end function mualem_f
+
   ! Ice impedance factor on conductivity, 10^(-6 theta_ice/theta_s) (CoLM2014 / CLM4).
   pure real(r8) function ice_impedance(vol_ice, theta_s) result(imped)
     real(r8), intent(in) :: vol_ice              ! volumetric ice content (m3 m-3)
@@ -127,7 +149,7 @@ contains
     real(r8), intent(in) :: vol_ice              ! volumetric ice content (m3 m-3)
     real(r8), intent(out) :: vol_liq             ! volumetric liquid water content (m3 m-3)
     real(r8), intent(out) :: dtheta_dpsi         ! d vol_liq / d smp (m3 m-3 mm-1)
-    real(r8) :: hk, dhk                          ! conductivity and derivative, not used here
+    real(r8) :: hk, dhk                          ! conductivity (mm s-1) and dK/dpsi (s-1), not used here
     call soil_state_psi(hydr_model, sp, smp, vol_ice, vol_liq, dtheta_dpsi, hk, dhk)
   end subroutine soil_theta_from_psi
 
@@ -146,7 +168,7 @@ contains
     real(r8) :: ths, thr, cap, h, hcap, imped    ! porosity, residual, cap (m3 m-3), potentials (mm), impedance (-)
     real(r8) :: b, psis, s                       ! Campbell exponent (-), air entry (mm), theta / theta_s (-)
     real(r8) :: alpha, n, m, sc, fc, x, xn       ! vG alpha (mm-1), n, m, Sc, Mualem normaliser, alpha|h|, x^n (-)
-    real(r8) :: sstar, se, w, f, dsdh, dwdh      ! S*, Se, x^(n-1) S*, 1 - w, dS*/dh (mm-1), dw/dh (mm-1)
+    real(r8) :: sstar, se, f, dsdh, dwdh         ! S*, Se, Mualem factor 1 - x^(n-1) S*, dS*/dh, d(1-f)/dh (mm-1)
     real(r8) :: dummy                            ! unused derivative (-)
 
     ths = sp(SP_THETA_S)
@@ -159,7 +181,7 @@ contains
       n = sp(SP_N_VG)
       m = 1.0_r8 - 1.0_r8 / n
       sc = (1.0_r8 + (-alpha * PSI_E_VG)**n)**(-m)
-      fc = 1.0_r8 - (-alpha * PSI_E_VG)**(n - 1.0_r8) * sc
+      fc = mualem_f(-alpha * PSI_E_VG, n)
       if (cap < ths) then
         ! the ice cap: the potential at which the liquid fills the pore space left by ice
         if (cap <= thr) then
@@ -183,8 +205,7 @@ contains
       xn = x**n
       sstar = (1.0_r8 + xn)**(-m)
       se = sstar / sc
-      w = (xn / x) * sstar
-      f = 1.0_r8 - w
+      f = mualem_f(x, n)
       vol_liq = min(thr + (ths - thr) * se, cap)
       hk = imped * sp(SP_KSAT) * se**sp(SP_L_VG) * (f / fc)**2
       if (h < max(smp, smpmin)) then
@@ -193,9 +214,9 @@ contains
         dhk_dpsi = 0.0_r8
         return
       end if
-      ! dS*/dh with dx/dh = -alpha; dw/dh from w = x^(n-1) S*
+      ! dS*/dh with dx/dh = -alpha; w = x^(n-1) S* = 1 - f has dw/dh = -alpha (n-1) x^(n-2) S* / (1 + x^n)
       dsdh = m * n * alpha * (xn / x) * sstar / (1.0_r8 + xn)
-      dwdh = -alpha * (n - 1.0_r8) * (xn / x) / x * sstar + (xn / x) * dsdh
+      dwdh = -alpha * (n - 1.0_r8) * (xn / x) / x * sstar / (1.0_r8 + xn)
       dtheta_dpsi = (ths - thr) * dsdh / sc
       dhk_dpsi = hk * (sp(SP_L_VG) * dsdh / sstar - 2.0_r8 * dwdh / f)
     else
@@ -252,13 +273,14 @@ contains
       m = 1.0_r8 - 1.0_r8 / n
       l = sp(SP_L_VG)
       sc = (1.0_r8 + (-sp(SP_ALPHA_VG) * PSI_E_VG)**n)**(-m)
-      fc = 1.0_r8 - (-sp(SP_ALPHA_VG) * PSI_E_VG)**(n - 1.0_r8) * sc
+      fc = mualem_f(-sp(SP_ALPHA_VG) * PSI_E_VG, n)
       ss = s * sc
       lns = log(ss)
       u = exp(lns / m)
       w = -expm1_r8(lns / m)
-      wm = w**m
-      f = 1.0_r8 - wm
+      ! f = 1 - (1 - u)^m without cancellation in dry soil (u small)
+      wm = exp(m * log1p_r8(-u))
+      f = -expm1_r8(m * log1p_r8(-u))
       hk = imped * ksat * s**l * (f / fc)**2
       dfds = (wm / w) * u / ss * sc
       dhk_dtheta = imped * ksat * s**l * (f / fc) * (l * (f / fc) / s + 2.0_r8 * dfds / fc) / (ths - thr)

@@ -133,7 +133,7 @@ contains
     real(r8) :: kh, dkh_a, dkh_b, g, dist        ! interface K (mm s-1), derivatives, gradient (-), distance (mm)
     real(r8) :: kb, thb, cpb, dkb, hb            ! state at a prescribed boundary head (mixed), the head (mm)
     real(r8) :: qcap, dqcap, fnewt               ! infiltration capacity (mm s-1), its derivative; 1 Newton, 0 Picard
-    integer :: j
+    integer :: j                                 ! layer index (-)
 
     fnewt = merge(1.0_r8, 0.0_r8, newton)
     do j = 1, nl
@@ -256,14 +256,14 @@ contains
     real(r8) :: qt_sum, qb_sum                   ! time-integrated boundary fluxes (mm)
     logical :: converged, usable, stalled        ! sub-step converged; Newton matrix usable; heads stopped
     logical :: broad                             ! retry with the broad capacity rule (-)
-    integer :: j, it, ls, nhalf, its, nforced
+    integer :: j, it, ls, nhalf, its, nforced    ! layer, iteration, line-search, halving and forced-step counters (-)
 
     do j = 1, nl
       dzm(j) = dz(j) * 1000.0_r8
       zm(j) = z(j) * 1000.0_r8
     end do
     zim = zi * 1000.0_r8
-    bot_zm = max(bot_depth * 1000.0_r8, zim(nl))
+    bot_zm = max(bot_depth, zi(nl)) * 1000.0_r8
     do j = 1, nl
       call soil_theta_from_psi(hydr_model, sp(:, j), smpmin, vol_ice(j), thmin(j), scr)
       call soil_theta_from_psi(hydr_model, sp(:, j), 0.0_r8, vol_ice(j), thmax(j), scr)
@@ -396,7 +396,7 @@ contains
     real(r8), intent(in) :: z(nl_soil)           ! node depth (m)
     real(r8), intent(in) :: zi(0:nl_soil)        ! interface depth (m)
     real(r8) :: e(nl_soil)                       ! excess of h over the saturation potential (mm)
-    integer :: j
+    integer :: j                                 ! layer index (-)
     e = h - psat
     if (e(nl_soil) < 0.0_r8) then
       zwt = min(zi(nl_soil), z(nl_soil) - e(nl_soil) / 1000.0_r8)
@@ -467,7 +467,7 @@ contains
     real(r8) :: zwt_new                              ! diagnosed water table (m)
     logical :: aquifer_mode, capped                  ! water table below the soil column; aquifer overflowed
     integer(ik) :: nsub, niter, bot_type             ! solver counters, bottom boundary (-)
-    integer :: j, k
+    integer :: j, k                              ! layer indices (-)
 
     ierr = 0
     qsurf = 0.0_r8
