@@ -1,0 +1,2 @@
+"""Observations: operators, the observation file format, simulated retrievals (twin experiments), in-situ
+networks and reference fields."""
