@@ -95,8 +95,8 @@ def test_reserved_keys_accept_only_their_default():
     assert s.assimilation.n_members == 1
     with pytest.raises(UserError, match=r"&assimilation n_members = 20: this key is reserved"):
         load_text("&assimilation\n n_members = 20\n/\n")
-    with pytest.raises(UserError, match=r"&assimilation method = 'sekf': expected one of 'none'"):
-        load_text("&assimilation\n method = 'sekf'\n/\n")
+    with pytest.raises(UserError, match=r"&assimilation method = 'enkf': expected one of 'none', 'sekf'"):
+        load_text("&assimilation\n method = 'enkf'\n/\n")
 
 
 def test_malformed_namelists_are_user_errors():

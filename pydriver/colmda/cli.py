@@ -1,4 +1,4 @@
-"""Command line: ``colmda run | namelist | make-domain | summary`` (also ``python -m colmda``).
+"""Command line: ``colmda run | twin | skill | namelist | make-domain | summary`` (also ``python -m colmda``).
 
 Exit status: 0 success, 2 user error (message on stderr, no traceback), 1 anything else (a bug: traceback).
 Under MPI, a failure on one rank aborts all ranks.
@@ -27,6 +27,19 @@ def _parser() -> argparse.ArgumentParser:
                    help="override a namelist key, e.g. --set output.directory=/tmp/run (repeatable)")
     r.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     r.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+
+    t = sub.add_parser("twin", help="run the twin-experiment matrix of a namelist (truth, observations, CTL, SEKF "
+                       "experiments, skill summary); mpiexec -n N colmda twin ... for N ranks")
+    t.add_argument("namelist", help="namelist file with a &matrix group (see docs/assimilation.md)")
+    t.add_argument("--set", dest="overrides", action="append", default=[], metavar="GROUP.KEY=VALUE",
+                   help="override a namelist key (repeatable)")
+    t.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    t.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    t.add_argument("--no-figures", action="store_true", help="skip the figures of the skill summary")
+
+    k = sub.add_parser("skill", help="skill tables and figures of a finished twin matrix (RUNDIR/summary/)")
+    k.add_argument("rundir", help="matrix run directory (holds matrix.json)")
+    k.add_argument("--no-figures", action="store_true", help="tables only")
 
     n = sub.add_parser("namelist", help="list every namelist key with default, unit and meaning; with a file: "
                        "check it and print the resolved settings")
@@ -63,6 +76,25 @@ def _cmd_run(a) -> int:
     if comm.is_root:
         print(format_summary(result.rundir))
     return 0
+
+
+def _cmd_twin(a) -> int:
+    from . import config
+    from .matrix import run_twin
+    from .parallel import get_comm
+    from .progress import setup_logging
+
+    comm = get_comm()
+    setup_logging(a.log_level, comm.rank, comm.size)
+    settings = config.load(a.namelist, overrides=a.overrides)
+    run_twin(settings, comm=comm, progress=not a.no_progress, namelist_path=a.namelist, figures=not a.no_figures)
+    return 0
+
+
+def _cmd_skill(a) -> int:
+    from .evaluation.summary import main as summary_main
+
+    return int(summary_main([a.rundir] + (["--no-figures"] if a.no_figures else [])) or 0)
 
 
 def _cmd_namelist(a) -> int:
@@ -110,10 +142,10 @@ def main(argv=None) -> int:
     if a.command is None:
         parser.print_help()
         return USER_ERROR_EXIT
-    cmd = {"run": _cmd_run, "namelist": _cmd_namelist, "make-domain": _cmd_make_domain,
-           "summary": _cmd_summary}[a.command]
+    cmd = {"run": _cmd_run, "twin": _cmd_twin, "skill": _cmd_skill, "namelist": _cmd_namelist,
+           "make-domain": _cmd_make_domain, "summary": _cmd_summary}[a.command]
     comm = None
-    if a.command == "run":
+    if a.command in ("run", "twin"):
         from .parallel import get_comm
 
         comm = get_comm()

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .assim.sekf import SEED_PERTURBATIONS
 from .errors import UserError, suggestion
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -128,6 +129,23 @@ def _check_name(v: str):
     return None if re.match(r"^[A-Za-z0-9_.-]+$", v) else "letters, digits, '_', '.', '-' only"
 
 
+def _check_rule(v: list):
+    from .assim.rules import parse_rule
+
+    try:
+        parse_rule(v)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _check_matrix(v: list):
+    from .matrix import EXPERIMENTS
+
+    bad = [x for x in v if x not in EXPERIMENTS]
+    return f"names from {', '.join(EXPERIMENTS)}; unknown '{bad[0]}'" if bad else None
+
+
 def _check_box(v: list):
     s, n, w, e = v
     if not (-90 <= s < n <= 90):
@@ -176,6 +194,7 @@ def _check_frequency(v: str):
     return None
 
 
+X = "matrix"
 E, D, F, M, O, A, OUT, P = ("experiment", "domain", "forcing", "model", "observations", "assimilation", "output",
                             "parallel")
 
@@ -238,6 +257,8 @@ KEYS: tuple[Key, ...] = (
     Key(F, "perturb", "bool", False, "-", "perturb the forcing of every member (precipitation and shortwave "
         "multiplicative lognormal with mean 1, longwave and air temperature additive, cross-correlated, AR(1) in "
         "time; colmda.forcing.perturb), keyed by (&experiment seed, global column, member, time)"),
+    Key(F, "precip_scale", "float", 1.0, "-", "systematic factor on the precipitation of every column (a forcing "
+        "bias, e.g. for the model run of a twin experiment)", lo=0.0, hi=10.0),
     Key(F, "perturb_std_prec", "float", 0.5, "-", "standard deviation of the precipitation factor", lo=0.0,
         hi=5.0),
     Key(F, "perturb_std_swdown", "float", 0.3, "-", "standard deviation of the shortwave factor", lo=0.0, hi=5.0),
@@ -257,18 +278,65 @@ KEYS: tuple[Key, ...] = (
         check=lambda v: None if v == 0 or 2 <= v <= 200 else "0 or [2, 200] m"),
     Key(M, "co2_ppm", "float", 0.0, "ppm", "atmospheric CO2 for photosynthesis; 0 = the core's constant",
         reserved=True, lo=0.0, hi=5000.0),
-    # ---- &observations (filled by the assimilation issues)
-    Key(O, "sensors", "str_list", [], "-", "observation types to assimilate (e.g. 'smap', 'ascat', 'smos')",
-        reserved=True),
-    Key(O, "directory", "path", "", "-", "directory of observation files", reserved=True),
-    Key(O, "error_scale", "float", 1.0, "-", "multiplier of the observation error standard deviations",
-        reserved=True, lo=0.0, lo_open=True),
+    # ---- &observations
+    Key(O, "directory", "path", "", "-", "directory holding one observation file per sensor, '<sensor>.nc' in the "
+        "colmda observation format (docs/observations.md); required when &assimilation method is not 'none'"),
+    Key(O, "sensors", "str_list", [], "-", "sensors to assimilate (file names without .nc, e.g. 'L', 'C', 'X')",
+        check=lambda v: None if all(re.match(r"^[A-Za-z0-9_-]+$", x) for x in v) and len(set(v)) == len(v)
+        else "distinct names of letters, digits, '_', '-'"),
+    Key(O, "error", "float_list", [], "m3 m-3", "observation error standard deviation of each sensor in "
+        "'sensors' (same order); empty = the error each file reports per retrieval",
+        check=lambda v: None if all(x > 0 for x in v) else "positive values"),
+    Key(O, "error_scale", "float", 1.0, "-", "multiplier of every observation error standard deviation",
+        lo=0.0, lo_open=True),
+    Key(O, "reject_flags", "int", 11, "-", "retrievals with any of these quality bits are rejected (1 frozen, "
+        "2 snow, 4 dense vegetation, 8 out of range; see docs/observations.md)", lo=0, hi=2 ** 30),
+    Key(O, "simulate", "str_list", [], "-", "twin experiments: sensors ('L', 'C', 'X') to simulate from this run "
+        "(the truth) into <run directory>/obs/<sensor>.nc", check=lambda v: None if set(v) <= {"L", "C", "X"}
+        and len(set(v)) == len(v) else "distinct names from 'L', 'C', 'X'"),
+    Key(O, "sim_error_bare", "float_list", [], "m3 m-3", "simulated sensors L, C, X: random retrieval error std "
+        "over bare soil; empty = the documented defaults (docs/observations.md)", lengths=(0, 3)),
+    Key(O, "sim_error_slope", "float_list", [], "m3 m-3 per m2 m-2", "simulated sensors L, C, X: change of the "
+        "error std per unit LAI (negative: shrinks with vegetation); empty = defaults", lengths=(0, 3)),
+    Key(O, "sim_repr_error", "float_list", [], "m3 m-3", "simulated sensors L, C, X: footprint-to-cell "
+        "representativeness error std; empty = defaults", lengths=(0, 3)),
+    Key(O, "sim_sensing_depth", "float_list", [], "m", "simulated sensors L, C, X: sensing depth (e-folding) of "
+        "the retrieval; empty = defaults", lengths=(0, 3)),
+    Key(O, "sim_swath_km", "float_list", [], "km", "simulated sensors L, C, X: swath width; empty = defaults",
+        lengths=(0, 3)),
+    Key(O, "sim_excursion", "float_list", [], "m3 m-3", "simulated sensors L, C, X: amplitude of the slow "
+        "spurious excursions in dense canopies; empty = defaults (only X has them)", lengths=(0, 3)),
     # ---- &assimilation
-    Key(A, "method", "str", "none", "-", "analysis method; 'none' = control run (the analysis step is the "
-        "identity)", choices=("none",)),
+    Key(A, "method", "str", "none", "-", "analysis method: 'none' = control run (the analysis step is the "
+        "identity); 'sekf' = point-wise simplified extended Kalman filter (docs/assimilation.md)",
+        choices=("none", "sekf")),
     Key(A, "window_hours", "float", 24.0, "h", "length of a forecast window = one assimilation cycle; the driver "
         "forecasts, analyses and writes output once per window (also in control runs)", lo=0.0, lo_open=True,
         hi=8784.0),
+    Key(A, "end", "date", "", "UTC", "last analysis time; later windows are a free forecast; '' = the "
+        "experiment end"),
+    Key(A, "control_layers", "int", 7, "-", "SEKF control vector: soil moisture of this many top layers", lo=1,
+        hi=10),
+    Key(A, "perturbation", "float_list", list(SEED_PERTURBATIONS), "m3 m-3", "SEKF finite-difference "
+        "perturbation of each controlled layer (seed 000: 0.001, 0.0001, 0.0001, 0.0001, 0.0005, 0.001, 0.0005)",
+        check=lambda v: None if v and all(0 < x < 0.1 for x in v) else "values in (0, 0.1)"),
+    Key(A, "two_sided", "bool", False, "-", "SEKF: centred differences (+dx and -dx runs, twice the cost) and "
+        "a linearity diagnostic"),
+    Key(A, "background_error", "float_list", [0.01], "m3 m-3", "B: background error standard deviation of "
+        "each controlled layer (static, diagonal; one value = all layers; ECMWF uses about 0.01)",
+        check=lambda v: None if v and all(x > 0 for x in v) else "positive values"),
+    Key(A, "obs_operator", "str", "layer", "-", "model equivalent of a retrieval: 'layer' = volumetric soil "
+        "moisture of layer obs_layer (seed 000, after Albergel et al. 2017); 'sensing_depth' = exponential "
+        "weighting over the sensor's sensing depth", choices=("layer", "sensing_depth")),
+    Key(A, "obs_layer", "int", 2, "-", "soil layer (1 = top) that 'layer' maps retrievals to", lo=1, hi=10),
+    Key(A, "vegetation_rule", "str_list", [], "-", "sensor x vegetation table: entries 'SENSOR:CLASS:ACTION' with "
+        "CLASS a vegetation class (bare, dense, shrub, grass, crop, all) or a PFT index 0-15 and ACTION 'use', "
+        "'exclude' or an error multiplier; later entries override earlier ones; empty = every sensor "
+        "everywhere (seed 000 NEW rule: 'X:dense:exclude')", check=lambda v: _check_rule(v)),
+    Key(A, "gross_error", "float", 0.0, "-", "reject a retrieval whose innovation exceeds this many standard "
+        "deviations of sqrt(HBH' + R); 0 = no check", lo=0.0),
+    Key(A, "diagnostics", "bool", True, "-", "write the analysis diagnostics (innovations, Jacobians, gains, "
+        "increments, observation counts) to <run directory>/analysis/"),
     Key(A, "n_members", "int", 1, "-", "ensemble size (members are more columns in the same core call)",
         reserved=True, lo=1, hi=1000),
     Key(A, "inflation", "float", 1.0, "-", "multiplicative covariance inflation", reserved=True, lo=1.0),
@@ -295,21 +363,40 @@ KEYS: tuple[Key, ...] = (
     Key(OUT, "restart_days", "float", 7.0, "d", "restart interval in days of model time (also at the end of the "
         "run and of every spin-up cycle); 0 = only at the end; must be a whole number of windows",
         lo=0.0),
+    # ---- &matrix (only `colmda twin`)
+    Key(X, "experiments", "str_list", ["CTL", "L_fc", "C_fc", "X_fc", "L", "C", "X", "LC", "LX", "CX", "LCX", "NEW"],
+        "-", "`colmda twin`: experiments of the seed 000 Table 1 matrix to run (CTL always runs): CTL; L_fc, C_fc, "
+        "X_fc (assimilation until forecast_start, then free forecast); L, C, X, LC, LX, CX, LCX (continuous); NEW "
+        "(L+C+X with new_rule)", check=lambda v: _check_matrix(v)),
+    Key(X, "forecast_start", "date", "", "UTC", "`colmda twin`: end of the assimilation phase of L_fc, C_fc, X_fc; "
+        "'' = the middle of the experiment (rounded to a window)"),
+    Key(X, "truth_seed", "int", 101, "-", "`colmda twin`: weather realisation of the truth run (the experiments "
+        "use &forcing seed, which must differ)", lo=0),
+    Key(X, "new_rule", "str_list", ["X:dense:exclude"], "-", "`colmda twin`: &assimilation vegetation_rule of the "
+        "NEW experiment (seed 000: no X-band over dense vegetation)", check=lambda v: _check_rule(v)),
+    Key(X, "errors_from_reference", "bool", True, "-", "`colmda twin`: set the SEKF background error of each "
+        "controlled layer to the RMSE of CTL against the reference field (as seed 000 does); .false. = "
+        "&assimilation background_error"),
+    Key(X, "insitu_stations", "int", 600, "-", "`colmda twin`: number of simulated in-situ stations (10 cm)",
+        lo=1, hi=100000),
+    Key(X, "insitu_box", "float_list", [], "degrees", "`colmda twin`: south, north, west, east of the in-situ "
+        "network; empty = all run columns", check=lambda v: _check_box(v) if v else None, lengths=(0, 4)),
     # ---- &parallel
     Key(P, "omp_threads", "int", 0, "-", "OpenMP threads of the core per rank (only with a core built with "
         "-Dopenmp=enabled); 0 = leave OMP_NUM_THREADS as it is", lo=0, hi=1024),
 )
 
-GROUPS = (E, D, F, M, O, A, OUT, P)
+GROUPS = (E, D, F, M, O, A, OUT, P, X)
 GROUP_DOC = {
     E: "dates, time step, spin-up, seeds and initial state",
     D: "which columns to run",
     F: "meteorological forcing",
     M: "model options",
-    O: "observations (assimilation issues; all keys reserved for now)",
+    O: "observations to assimilate, and observations to simulate from a truth run",
     A: "analysis method and cycling",
     OUT: "history output and restarts",
     P: "parallel execution (MPI ranks are chosen by mpiexec -n)",
+    X: "the twin-experiment matrix of `colmda twin` (ignored by `colmda run`)",
 }
 KEYS_BY_GROUP = {g: {k.name: k for k in KEYS if k.group == g} for g in GROUPS}
 
@@ -346,6 +433,7 @@ class Settings:
     assimilation: Any
     output: Any
     parallel: Any
+    matrix: Any = None
     source: str = "<defaults>"  # the namelist file (or '<defaults>')
 
     # ---- derived, all checked by validate()
@@ -445,6 +533,7 @@ class Settings:
         d = self.to_dict()
         for g, k in exclude:
             d[g].pop(k, None)
+        d.pop(X, None)  # &matrix only steers `colmda twin`, not the numbers of a run
         return json.dumps(d, sort_keys=True)
 
     def to_namelist(self) -> str:
@@ -747,6 +836,30 @@ def validate(s: Settings) -> None:
         if p and not Path(p).is_file():
             raise UserError(f"{_where(src, g, k)} = '{p}': file not found (relative paths are relative to the "
                             f"current directory, {Path.cwd()})")
+    a, o = s.assimilation, s.observations
+    if a.method != "none":
+        if not o.directory:
+            raise UserError(f"{_where(src, O, 'directory')}: required for &assimilation method = '{a.method}' (the "
+                            f"directory of the observation files)")
+        if not Path(o.directory).is_dir():
+            raise UserError(f"{_where(src, O, 'directory')} = '{o.directory}': directory not found")
+        if not o.sensors:
+            raise UserError(f"{_where(src, O, 'sensors')}: name at least one sensor file to assimilate")
+    if o.error and len(o.error) != len(o.sensors):
+        raise UserError(f"{_where(src, O, 'error')}: {len(o.error)} value(s) for {len(o.sensors)} sensor(s)")
+    if len(a.perturbation) < a.control_layers:
+        raise UserError(f"{_where(src, A, 'perturbation')}: {len(a.perturbation)} value(s) for control_layers = "
+                        f"{a.control_layers}")
+    if len(a.background_error) not in (1, a.control_layers):
+        raise UserError(f"{_where(src, A, 'background_error')}: 1 or control_layers = {a.control_layers} values, "
+                        f"got {len(a.background_error)}")
+    if a.end is not None:
+        if not e.start < a.end <= e.end or (a.end - e.start).total_seconds() % win:
+            raise UserError(f"{_where(src, A, 'end')} = '{format_date(a.end)}': expected a window end between "
+                            f"start ('{format_date(e.start)}') and end ('{format_date(e.end)}')")
+    if o.simulate and a.method != "none":
+        raise UserError(f"{_where(src, O, 'simulate')}: observations are simulated from a truth run, which has "
+                        f"&assimilation method = 'none' (got '{a.method}')")
     f = s.forcing
     if f.source != "generator":
         if not f.file:

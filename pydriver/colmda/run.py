@@ -34,7 +34,7 @@ import numpy as np
 
 from . import layout as L
 from .config import Settings, format_date
-from .core import ColumnParameters, ColumnState, CoreError, advance, initial_state
+from .core import ColumnParameters, ColumnState, CoreError, Diagnostics, advance, initial_state
 from .errors import UserError
 from .manifest import SUMMARY, Manifest, Timer, write_json
 from .output import HistoryWriter, OutputGrid, remove_stale_temporaries, resolve_variables
@@ -177,7 +177,8 @@ def _clean_rundir(comm, rundir: Path, experiment: str) -> None:
     if not comm.is_root:
         return
     removed = 0
-    for p in list((rundir / "history").glob(f"{experiment}_*.nc")) + list_restarts(rundir / "restart"):
+    for p in (list((rundir / "history").glob(f"{experiment}_*.nc")) + list_restarts(rundir / "restart")
+              + list((rundir / "analysis").glob(f"{experiment}_*.nc"))):
         p.unlink()
         removed += 1
     for name in ("manifest.json", SUMMARY):
@@ -429,7 +430,9 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
     timer = Timer()
     s = settings
     rundir = s.output_directory
-    analysis = analysis or ANALYSES[s.assimilation.method]
+    method = None  # an analysis method object (colmda.assim.hooks) when &assimilation method is not 'none'
+    if analysis is None and s.assimilation.method in ANALYSES:
+        analysis = ANALYSES[s.assimilation.method]
     if s.parallel.omp_threads:
         os.environ["OMP_NUM_THREADS"] = str(s.parallel.omp_threads)
 
@@ -550,6 +553,26 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
             manifest.extra["decomposition_initial"] = list(sh.decomp.counts)
             manifest.write("running", timer)
 
+        # ---- analysis method, its diagnostics writer, and the observation simulator of a truth run
+        analysis_writer = None
+        if analysis is None:
+            from .assim.diagnostics import AnalysisWriter
+            from .assim.hooks import SekfMethod
+
+            method = collective(comm, lambda: SekfMethod(s, inputs))
+            if s.assimilation.diagnostics:
+                analysis_writer = AnalysisWriter(comm, rundir / "analysis", s.experiment.name, method.obs.sensors,
+                                                 method.n)
+        simulation = None
+        if s.observations.simulate:
+            from .obs.truth import TruthObserver
+
+            simulation = collective(comm, lambda: TruthObserver(s, inputs, comm, rundir / "obs", sh))
+            if resume:
+                simulation.discard_after(status.seq)
+            elif comm.is_root:
+                simulation.clear()
+
     hydr = s.model.hydr_model
     dt = s.dt
     nsteps = s.steps_per_window
@@ -557,7 +580,11 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
     delay = float(os.environ.get(DEBUG_DELAY_ENV, "0") or 0)
     fingerprint = s.fingerprint()
 
-    def forecast(t0: _dt.datetime, nper: int):
+    def forecast(t0: _dt.datetime, nper: int, plan=None, observe=None):
+        """Advance this rank's columns over the window starting at ``t0``. Without a plan or observer: one core
+        call. Otherwise step by step, with the plan's extra columns batched into the same core calls and the
+        snapshot functions called after every step; returns (diagnostics of the background, extra columns at the
+        window end, snapshots stacked over steps)."""
         local, params = sh.local, sh.params
         with timer("forcing"):
             forc = inputs.forcing.window(t0, nsteps, local)
@@ -565,13 +592,20 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
                 from .setup import perturb_window
 
                 forc = perturb_window(forc, s, inputs.column[local], t0, dt, getattr(inputs, "domain", None))
+            if s.forcing.precip_scale != 1.0:
+                forc[L.F_PREC] *= s.forcing.precip_scale
         tmid = t0 + win / 2
         params.colpar[L.CP_LAI] = interpolate_monthly(sh.lai_m, tmid)
         params.colpar[L.CP_SAI] = interpolate_monthly(sh.sai_m, tmid)
+        extra = plan.extra if plan is not None else None
+        snap_fns = [f for f in ((plan.snapshot if plan is not None else None), observe) if f is not None]
         with timer("core"):
             t_core = time.perf_counter()
             try:
-                return advance(sh.state, params, forc, dt, hydr_model=hydr, nper=nper)
+                if extra is None and not snap_fns:
+                    return advance(sh.state, params, forc, dt, hydr_model=hydr, nper=nper), None, None
+                return stepwise(forc, params, nper, extra, plan.extra_positions if extra is not None else None,
+                                snap_fns)
             except CoreError as exc:
                 bad = local[exc.columns]
                 raise RuntimeError(f"column core failed at {format_date(t0)} (window start) in {len(bad)} "
@@ -581,11 +615,49 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
             finally:
                 sh.core_seconds += time.perf_counter() - t_core
 
+    def stepwise(forc, params, nper, extra, extra_positions, snap_fns):
+        nloc = sh.state.ncol
+        if extra is not None:
+            idx = np.concatenate([np.arange(nloc), np.asarray(extra_positions, dtype=np.int64)])
+            batch = ColumnState.concatenate([sh.state, extra])
+            bparams = params.take(idx)
+        else:
+            idx, batch, bparams = None, sh.state, params
+        nout = nsteps // nper
+        d = np.zeros((L.ND, nout, nloc), order="F")
+        ds = np.zeros((L.NDS, L.NL_SOIL, nout, nloc), order="F")
+        snaps = []
+        for k in range(nsteps):
+            fk = forc[:, k:k + 1] if idx is None else forc[:, k:k + 1][:, :, idx]
+            try:
+                dk = advance(batch, bparams, fk, dt, hydr_model=hydr, nper=1)
+            except CoreError as exc:  # report the background column behind a failing extra column
+                cols = exc.columns if idx is None else idx[exc.columns]
+                raise CoreError(cols, exc.steps + k) from exc
+            p = k // nper
+            d[:, p] += dk.diag[:, 0, :nloc]
+            ds[:, :, p] += dk.diag_soil[:, :, 0, :nloc]
+            snap = {}
+            for f in snap_fns:
+                snap.update(f(batch))
+            snaps.append(snap)
+        d /= nper
+        ds /= nper
+        stacked = {key: np.stack([sn[key] for sn in snaps]) for key in snaps[0]} if snap_fns else None
+        extra_end = None
+        if extra is not None:
+            sh.state = batch.take(np.arange(nloc))
+            extra_end = batch.take(np.arange(nloc, batch.ncol))
+        return Diagnostics(d, ds), extra_end, stacked
+
     def balance():
         with timer("balance"):
             sh.rebalance()
 
     def save_restart(label: str):
+        if simulation is not None:
+            with timer("simulate"):
+                simulation.flush(status.seq)
         with timer("restart"):
             gathered = sh.gather_state()
             if comm.is_root:
@@ -649,14 +721,25 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
         for w in range(start_w, n_windows):
             t0 = s.start + w * win
             t1 = t0 + win
-            diag = forecast(t0, stage.nper)
+            loc = sh.local
+            ctx = AnalysisContext(s, comm, sh.decomp, w, t0, t1, sh.state, sh.params, inputs.column[loc],
+                                  inputs.lat[loc], inputs.lon[loc], None, s.assimilation.n_members)
+            plan = method.plan(ctx) if method is not None else None
+            observe = simulation.snapshot if simulation is not None else None
+            diag, extra_end, snaps = forecast(t0, stage.nper, plan, observe)
             if delay:
                 time.sleep(delay)
+            if simulation is not None:
+                with timer("simulate"):
+                    simulation.window(sh.local, t0, snaps)
             with timer("analysis"):
-                loc = sh.local
-                ctx = AnalysisContext(s, comm, sh.decomp, w, t0, t1, sh.state, sh.params, inputs.column[loc],
-                                      inputs.lat[loc], inputs.lon[loc], diag, s.assimilation.n_members)
-                new = analysis(ctx)
+                ctx.state, ctx.diagnostics = sh.state, diag
+                if method is not None:
+                    new, adiag = method.analyse(ctx, plan, extra_end, snaps)
+                    if analysis_writer is not None and plan is not None:
+                        analysis_writer.write(t1, adiag)
+                else:
+                    new = analysis(ctx)
                 if new is not None:
                     sh.state.put(slice(None), new)
             with timer("output"):
@@ -684,6 +767,8 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
         with timer("output"):
             writer.flush(now=s.end, final=True)
         hist = sorted(str(p) for p in (rundir / "history").glob(f"{s.experiment.name}_*.nc"))
+        if simulation is not None:
+            manifest.extra["simulated_observations"] = simulation.finish()
         summ = stage.summary(inputs, ColumnState(**gathered_end), status)
         summary = {
             "experiment": s.experiment.name,

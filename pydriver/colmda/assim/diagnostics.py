@@ -1,0 +1,111 @@
+"""Analysis diagnostics files: one netCDF file per analysis, ``<run>/analysis/<experiment>_<YYYY-MM-DDTHHMM>.nc``.
+
+Dimensions ``obs`` (every retrieval of the window on the run's columns, used or rejected) and ``column`` (the
+columns that were analysed), ``layer`` (controlled layers). Variables are listed in docs/assimilation.md. Rows
+are gathered from all ranks and sorted by (column, time, sensor), so the file is the same for any number of
+ranks. Written atomically.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .observations import REASONS
+
+ROW_META = {
+    "time": ("seconds since 1970-01-01 00:00:00", "observation time"),
+    "column": ("1", "global column index (j * nlon + i) of the model cell"),
+    "sensor": ("1", "index into the file attribute 'sensors'"),
+    "value": ("m3 m-3", "retrieved volumetric soil moisture"),
+    "error": ("m3 m-3", "observation error standard deviation used (after error, error_scale, vegetation rule)"),
+    "reason": ("1", "0 = used, else the rejection reason (attribute 'reasons')"),
+    "hx": ("m3 m-3", "model equivalent of the background at the observation time"),
+    "innovation": ("m3 m-3", "observation minus background (O - B)"),
+    "jacobian": ("1", "d(model equivalent) / d(soil moisture of each controlled layer at the window start)"),
+    "gain": ("1", "Kalman gain: d(window-start increment of each layer) / d(innovation)"),
+    "linearity": ("1", "two-sided runs: |forward - backward slope| / (|forward| + |backward|)"),
+}
+COL_META = {
+    "column": ("1", "global column index"),
+    "increment": ("m3 m-3", "applied soil moisture increment at the analysis time (after bounds)"),
+    "increment_unbounded": ("m3 m-3", "Kalman increment at the analysis time before bounds"),
+    "analysis_std": ("m3 m-3", "analysis error standard deviation at the window start (filter estimate)"),
+    "water_added": ("kg m-2", "water added to the column by the analysis (negative: removed)"),
+}
+
+
+class AnalysisWriter:
+    def __init__(self, comm, directory: Path, experiment: str, sensors, layers: int):
+        self.comm = comm
+        self.dir = Path(directory)
+        self.experiment = experiment
+        self.sensors = tuple(sensors)
+        self.layers = layers
+        if comm.is_root:
+            self.dir.mkdir(parents=True, exist_ok=True)
+
+    def write(self, t1, diag) -> Path | None:
+        """Collective: gather this rank's diagnostics of the analysis at ``t1`` and write them on rank 0."""
+        parts = self.comm.gather(diag)
+        if not self.comm.is_root:
+            return None
+        parts = [p for p in parts if p is not None]
+        rows = _cat([p["rows"] for p in parts])
+        cols = _cat([p["columns"] for p in parts])
+        if rows and len(rows["time"]):
+            order = np.lexsort((rows["sensor"], rows["time"], rows["column"]))
+            rows = {k: v[order] for k, v in rows.items()}
+        if cols and len(cols["column"]):
+            order = np.argsort(cols["column"], kind="stable")
+            cols = {k: v[order] for k, v in cols.items()}
+        return self._write_file(t1, rows, cols)
+
+    def _write_file(self, t1, rows, cols) -> Path:
+        import netCDF4
+
+        from ..output import atomic_path
+
+        path = self.dir / f"{self.experiment}_{t1.strftime('%Y-%m-%dT%H%M')}.nc"
+        with atomic_path(path) as tmp:
+            with netCDF4.Dataset(tmp, "w") as nc:
+                nc.title = "colmda analysis diagnostics"
+                nc.analysis_time = t1.strftime("%Y-%m-%dT%H:%M:%SZ")
+                nc.experiment = self.experiment
+                nc.sensors = ",".join(self.sensors)
+                nc.reasons = "; ".join(f"{k} = {v}" for k, v in REASONS.items())
+                nc.Conventions = "CF-1.8"
+                nrow = len(rows.get("time", [])) if rows else 0
+                ncolumn = len(cols.get("column", [])) if cols else 0
+                nc.createDimension("obs", nrow)
+                nc.createDimension("column", ncolumn)
+                nc.createDimension("layer", self.layers)
+                for name, (units, long_name) in ROW_META.items():
+                    if not rows or name not in rows:
+                        continue
+                    a = rows[name]
+                    if name == "time":
+                        a = a.astype("datetime64[s]").astype(np.int64)
+                    dims = ("obs",) if a.ndim == 1 else ("obs", "layer")
+                    dtype = "i8" if name in ("time", "column") else ("i4" if name in ("sensor", "reason") else "f8")
+                    v = nc.createVariable(name if name != "column" else "obs_column", dtype, dims, zlib=True)
+                    v.units, v.long_name = units, long_name
+                    v[:] = a
+                for name, (units, long_name) in COL_META.items():
+                    if not cols or name not in cols:
+                        continue
+                    a = cols[name]
+                    dims = ("column",) if a.ndim == 1 else ("column", "layer")
+                    v = nc.createVariable(name, "i8" if name == "column" else "f8", dims, zlib=True)
+                    v.units, v.long_name = units, long_name
+                    v[:] = a
+        return path
+
+
+def _cat(dicts):
+    dicts = [d for d in dicts if d]
+    if not dicts:
+        return {}
+    keys = [k for k in dicts[0] if all(k in d for d in dicts)]
+    return {k: np.concatenate([np.asarray(d[k]) for d in dicts]) for k in keys}

@@ -1,0 +1,112 @@
+"""The observations an analysis uses: files of &observations read once, then selected per window and column.
+
+Each sensor's file (``<directory>/<sensor>.nc``, the colmda observation format of :mod:`colmda.obs.format`) is
+read on every rank and reduced to the run's columns. Per window, :meth:`ObservationSet.window` returns the
+retrievals with ``t0 < time <= t1`` for a set of (global) columns, with their error standard deviation after the
+namelist error, ``error_scale`` and the vegetation rule, and a rejection reason where one already applies.
+Everything is a function of global column and time, so the selection is the same for any MPI decomposition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from .rules import multiplier_table
+
+# rejection reasons (0 = used); the analysis adds MODEL_QC and GROSS_ERROR
+USED, QUALITY_FLAG, VEGETATION_RULE, MISSING, MODEL_QC, GROSS_ERROR = range(6)
+REASONS = {USED: "used", QUALITY_FLAG: "quality flag (frozen, snow, range...)",
+           VEGETATION_RULE: "excluded by the vegetation rule", MISSING: "missing value",
+           MODEL_QC: "model soil frozen or snow-covered at the observation time",
+           GROSS_ERROR: "gross error check"}
+
+
+@dataclass
+class WindowObservations:
+    """Retrievals of one window (rows), already matched to run-local positions."""
+
+    time: np.ndarray  # datetime64[s]
+    column: np.ndarray  # global column
+    position: np.ndarray  # index into the columns passed to ObservationSet.window
+    sensor: np.ndarray  # index into ObservationSet.sensors
+    value: np.ndarray  # m3 m-3
+    error: np.ndarray  # m3 m-3, after namelist error, error_scale and vegetation rule
+    reason: np.ndarray  # int, USED or a rejection code
+
+    def __len__(self):
+        return len(self.time)
+
+    def take(self, idx) -> "WindowObservations":
+        return WindowObservations(**{k: getattr(self, k)[idx] for k in self.__dataclass_fields__})
+
+
+class ObservationSet:
+    def __init__(self, settings, run_columns: np.ndarray, run_pft: np.ndarray):
+        from ..obs.format import read_obs
+
+        o = settings.observations
+        src = settings.source
+        self.sensors = tuple(o.sensors)
+        if not o.directory:
+            raise UserError(f"{src}: &observations directory is required for &assimilation method = "
+                            f"'{settings.assimilation.method}'")
+        if not self.sensors:
+            raise UserError(f"{src}: &observations sensors is empty; name the sensor files to assimilate")
+        if o.error and len(o.error) != len(self.sensors):
+            raise UserError(f"{src}: &observations error has {len(o.error)} value(s) for {len(self.sensors)} "
+                            f"sensor(s) ({', '.join(self.sensors)})")
+        table = multiplier_table(settings.assimilation.vegetation_rule, self.sensors)
+        run_columns = np.asarray(run_columns, dtype=np.int64)
+        parts = []
+        self.sensing_depth = []
+        for k, name in enumerate(self.sensors):
+            path = Path(o.directory) / f"{name}.nc"
+            if not path.is_file():
+                raise UserError(f"{src}: &observations sensors = '{name}': file {path} not found (&observations "
+                                f"directory = '{o.directory}')")
+            t = read_obs(path)
+            self.sensing_depth.append(float(t.sensing_depth))
+            value, err = t.volumetric()
+            pos = np.searchsorted(run_columns, t.column)
+            inside = (pos < len(run_columns)) & (run_columns[np.minimum(pos, len(run_columns) - 1)] == t.column)
+            pos = pos[inside]
+            err = np.asarray(err, dtype=float)[inside]
+            if o.error:
+                err = np.full(len(pos), float(o.error[k]))
+            mult = table[k, np.asarray(run_pft)[pos]]
+            reason = np.full(len(pos), USED, dtype=np.int32)
+            reason[~np.isfinite(value[inside])] = MISSING
+            reason[(np.asarray(t.quality)[inside] & o.reject_flags) != 0] = QUALITY_FLAG
+            reason[(mult == 0) & (reason == USED)] = VEGETATION_RULE
+            bad = (reason == USED) & ~(np.isfinite(err) & (err > 0))
+            if np.any(bad):
+                raise UserError(f"{path}: {int(bad.sum())} retrieval(s) have no positive error standard deviation; "
+                                f"give &observations error for sensor '{name}'")
+            parts.append(dict(time=np.asarray(t.time, dtype="datetime64[s]")[inside], column=t.column[inside],
+                              sensor=np.full(len(pos), k, dtype=np.int32), value=np.asarray(value)[inside],
+                              error=err * o.error_scale * np.where(mult > 0, mult, 1.0), reason=reason))
+        cat = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+        # sorted by (time, column, sensor): a window is a contiguous slice, and the order is decomposition-free
+        order = np.lexsort((cat["sensor"], cat["column"], cat["time"]))
+        self.rows = {key: v[order] for key, v in cat.items()}
+        self.tsec = self.rows["time"].astype(np.int64)
+
+    def __len__(self):
+        return len(self.tsec)
+
+    def window(self, t0, t1, columns: np.ndarray) -> WindowObservations:
+        """Retrievals with t0 < time <= t1 on the given global ``columns`` (sorted)."""
+        a = np.searchsorted(self.tsec, np.datetime64(t0, "s").astype(np.int64), side="right")
+        b = np.searchsorted(self.tsec, np.datetime64(t1, "s").astype(np.int64), side="right")
+        col = self.rows["column"][a:b]
+        columns = np.asarray(columns, dtype=np.int64)
+        pos = np.searchsorted(columns, col)
+        ok = (pos < len(columns)) & (columns[np.minimum(pos, len(columns) - 1)] == col)
+        sel = np.arange(a, b)[ok]
+        r = self.rows
+        return WindowObservations(r["time"][sel], r["column"][sel], pos[ok], r["sensor"][sel], r["value"][sel],
+                                  r["error"][sel], r["reason"][sel].copy())

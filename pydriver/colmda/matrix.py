@@ -1,0 +1,222 @@
+"""`colmda twin NAMELIST`: the seed 000 Table 1 experiment matrix as a twin (observing-system simulation) experiment.
+
+Steps, all in one run directory (``&output directory``, default ``runs/<experiment name>``):
+
+1. ``truth/``: a run with the truth's weather realisation (``&matrix truth_seed``), unperturbed forcing and no
+   precipitation bias; it simulates the L, C and X retrievals from its own states (``truth/obs/*.nc``).
+2. ``eval/``: the reanalysis-like reference field and the in-situ network, simulated from the truth's daily
+   soil moisture.
+3. ``CTL/``: the model run: another weather realisation (``&forcing seed``) with the namelist's forcing errors
+   (``&forcing precip_scale``, ``perturb``), after the namelist's spin-up. Its spun-up state is the initial
+   state of every assimilation experiment.
+4. The SEKF experiments of ``&matrix experiments`` (same settings as CTL plus assimilation), each in its own
+   directory; B is the CTL-vs-reference RMSE per layer when ``&matrix errors_from_reference``.
+5. ``summary/``: skill tables and figures (:mod:`colmda.evaluation.summary`), and ``matrix.json``.
+
+The experiments run one after the other on all MPI ranks (each run distributes its columns).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from .config import Settings, format_date, from_dict
+from .errors import UserError
+
+log = logging.getLogger("colmda")
+
+#: name -> (label, sensors, assimilation then forecast?, uses &matrix new_rule?)
+EXPERIMENTS = {
+    "CTL": ("CTL", (), False, False),
+    "L_fc": ("L (then forecast)", ("L",), True, False),
+    "C_fc": ("C (then forecast)", ("C",), True, False),
+    "X_fc": ("X (then forecast)", ("X",), True, False),
+    "L": ("L", ("L",), False, False),
+    "C": ("C", ("C",), False, False),
+    "X": ("X", ("X",), False, False),
+    "LC": ("L+C", ("L", "C"), False, False),
+    "LX": ("L+X", ("L", "X"), False, False),
+    "CX": ("C+X", ("C", "X"), False, False),
+    "LCX": ("L+C+X", ("L", "C", "X"), False, False),
+    "NEW": ("NEW", ("L", "C", "X"), False, True),
+}
+
+
+def derived(settings: Settings, changes: dict) -> Settings:
+    """``settings`` with {group: {key: value}} changed (validated like a namelist)."""
+    d = settings.to_dict()
+    for g, kv in changes.items():
+        d[g].update(kv)
+    return from_dict(d, settings.source)
+
+
+def forecast_start(s: Settings) -> _dt.datetime:
+    if s.matrix.forecast_start is not None:
+        t = s.matrix.forecast_start
+        if not s.start < t < s.end or (t - s.start).total_seconds() % s.window_seconds:
+            raise UserError(f"{s.source}: &matrix forecast_start = '{format_date(t)}': expected a window boundary "
+                            f"strictly between &experiment start and end")
+        return t
+    n = s.n_windows
+    return s.start + (n // 2) * _dt.timedelta(seconds=s.window_seconds)
+
+
+def _spinup_restart(rundir: Path, name: str) -> Path | None:
+    found = sorted((rundir / "restart").glob(f"{name}_*spinup-cycle*.nc"))
+    return found[-1] if found else None
+
+
+def background_errors(ctl_dir: Path, reference_file: Path, dz_soil: np.ndarray, layers: int) -> list[float]:
+    """B standard deviation per controlled layer = RMSE of CTL against the reference over the experiment (mean
+    over columns of the squared error), per evaluation layer, given to the model layers whose centre lies in it
+    (layers below the deepest evaluation layer get its value)."""
+    from .evaluation.history import load_soil_moisture
+    from .obs import operators
+    from .obs.insitu import read_reference
+
+    ctl = load_soil_moisture(ctl_dir)
+    ref = read_reference(reference_file)
+    cols = np.searchsorted(ctl.column, ref.column)
+    times = np.intersect1d(ctl.time, ref.time)
+    ic = np.searchsorted(ctl.time, times)
+    ir = np.searchsorted(ref.time, times)
+    rmse = []
+    for k, (top, bottom) in enumerate(operators.EVALUATION_LAYERS):
+        w = operators.layer_weights(ctl.dz_soil, top, bottom)
+        model = operators.apply_weights(w, ctl.theta[ic][:, :, cols], axis=1)
+        err = model - ref.sm[ir, k, :]
+        rmse.append(float(np.sqrt(np.nanmean(err ** 2))))
+    centres = operators.nodes(dz_soil)[:layers]
+    out = []
+    for zc in centres:
+        k = next((i for i, (t, b) in enumerate(operators.EVALUATION_LAYERS) if t <= zc < b),
+                 len(operators.EVALUATION_LAYERS) - 1)
+        out.append(round(rmse[k], 6))
+    return out
+
+
+def run_twin(settings: Settings, *, comm=None, progress=True, namelist_path=None, figures=True) -> dict:
+    from .parallel import get_comm
+    from .run import run
+
+    comm = comm or get_comm()
+    s = settings
+    root = Path(s.output_directory)
+    mx = s.matrix
+    if s.assimilation.method != "none":
+        raise UserError(f"{s.source}: `colmda twin` sets &assimilation method itself; leave it 'none'")
+    if mx.truth_seed == s.forcing.seed:
+        raise UserError(f"{s.source}: &matrix truth_seed = {mx.truth_seed} equals &forcing seed: the model run "
+                        f"needs a different weather realisation than the truth")
+    names = ["CTL"] + [n for n in mx.experiments if n != "CTL"]
+    fc = forecast_start(s)
+    out_vars = tuple(s.output.variables)
+    if not any(v in out_vars for v in ("SoilMoistV", "default", "soil", "all")):
+        out_vars = out_vars + ("SoilMoistV",)
+    common = {"output": {"frequency": "1d", "averaging": "mean", "variables": list(out_vars)}}
+
+    # 1. truth
+    truth = derived(s, {**common, "experiment": {"name": "truth"},
+                        "forcing": {"seed": mx.truth_seed, "perturb": False, "precip_scale": 1.0},
+                        "observations": {"simulate": ["L", "C", "X"], "sensors": [], "error": []},
+                        "output": {**common["output"], "directory": str(root / "truth")}})
+    if comm.is_root:
+        log.info("twin: truth run (weather seed %d) -> %s", mx.truth_seed, root / "truth")
+    run(truth, comm=comm, progress=progress, namelist_path=namelist_path)
+    obs_dir = root / "truth" / "obs"
+
+    # 2. reference field and in-situ network from the truth
+    eval_dir = root / "eval"
+    if comm.is_root:
+        _simulate_evaluation_data(s, root / "truth", eval_dir)
+    comm.barrier()
+
+    # 3. CTL
+    ctl = derived(s, {**common, "experiment": {"name": "CTL"},
+                      "output": {**common["output"], "directory": str(root / "CTL")}})
+    if comm.is_root:
+        log.info("twin: CTL (weather seed %d, precipitation x %g) -> %s", s.forcing.seed, s.forcing.precip_scale,
+                 root / "CTL")
+    run(ctl, comm=comm, progress=progress, namelist_path=namelist_path)
+    init = _spinup_restart(root / "CTL", "CTL")
+    start_from = {"initial_restart": str(init), "spinup_max_cycles": 0} if init else {}
+
+    # 4. B from CTL vs reference
+    bg = list(s.assimilation.background_error)
+    if mx.errors_from_reference:
+        bg = None
+        if comm.is_root:
+            from .core import default_soil_thickness
+
+            bg = background_errors(root / "CTL", eval_dir / "reference.nc", default_soil_thickness(),
+                                   s.assimilation.control_layers)
+            log.info("twin: background error per controlled layer from CTL vs reference: %s", bg)
+        bg = comm.bcast(bg)
+
+    # 5. assimilation experiments
+    experiments = [{"name": "CTL", "label": "CTL", "sensors": [], "assimilation_end": None, "rundir": "CTL"}]
+    for name in names[1:]:
+        label, sensors, two_phase, new_rule = EXPERIMENTS[name]
+        a = {"method": "sekf", "background_error": bg,
+             "end": format_date(fc) if two_phase else "",
+             "vegetation_rule": list(mx.new_rule) if new_rule else list(s.assimilation.vegetation_rule)}
+        es = derived(s, {**common, "experiment": {"name": name, **start_from}, "assimilation": a,
+                         "observations": {"directory": str(obs_dir), "sensors": list(sensors), "error": []},
+                         "output": {**common["output"], "directory": str(root / name)}})
+        if comm.is_root:
+            log.info("twin: %s (%s) -> %s", name, label, root / name)
+        run(es, comm=comm, progress=progress, namelist_path=namelist_path)
+        experiments.append({"name": name, "label": label, "sensors": list(sensors),
+                            "assimilation_end": format_date(fc) if two_phase else None, "rundir": name})
+
+    # 6. matrix.json and the skill summary
+    result = {}
+    if comm.is_root:
+        dom = s.domain.file or str(_default_domain())
+        matrix = {"name": s.experiment.name, "start": format_date(s.start), "end": format_date(s.end),
+                  "forecast_start": format_date(fc), "domain_file": dom, "truth": "truth",
+                  "reference": "eval/reference.nc", "insitu": "eval/insitu.nc", "control": "CTL",
+                  "background_error": bg, "experiments": experiments}
+        from .output import atomic_path
+
+        with atomic_path(root / "matrix.json") as tmp:
+            tmp.write_text(json.dumps(matrix, indent=1))
+        from .evaluation.summary import write_summary
+
+        from .evaluation.summary import headline_text
+
+        ev, written = write_summary(root, figures=figures)
+        print(headline_text(ev), end="")
+        print(f"\nskill tables and figures: {root / 'summary'} ({len(written)} files)")
+        result = {"evaluation": ev, "files": written}
+    return result
+
+
+def _default_domain():
+    from .domain import default_domain_path
+
+    return default_domain_path()
+
+
+def _simulate_evaluation_data(s: Settings, truth_dir: Path, eval_dir: Path) -> None:
+    """The reference field and the in-situ network from the truth's daily soil moisture (rank 0)."""
+    from .domain import Domain
+    from .evaluation.history import load_soil_moisture
+    from .obs.insitu import simulate_insitu, simulate_reference, write_insitu, write_reference
+
+    truth = load_soil_moisture(truth_dir)
+    dom = Domain.load(s.domain.file or None)
+    pft = dom.get("pft", truth.column)
+    box = list(s.matrix.insitu_box) or None
+    seed = s.experiment.seed
+    ins = simulate_insitu(truth.theta, truth.time, truth.column, truth.lat, truth.lon, truth.dz_soil, pft,
+                          box=box, n_stations=s.matrix.insitu_stations, seed=seed)
+    write_insitu(eval_dir / "insitu.nc", ins)
+    ref = simulate_reference(truth.theta, truth.time, truth.column, truth.lat, truth.lon, truth.dz_soil,
+                             (dom.lat, dom.lon), seed=seed)
+    write_reference(eval_dir / "reference.nc", ref)
