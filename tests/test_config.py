@@ -144,7 +144,8 @@ def test_shipped_namelists_are_valid():
         names = {p.name: config.load(p) for p in (REPO / "namelists").glob("*.nml")}
     finally:
         os.chdir(cwd)
-    assert {"default.nml", "global_30day.nml", "site_DK-Fou.nml", "test_small.nml"} <= set(names)
+    assert {"default.nml", "global_30day.nml", "global_control.nml", "site_DK-Fou.nml", "test_small.nml",
+            "twin_test.nml", "twin_global.nml"} <= set(names)
     assert names["site_DK-Fou.nml"].forcing.source == "plumber2"
     assert names["site_DK-Fou.nml"].output_seconds == 1800
     assert names["default.nml"].assimilation.method == "none"

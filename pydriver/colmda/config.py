@@ -372,6 +372,9 @@ KEYS: tuple[Key, ...] = (
         "'' = the middle of the experiment (rounded to a window)"),
     Key(X, "truth_seed", "int", 101, "-", "`colmda twin`: weather realisation of the truth run (the experiments "
         "use &forcing seed, which must differ)", lo=0),
+    Key(X, "truth_init_saturation", "float", 0.0, "-", "`colmda twin`: cold-start soil saturation of the truth "
+        "run (different from &experiment init_saturation gives the model a wrong initial state, a classic twin "
+        "design); 0 = the same as the model", lo=0.0, hi=1.0),
     Key(X, "new_rule", "str_list", ["X:dense:exclude"], "-", "`colmda twin`: &assimilation vegetation_rule of the "
         "NEW experiment (seed 000: no X-band over dense vegetation)", check=lambda v: _check_rule(v)),
     Key(X, "errors_from_reference", "bool", True, "-", "`colmda twin`: set the SEKF background error of each "

@@ -121,7 +121,8 @@ def run_twin(settings: Settings, *, comm=None, progress=True, namelist_path=None
     common = {"output": {"frequency": "1d", "averaging": "mean", "variables": list(out_vars)}}
 
     # 1. truth
-    truth = derived(s, {**common, "experiment": {"name": "truth"},
+    tsat = mx.truth_init_saturation or s.experiment.init_saturation
+    truth = derived(s, {**common, "experiment": {"name": "truth", "init_saturation": tsat},
                         "forcing": {"seed": mx.truth_seed, "perturb": False, "precip_scale": 1.0},
                         "observations": {"simulate": ["L", "C", "X"], "sensors": [], "error": []},
                         "output": {**common["output"], "directory": str(root / "truth")}})

@@ -132,6 +132,7 @@ def write_restart(path, data: RestartData) -> Path:
                 _put(nc, "hist__" + name, arr, () if per_column else None)
             attrs = {"title": "colmda restart", "format_version": FORMAT_VERSION, **data.status.to_attrs()}
             for k, v in data.attrs.items():
+                v = v.item() if isinstance(v, np.generic) else v  # attributes read back are numpy scalars
                 attrs["run_" + k] = v if isinstance(v, (int, float, str)) else json.dumps(v)
             nc.setncatts(attrs)
         finally:

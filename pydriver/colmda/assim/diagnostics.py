@@ -29,6 +29,7 @@ ROW_META = {
 }
 COL_META = {
     "column": ("1", "global column index"),
+    "background": ("m3 m-3", "background soil moisture (liquid + ice) of the controlled layers at the analysis time"),
     "increment": ("m3 m-3", "applied soil moisture increment at the analysis time (after bounds)"),
     "increment_unbounded": ("m3 m-3", "Kalman increment at the analysis time before bounds"),
     "analysis_std": ("m3 m-3", "analysis error standard deviation at the window start (filter estimate)"),

@@ -190,7 +190,7 @@ class SekfMethod:
         row_H[keep] = Hrow
         row_hx = np.full(len(obs), np.nan)
         row_hx[keep] = yb
-        percol = {"increment": inc, "increment_unbounded": res.increment, "analysis_std": np.sqrt(
+        percol = {"background": liq + ice, "increment": inc, "increment_unbounded": res.increment, "analysis_std": np.sqrt(
             res.analysis_variance), "water_added": (inc * 1000.0 * self.dz[:n][None, :]).sum(1)}
         diag = self._diagnostics(ctx, obs, row_hx, row_H, row_gain, sub, percol)
         if lin is not None:
