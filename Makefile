@@ -3,6 +3,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 NAMELIST ?= namelists/default.nml
 NP ?= 2
+# the main job is the twin-experiment matrix (colmda twin); COMMAND=run runs a namelist as a single experiment
+COMMAND ?= twin
 
 .PHONY: setup run test test-all bench clean
 
@@ -12,9 +14,9 @@ setup:
 # the main job on NP ranks (the mpich wheel puts mpiexec into the virtual environment); one rank without it
 run: setup
 	@if [ -x $(BIN)/mpiexec ] && [ "$(NP)" -gt 1 ]; then \
-	  $(BIN)/mpiexec -n $(NP) $(BIN)/colmda run $(NAMELIST); \
+	  $(BIN)/mpiexec -n $(NP) $(BIN)/colmda $(COMMAND) $(NAMELIST); \
 	else \
-	  $(BIN)/colmda run $(NAMELIST); \
+	  $(BIN)/colmda $(COMMAND) $(NAMELIST); \
 	fi
 
 test: setup
@@ -25,6 +27,7 @@ test-all: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_core.py
+	$(BIN)/python benchmarks/bench_sekf.py
 
 clean:
 	rm -rf build builddir $(VENV)/.colmda-installed

@@ -322,6 +322,11 @@ KEYS: tuple[Key, ...] = (
         check=lambda v: None if v and all(0 < x < 0.1 for x in v) else "values in (0, 0.1)"),
     Key(A, "two_sided", "bool", False, "-", "SEKF: centred differences (+dx and -dx runs, twice the cost) and "
         "a linearity diagnostic"),
+    Key(A, "propagation", "str", "tangent_linear", "-", "how the window-start increment reaches the analysis time "
+        "(window end): 'tangent_linear' = through the Jacobian of the end state from the perturbed runs (the exact "
+        "Kalman update for a linear model); 'persistence' = unchanged (M = I, as if B were the error at the window "
+        "end: keeps the increments larger where model error makes the background worse than B says)",
+        choices=("tangent_linear", "persistence")),
     Key(A, "background_error", "float_list", [0.01], "m3 m-3", "B: background error standard deviation of "
         "each controlled layer (static, diagonal; one value = all layers; ECMWF uses about 0.01)",
         check=lambda v: None if v and all(x > 0 for x in v) else "positive values"),

@@ -191,7 +191,10 @@ def run_twin(settings: Settings, *, comm=None, progress=True, namelist_path=None
 
         from .evaluation.summary import headline_text
 
-        ev, written = write_summary(root, figures=figures)
+        # per-column temporal scores need enough days in each phase: 10 (the evaluation's default) or, for a short
+        # matrix like the main job's, all but a couple of days of the shorter phase (at least 5)
+        days = min((fc - s.start).days, (s.end - fc).days)
+        ev, written = write_summary(root, figures=figures, min_days=max(5, min(10, days - 2)))
         print(headline_text(ev), end="")
         print(f"\nskill tables and figures: {root / 'summary'} ({len(written)} files)")
         result = {"evaluation": ev, "files": written}

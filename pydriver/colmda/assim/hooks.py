@@ -170,7 +170,8 @@ class SekfMethod:
             bad_rows = order[~ok[jj, slot]]
             obs.reason[keep[bad_rows]] = GROSS_ERROR
             used &= ok
-        res = sekf.analysis(d, H, r, self.bvar, used, Mt)
+        res = sekf.analysis(d, H, r, self.bvar, used, Mt if self.s.assimilation.propagation == "tangent_linear"
+                            else None)
         # apply at the analysis time within bounds; frozen layers unchanged
         s = L.NSNOW_MAX
         st = ctx.state
