@@ -204,20 +204,28 @@ def write_obs(path, table: ObsTable) -> Path:
     return path
 
 
-def read_obs(path) -> ObsTable:
-    """Read a file written by :func:`write_obs` (or any product converted to that layout), with validation:
-    a missing variable or attribute, wrong units or wrong dimensions raise :class:`UserError`."""
+def open_netcdf(path, what: str):
+    """Open a netCDF file for reading (no automatic masking); a missing or unreadable file is a UserError naming
+    it and saying what it should have been (``what``: 'observation', 'in-situ', ...)."""
     import netCDF4
 
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{path}: observation file not found")
+        raise UserError(f"{path}: {what} file not found")
     try:
         nc = netCDF4.Dataset(path, 'r')
     except OSError as e:
         raise UserError(f"{path}: not a readable netCDF file ({e})") from None
+    nc.set_auto_mask(False)
+    return nc
+
+
+def read_obs(path) -> ObsTable:
+    """Read a file written by :func:`write_obs` (or any product converted to that layout), with validation:
+    a missing variable or attribute, wrong units or wrong dimensions raise :class:`UserError`."""
+    path = Path(path)
+    nc = open_netcdf(path, 'observation')
     try:
-        nc.set_auto_mask(False)
         for att in ('sensor', 'quantity', 'sensing_depth'):
             if att not in nc.ncattrs():
                 raise UserError(f"{path}: global attribute '{att}' missing")

@@ -45,6 +45,7 @@ from ..errors import UserError
 from ..forcing.perturb import GaussianSmoother, keyed_normal, keyed_uniform
 from ..output import atomic_path
 from . import operators
+from .format import open_netcdf
 from .simulate import keyed_ar1
 
 __all__ = ['InsituSettings', 'InsituTable', 'simulate_insitu', 'write_insitu', 'read_insitu',
@@ -262,20 +263,6 @@ def write_insitu(path, table: InsituTable, source='colmda OSSE: simulated in-sit
     return path
 
 
-def _open(path, who):
-    import netCDF4
-
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: {who} file not found")
-    try:
-        nc = netCDF4.Dataset(path, 'r')
-    except OSError as e:
-        raise UserError(f"{path}: not a readable netCDF file ({e})") from None
-    nc.set_auto_mask(False)
-    return nc
-
-
 def _get(nc, path, name, dims, units=None):
     if name not in nc.variables:
         raise UserError(f"{path}: variable '{name}' missing")
@@ -303,7 +290,7 @@ def _read_time(nc, path):
 
 def read_insitu(path) -> InsituTable:
     """Read a station file written by :func:`write_insitu`, validating variables, dimensions and units."""
-    nc = _open(path, 'in-situ')
+    nc = open_netcdf(path, 'in-situ')
     try:
         time = _read_time(nc, path)
         sm = np.asarray(_get(nc, path, 'sm', ('time', 'station'), 'm3 m-3'), dtype=np.float64)
@@ -451,7 +438,7 @@ def write_reference(path, ref: ReferenceField, source='colmda OSSE: simulated ER
 
 def read_reference(path) -> ReferenceField:
     """Read a reference file written by :func:`write_reference`, validating variables, dimensions and units."""
-    nc = _open(path, 'reference')
+    nc = open_netcdf(path, 'reference')
     try:
         time = _read_time(nc, path)
         sm = np.asarray(_get(nc, path, 'sm', ('time', 'layer', 'column'), 'm3 m-3'), dtype=np.float64)
