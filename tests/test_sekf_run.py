@@ -163,6 +163,8 @@ def test_sekf_with_true_statistics_is_consistent_and_improves_on_the_background(
     a = xr.open_dataset(tmp / "sekf" / "analysis" / "sekf_2005-06-02T0000.nc", decode_times=False)
     used = a.reason.values == 0
     assert used.sum() >= 30
+    assert a.n_obs.values.sum() == a.sizes["obs"] and a.n_obs.values[0, 0] == used.sum()
+    assert abs(float(a.innovation_mean[0]) - a.innovation.values[used].mean()) < 1e-12
     Hm = a.jacobian.values[used]
     hbh = (Hm ** 2 * bstd[None, :] ** 2).sum(axis=1)
     nd = a.innovation.values[used] / np.sqrt(hbh + a.error.values[used] ** 2)

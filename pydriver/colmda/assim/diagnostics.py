@@ -93,6 +93,26 @@ class AnalysisWriter:
                     v = nc.createVariable(name if name != "column" else "obs_column", dtype, dims, zlib=True)
                     v.units, v.long_name = units, long_name
                     v[:] = a
+                # per-sensor summary: counts by reason, innovation statistics of the used retrievals
+                nc.createDimension("sensors", len(self.sensors))
+                nc.createDimension("reasons", len(REASONS))
+                counts = np.zeros((len(self.sensors), len(REASONS)), dtype=np.int64)
+                imean = np.full(len(self.sensors), np.nan)
+                istd = np.full(len(self.sensors), np.nan)
+                if nrow:
+                    np.add.at(counts, (rows["sensor"], rows["reason"]), 1)
+                    for k in range(len(self.sensors)):
+                        d = rows["innovation"][(rows["sensor"] == k) & (rows["reason"] == 0)]
+                        if len(d):
+                            imean[k], istd[k] = d.mean(), d.std()
+                v = nc.createVariable("n_obs", "i8", ("sensors", "reasons"))
+                v.units, v.long_name = "1", "number of retrievals per sensor and reason (0 = used)"
+                v[:] = counts
+                for name, arr, what in (("innovation_mean", imean, "mean"), ("innovation_std", istd, "standard "
+                                                                                    "deviation")):
+                    v = nc.createVariable(name, "f8", ("sensors",))
+                    v.units, v.long_name = "m3 m-3", f"{what} of the innovations (O - B) of the used retrievals"
+                    v[:] = arr
                 for name, (units, long_name) in COL_META.items():
                     if not cols or name not in cols:
                         continue
