@@ -22,8 +22,8 @@ module colm_soilwater
   use colm_const, only: r8, ik, nl_soil, denh2o, denice, smpmin, pondmx
   use colm_layout, only: NSP, SP_THETA_S, SP_KSAT
   use colm_tridiag, only: tridiag_solve
-  use colm_hydraulics, only: soil_matric_potential, soil_theta_from_psi, soil_state_psi, ice_impedance, &
-                             soil_psi_saturation
+  use colm_hydraulics, only: soil_theta_from_psi, ice_impedance, soil_psi_saturation, &
+                             hyd_layer_t, hyd_layer, layer_state_psi, layer_matric_potential
   implicit none
   private
   public :: soil_water, richards_solve
@@ -102,17 +102,15 @@ contains
 
   ! Residual of the discrete Richards equation and its tridiagonal Jacobian with respect to the heads h:
   ! R_j = dz_j (theta_j - theta0_j) / dt - q_{j-1} + q_j + S_j  (mm s-1); q(0) top, q(nl) bottom flux.
-  pure subroutine richards_residual(nl, hydr_model, kmean, dts, sp, dzm, zm, zim, vol_ice, th0, cleft, sink, &
+  pure subroutine richards_residual(nl, kmean, dts, hl, dzm, zm, zim, th0, cleft, sink, &
                                     top_type, top_value, pond_head, bot_type, bot_value, bot_zm, newton, &
                                     broad, h, res, q, amx, bmx, cmx, resnorm)
     integer, intent(in) :: nl                    ! number of layers (-)
-    integer(ik), intent(in) :: hydr_model        ! 1 Campbell, 2 van Genuchten-Mualem (-)
     integer(ik), intent(in) :: kmean             ! interface conductivity choice (-)
     real(r8), intent(in) :: dts                  ! sub-step (s)
-    real(r8), intent(in) :: sp(NSP, nl)          ! soil parameters (mixed)
+    type(hyd_layer_t), intent(in) :: hl(nl)      ! hydraulic constants of the layers at their ice content (mixed)
     real(r8), intent(in) :: dzm(nl), zm(nl)      ! thickness and node depth (mm)
     real(r8), intent(in) :: zim(0:nl)            ! interface depths (mm)
-    real(r8), intent(in) :: vol_ice(nl)          ! ice content (m3 m-3)
     real(r8), intent(in) :: th0(nl)              ! liquid content at the start of the sub-step (m3 m-3)
     real(r8), intent(in) :: cleft(nl)            ! capacity just below saturation / the ice cap (mm-1)
     real(r8), intent(in) :: sink(nl)             ! sink (mm s-1)
@@ -137,7 +135,7 @@ contains
 
     fnewt = merge(1.0_r8, 0.0_r8, newton)
     do j = 1, nl
-      call soil_state_psi(hydr_model, sp(:, j), h(j), vol_ice(j), th(j), cp(j), hk(j), dhk(j))
+      call layer_state_psi(hl(j), h(j), th(j), cp(j), hk(j), dhk(j))
       dhk(j) = fnewt * dhk(j)
     end do
     dqa = 0.0_r8
@@ -156,7 +154,7 @@ contains
     case (TOP_HEAD, TOP_RAIN)
       dist = zm(1) - zim(0)
       hb = merge(top_value, pond_head, top_type == TOP_HEAD)
-      call soil_state_psi(hydr_model, sp(:, 1), hb, vol_ice(1), thb, cpb, kb, dkb)
+      call layer_state_psi(hl(1), hb, thb, cpb, kb, dkb)
       g = (hb - h(1)) / dist + 1.0_r8
       call interface_k(kmean, kb, hk(1), 0.0_r8, dhk(1), g > 0.0_r8, kh, dkh_a, dkh_b)
       qcap = kh * g
@@ -174,7 +172,7 @@ contains
     select case (bot_type)
     case (BOT_HEAD)
       dist = bot_zm - zm(nl)
-      call soil_state_psi(hydr_model, sp(:, nl), bot_value, vol_ice(nl), thb, cpb, kb, dkb)
+      call layer_state_psi(hl(nl), bot_value, thb, cpb, kb, dkb)
       g = (h(nl) - bot_value) / dist + 1.0_r8
       call interface_k(kmean, hk(nl), kb, dhk(nl), 0.0_r8, g > 0.0_r8, kh, dkh_a, dkh_b)
       q(nl) = kh * g
@@ -245,6 +243,7 @@ contains
     integer(ik), intent(out) :: ierr             ! 0 ok, 1 not converged at the smallest sub-step (-)
 
     real(r8) :: dzm(nl), zm(nl), zim(0:nl), bot_zm ! geometry (mm)
+    type(hyd_layer_t) :: hl(nl)                  ! hydraulic constants of the layers (mixed)
     real(r8) :: h0(nl), hn(nl), dh(nl)           ! heads at the sub-step start, trial heads, Newton step (mm)
     real(r8) :: th0(nl), thc(nl)                 ! storage reference (m3 m-3), change over a sub-step (mm)
     real(r8) :: thmin(nl), thmax(nl)             ! liquid content at smpmin and at saturation (m3 m-3)
@@ -265,12 +264,13 @@ contains
     zim = zi * 1000.0_r8
     bot_zm = max(bot_depth, zi(nl)) * 1000.0_r8
     do j = 1, nl
-      call soil_theta_from_psi(hydr_model, sp(:, j), smpmin, vol_ice(j), thmin(j), scr)
-      call soil_theta_from_psi(hydr_model, sp(:, j), 0.0_r8, vol_ice(j), thmax(j), scr)
-      call soil_matric_potential(hydr_model, sp(:, j), thmax(j), vol_ice(j), hfull, dsmp)
+      hl(j) = hyd_layer(hydr_model, sp(:, j), vol_ice(j))
+      call layer_state_psi(hl(j), smpmin, thmin(j), scr, dsmp, piv)
+      call layer_state_psi(hl(j), 0.0_r8, thmax(j), scr, dsmp, piv)
+      call layer_matric_potential(hl(j), thmax(j), hfull, dsmp)
       hfull = hfull - 1.0e-6_r8 * abs(hfull) - 1.0e-9_r8
-      call soil_theta_from_psi(hydr_model, sp(:, j), hfull, vol_ice(j), scr, cleft(j))
-      if (h_init /= 1) call soil_matric_potential(hydr_model, sp(:, j), theta(j), vol_ice(j), h(j), dsmp)
+      call layer_state_psi(hl(j), hfull, scr, cleft(j), dsmp, piv)
+      if (h_init /= 1) call layer_matric_potential(hl(j), theta(j), h(j), dsmp)
       h(j) = max(h(j), smpmin)
     end do
     dwat = 0.0_r8
@@ -293,7 +293,7 @@ contains
       h = h0
       converged = .false.
       its = 0
-      call richards_residual(nl, hydr_model, kmean, dts, sp, dzm, zm, zim, vol_ice, th0, cleft, sink, &
+      call richards_residual(nl, kmean, dts, hl, dzm, zm, zim, th0, cleft, sink, &
                              top_type, top_value, pond_head, bot_type, bot_value, bot_zm, .true., &
                              broad, h, res, q, amx, bmx, cmx, resnorm)
       do it = 1, maxit
@@ -312,7 +312,7 @@ contains
           usable = abs(piv) > piv_min * (abs(bmx(j)) + abs(amx(j)) + abs(cmx(j)))
         end do
         if (.not. usable) then
-          call richards_residual(nl, hydr_model, kmean, dts, sp, dzm, zm, zim, vol_ice, th0, cleft, sink, &
+          call richards_residual(nl, kmean, dts, hl, dzm, zm, zim, th0, cleft, sink, &
                                  top_type, top_value, pond_head, bot_type, bot_value, bot_zm, .false., &
                                  broad, h, res, q, amx, bmx, cmx, resnorm)
         end if
@@ -321,7 +321,7 @@ contains
         lam = 1.0_r8
         do ls = 1, 8
           hn = max(h + lam * dh, smpmin)
-          call richards_residual(nl, hydr_model, kmean, dts, sp, dzm, zm, zim, vol_ice, th0, cleft, sink, &
+          call richards_residual(nl, kmean, dts, hl, dzm, zm, zim, th0, cleft, sink, &
                                  top_type, top_value, pond_head, bot_type, bot_value, bot_zm, .true., &
                                  broad, hn, res_t, q_t, a_t, b_t, c_t, rn_t)
           if (rn_t < resnorm .or. ls == 8) exit
