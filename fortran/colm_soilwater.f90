@@ -102,7 +102,7 @@ contains
 
   ! Residual of the discrete Richards equation and its tridiagonal Jacobian with respect to the heads h:
   ! R_j = dz_j (theta_j - theta0_j) / dt - q_{j-1} + q_j + S_j  (mm s-1); q(0) top, q(nl) bottom flux.
-  pure subroutine richards_residual(nl, kmean, dts, hl, dzm, zm, zim, th0, cleft, sink, &
+  pure subroutine richards_residual(nl, kmean, dts, hl, dzm, zm, zim, th0, sink, &
                                     top_type, top_value, pond_head, bot_type, bot_value, bot_zm, newton, &
                                     broad, h, res, q, amx, bmx, cmx, resnorm)
     integer, intent(in) :: nl                    ! number of layers (-)
@@ -112,7 +112,6 @@ contains
     real(r8), intent(in) :: dzm(nl), zm(nl)      ! thickness and node depth (mm)
     real(r8), intent(in) :: zim(0:nl)            ! interface depths (mm)
     real(r8), intent(in) :: th0(nl)              ! liquid content at the start of the sub-step (m3 m-3)
-    real(r8), intent(in) :: cleft(nl)            ! capacity just below saturation / the ice cap (mm-1)
     real(r8), intent(in) :: sink(nl)             ! sink (mm s-1)
     integer(ik), intent(in) :: top_type, bot_type ! boundary types (-)
     real(r8), intent(in) :: top_value            ! top flux (mm s-1) or head (mm)
@@ -131,6 +130,7 @@ contains
     real(r8) :: kh, dkh_a, dkh_b, g, dist        ! interface K (mm s-1), derivatives, gradient (-), distance (mm)
     real(r8) :: kb, thb, cpb, dkb, hb            ! state at a prescribed boundary head (mixed), the head (mm)
     real(r8) :: qcap, dqcap, fnewt               ! infiltration capacity (mm s-1), its derivative; 1 Newton, 0 Picard
+    real(r8) :: cleft                            ! capacity just below saturation / the ice cap (mm-1)
     integer :: j                                 ! layer index (-)
 
     fnewt = merge(1.0_r8, 0.0_r8, newton)
@@ -202,7 +202,9 @@ contains
       ! column with a sink). Then the Jacobian takes that side's capacity, so that Newton steps onto that side
       ! instead of across it; 'broad' (the retry of a failed sub-step) applies this to every such node.
       if (cp(j) <= 0.0_r8 .and. res(j) > 0.0_r8) then
-        if (broad .or. abs(dqa(j) - dqb(j-1)) < 1.0e-3_r8 * dzm(j) * cleft(j) / dts) cp(j) = cleft(j)
+        ! (the capacity just below the kink is computed only here, where it is needed)
+        cleft = capacity_below_full(hl(j))
+        if (broad .or. abs(dqa(j) - dqb(j-1)) < 1.0e-3_r8 * dzm(j) * cleft / dts) cp(j) = cleft
       end if
       bmx(j) = dzm(j) * cp(j) / dts + dqa(j) - dqb(j-1)
       bmx(j) = bmx(j) + reg_rel * (abs(bmx(j)) + abs(amx(j)) + abs(cmx(j))) + tiny(1.0_r8)
@@ -210,6 +212,17 @@ contains
     amx(1) = 0.0_r8
     cmx(nl) = 0.0_r8
   end subroutine richards_residual
+
+  ! Capacity d theta/dh just below the kink of theta(h) at saturation or at the ice cap (mm-1): at the head of
+  ! the full content less a relative 1e-6 (and 1e-9 mm).
+  pure real(r8) function capacity_below_full(hl) result(cleft)
+    type(hyd_layer_t), intent(in) :: hl          ! hydraulic constants of the layer (mixed)
+    real(r8) :: thmax, hfull, scr, dsmp, dk      ! full content (m3 m-3), head (mm), unused outputs
+    call layer_state_psi(hl, 0.0_r8, thmax, scr, dsmp, dk)
+    call layer_matric_potential(hl, thmax, hfull, dsmp)
+    hfull = hfull - 1.0e-6_r8 * abs(hfull) - 1.0e-9_r8
+    call layer_state_psi(hl, hfull, scr, cleft, dsmp, dk)
+  end function capacity_below_full
 
   ! ---------------------------------------------------------------------------------------------------------
   ! Implicit Richards-equation solve over dt for one column of nl layers with the given boundary conditions.
@@ -247,7 +260,6 @@ contains
     real(r8) :: h0(nl), hn(nl), dh(nl)           ! heads at the sub-step start, trial heads, Newton step (mm)
     real(r8) :: th0(nl), thc(nl)                 ! storage reference (m3 m-3), change over a sub-step (mm)
     real(r8) :: thmin(nl), thmax(nl)             ! liquid content at smpmin and at saturation (m3 m-3)
-    real(r8) :: cleft(nl), hfull                 ! capacity just below saturation (mm-1), head there (mm)
     real(r8) :: res(nl), q(0:nl), amx(nl), bmx(nl), cmx(nl) ! residual, fluxes (mm s-1), Jacobian (s-1)
     real(r8) :: res_t(nl), q_t(0:nl), a_t(nl), b_t(nl), c_t(nl) ! the same at a trial point
     real(r8) :: resnorm, rn_t                    ! residual norms (m3 m-3)
@@ -267,9 +279,6 @@ contains
       hl(j) = hyd_layer(hydr_model, sp(:, j), vol_ice(j))
       call layer_state_psi(hl(j), smpmin, thmin(j), scr, dsmp, piv)
       call layer_state_psi(hl(j), 0.0_r8, thmax(j), scr, dsmp, piv)
-      call layer_matric_potential(hl(j), thmax(j), hfull, dsmp)
-      hfull = hfull - 1.0e-6_r8 * abs(hfull) - 1.0e-9_r8
-      call layer_state_psi(hl(j), hfull, scr, cleft(j), dsmp, piv)
       if (h_init /= 1) call layer_matric_potential(hl(j), theta(j), h(j), dsmp)
       h(j) = max(h(j), smpmin)
     end do
@@ -293,7 +302,7 @@ contains
       h = h0
       converged = .false.
       its = 0
-      call richards_residual(nl, kmean, dts, hl, dzm, zm, zim, th0, cleft, sink, &
+      call richards_residual(nl, kmean, dts, hl, dzm, zm, zim, th0, sink, &
                              top_type, top_value, pond_head, bot_type, bot_value, bot_zm, .true., &
                              broad, h, res, q, amx, bmx, cmx, resnorm)
       do it = 1, maxit
@@ -312,7 +321,7 @@ contains
           usable = abs(piv) > piv_min * (abs(bmx(j)) + abs(amx(j)) + abs(cmx(j)))
         end do
         if (.not. usable) then
-          call richards_residual(nl, kmean, dts, hl, dzm, zm, zim, th0, cleft, sink, &
+          call richards_residual(nl, kmean, dts, hl, dzm, zm, zim, th0, sink, &
                                  top_type, top_value, pond_head, bot_type, bot_value, bot_zm, .false., &
                                  broad, h, res, q, amx, bmx, cmx, resnorm)
         end if
@@ -321,7 +330,7 @@ contains
         lam = 1.0_r8
         do ls = 1, 8
           hn = max(h + lam * dh, smpmin)
-          call richards_residual(nl, kmean, dts, hl, dzm, zm, zim, th0, cleft, sink, &
+          call richards_residual(nl, kmean, dts, hl, dzm, zm, zim, th0, sink, &
                                  top_type, top_value, pond_head, bot_type, bot_value, bot_zm, .true., &
                                  broad, hn, res_t, q_t, a_t, b_t, c_t, rn_t)
           if (rn_t < resnorm .or. ls == 8) exit
