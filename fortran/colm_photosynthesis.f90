@@ -30,6 +30,9 @@ module colm_photosynthesis
   real(r8), parameter :: mol_to_kgc = 12.011e-3_r8 ! mass of carbon per mol CO2 (kg mol-1)
   real(r8), parameter :: g0_min = 1.0e-6_r8       ! smallest stomatal conductance (mol m-2 s-1)
   real(r8), parameter :: cs_min = 1.0e-6_r8       ! smallest leaf-surface CO2 partial pressure (Pa)
+  ! logs of the Q10 factors: b**q = exp(q log b) (one exp instead of a pow)
+  real(r8), parameter :: ln_q10_kc = log(2.1_r8), ln_q10_ko = log(1.2_r8), ln_q10_gs = log(0.57_r8)
+  real(r8), parameter :: ln_q10_v3 = log(2.4_r8), ln_q10_v4 = log(2.0_r8)
 
 contains
 
@@ -62,16 +65,16 @@ contains
     real(r8) :: q, tc                             ! (T - 25 C)/10 (-), temperature (deg C)
     tc = tleaf - tfrz
     q = (tc - 25.0_r8) / 10.0_r8
-    kc = 30.0_r8 * 2.1_r8**q
-    ko = 30000.0_r8 * 1.2_r8**q
+    kc = 30.0_r8 * exp(q * ln_q10_kc)
+    ko = 30000.0_r8 * exp(q * ln_q10_ko)
     if (c3) then
-      gammas = 0.5_r8 * o2_frac * psurf / (2600.0_r8 * 0.57_r8**q)
-      vcmax = vcmax25 * 2.4_r8**q / (1.0_r8 + exp((-220000.0_r8 + 710.0_r8 * tleaf) / (rgas_univ * tleaf)))
+      gammas = 0.5_r8 * o2_frac * psurf / (2600.0_r8 * exp(q * ln_q10_gs))
+      vcmax = vcmax25 * exp(q * ln_q10_v3) / (1.0_r8 + exp((-220000.0_r8 + 710.0_r8 * tleaf) / (rgas_univ * tleaf)))
       vcmax = vcmax * btran
       rd = 0.015_r8 * vcmax
     else
       gammas = 0.0_r8
-      vcmax = vcmax25 * 2.0_r8**q / ((1.0_r8 + exp(0.2_r8 * (15.0_r8 - tc))) * &
+      vcmax = vcmax25 * exp(q * ln_q10_v4) / ((1.0_r8 + exp(0.2_r8 * (15.0_r8 - tc))) * &
                                      (1.0_r8 + exp(0.3_r8 * (tc - 40.0_r8))))
       vcmax = vcmax * btran
       rd = 0.025_r8 * vcmax
