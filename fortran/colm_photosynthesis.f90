@@ -131,7 +131,7 @@ contains
 
   ! Photosynthesis and stomatal resistance of one big leaf.
   pure subroutine leaf_photosynthesis(c3, vcmax25, effcon, g1, g0, btran, apar, tleaf, psurf, co2_ppm, ea, rb, &
-                                      an, ag, rd, ci, cs, gs, rs)
+                                      an, ag, rd, ci, cs, gs, rs, ci_guess)
     logical, intent(in) :: c3                     ! .true. for C3, .false. for C4 (-)
     real(r8), intent(in) :: vcmax25               ! Vcmax at 25 C of this big leaf (mol CO2 m-2 s-1)
     real(r8), intent(in) :: effcon                ! quantum efficiency (mol CO2 mol-1 photon)
@@ -151,6 +151,7 @@ contains
     real(r8), intent(out) :: cs                   ! leaf-surface CO2 (Pa)
     real(r8), intent(out) :: gs                   ! stomatal conductance to water vapour (mol m-2 s-1)
     real(r8), intent(out) :: rs                   ! stomatal resistance (s m-1)
+    real(r8), intent(in), optional :: ci_guess    ! start value for ci, e.g. the previous leaf iteration's (Pa)
     real(r8) :: vcmax, kc, ko, gammas             ! biochemical parameters (mol m-2 s-1, Pa)
     real(r8) :: je                                ! light term (mol m-2 s-1)
     real(r8) :: ca, po2                           ! CO2 and O2 partial pressures (Pa)
@@ -159,6 +160,8 @@ contains
     real(r8) :: ei, dum1, dum2, dum3              ! leaf saturation vapour pressure (Pa), unused
     real(r8) :: hra                               ! humidity ratio at the leaf (-)
     real(r8) :: lo, hi, flo, fhi, x, fx           ! bracket and function values (Pa)
+    real(r8) :: hi0, g, fg, g2, f2, dg            ! upper bound (Pa), guess and neighbour with residuals (Pa), offset (Pa)
+    logical :: bracketed, done                    ! a bracket is known; the guess already meets the tolerance
     integer :: it, side
 
     ca = co2_ppm * 1.0e-6_r8 * psurf
@@ -178,13 +181,71 @@ contains
       cs = max(ca - 1.4_r8 * an * psurf / gb, cs_min)
       ci = cs - 1.6_r8 * an * psurf / gs
     else
-      lo = 0.0_r8
-      flo = ci_residual(lo)
-      hi = ca + rd * psurf * (1.4_r8 / gb + 1.6_r8 / bb) + 1.0_r8
-      fhi = ci_residual(hi)
-      x = lo
+      hi0 = ca + rd * psurf * (1.4_r8 / gb + 1.6_r8 / bb) + 1.0_r8
+      bracketed = .false.
+      done = .false.
+      if (present(ci_guess)) then
+        ! warm start: the residual at the guess (accepted if it already meets the tolerance of the loop below),
+        ! then a bracket [g - dg, g] or [g, g + dg] if the root is that close, otherwise the full bracket
+        ! narrowed on the side the guess tells (the full bracket [0, hi0] if anything is degenerate)
+        g = ci_guess
+        if (g > 0.0_r8 .and. g < hi0) then
+          fg = ci_residual(g)
+          if (abs(fg) < 1.0e-7_r8 * ca) then
+            x = g
+            done = .true.
+          else
+            dg = 0.02_r8 * ca
+            if (fg > 0.0_r8) then
+              g2 = max(g - dg, 0.0_r8)
+              f2 = ci_residual(g2)
+              if (f2 <= 0.0_r8) then
+                ! root in [g - dg, g]
+                lo = g2
+                flo = f2
+                hi = g
+                fhi = fg
+                bracketed = .true.
+              else if (g2 > 0.0_r8) then
+                ! root below g - dg
+                lo = 0.0_r8
+                flo = ci_residual(lo)
+                hi = g2
+                fhi = f2
+                bracketed = .true.
+              end if
+            else
+              g2 = min(g + dg, hi0)
+              f2 = ci_residual(g2)
+              if (f2 > 0.0_r8) then
+                ! root in [g, g + dg]
+                lo = g
+                flo = fg
+                hi = g2
+                fhi = f2
+                bracketed = .true.
+              else if (g2 < hi0) then
+                ! root above g + dg
+                lo = g2
+                flo = f2
+                hi = hi0
+                fhi = ci_residual(hi)
+                bracketed = .true.
+              end if
+            end if
+          end if
+        end if
+      end if
+      if (.not. bracketed .and. .not. done) then
+        lo = 0.0_r8
+        flo = ci_residual(lo)
+        hi = hi0
+        fhi = ci_residual(hi)
+      end if
+      if (.not. done) x = lo
       side = 0
       do it = 1, 200
+        if (done) exit
         x = (lo * fhi - hi * flo) / (fhi - flo)
         fx = ci_residual(x)
         if (abs(fx) < 1.0e-7_r8 * ca .or. hi - lo < 1.0e-10_r8 * ca) exit
