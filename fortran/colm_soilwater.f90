@@ -230,7 +230,7 @@ contains
   ! same change in mm. Used by soil_water (column) and by the verification kernel in colm_api.
   pure subroutine richards_solve(nl, hydr_model, kmean, dt, sp, dz, z, zi, vol_ice, sink, &
                                  top_type, top_value, pond_head, bot_type, bot_value, bot_depth, &
-                                 h_init, theta, h, dwat, q_top, q_bot, nsub, niter, ierr)
+                                 h_init, theta, h, dwat, q_top, q_bot, nsub, niter, ierr, hl_in, thmin_in)
     integer, intent(in) :: nl                    ! number of layers (-)
     integer(ik), intent(in) :: hydr_model        ! 1 Campbell, 2 van Genuchten-Mualem (-)
     integer(ik), intent(in) :: kmean             ! interface conductivity: KM_ARITHMETIC/GEOMETRIC/UPSTREAM (-)
@@ -254,6 +254,9 @@ contains
     real(r8), intent(out) :: q_top, q_bot        ! mean downward fluxes at the top and bottom over dt (mm s-1)
     integer(ik), intent(out) :: nsub, niter      ! sub-steps and Newton iterations used (-)
     integer(ik), intent(out) :: ierr             ! 0 ok, 1 not converged at the smallest sub-step (-)
+    type(hyd_layer_t), intent(in), optional :: hl_in(nl) ! hyd_layer(hydr_model, sp(:,j), vol_ice(j)) if the
+                                                 ! caller has it already (mixed)
+    real(r8), intent(in), optional :: thmin_in(nl) ! liquid content at smpmin of those layers (m3 m-3)
 
     real(r8) :: dzm(nl), zm(nl), zim(0:nl), bot_zm ! geometry (mm)
     type(hyd_layer_t) :: hl(nl)                  ! hydraulic constants of the layers (mixed)
@@ -276,8 +279,16 @@ contains
     zim = zi * 1000.0_r8
     bot_zm = max(bot_depth, zi(nl)) * 1000.0_r8
     do j = 1, nl
-      hl(j) = hyd_layer(hydr_model, sp(:, j), vol_ice(j))
-      call layer_state_psi(hl(j), smpmin, thmin(j), scr, dsmp, piv)
+      if (present(hl_in)) then
+        hl(j) = hl_in(j)
+      else
+        hl(j) = hyd_layer(hydr_model, sp(:, j), vol_ice(j))
+      end if
+      if (present(thmin_in)) then
+        thmin(j) = thmin_in(j)
+      else
+        call layer_state_psi(hl(j), smpmin, thmin(j), scr, dsmp, piv)
+      end if
       call layer_state_psi(hl(j), 0.0_r8, thmax(j), scr, dsmp, piv)
       if (h_init /= 1) call layer_matric_potential(hl(j), theta(j), h(j), dsmp)
       h(j) = max(h(j), smpmin)
@@ -468,6 +479,9 @@ contains
     real(r8) :: sink(nl_soil), dwat(nl_soil)          ! sinks (mm s-1), solver change (mm)
     real(r8) :: h(nl_soil)                            ! pressure head (mm)
     real(r8) :: psat(nl_soil)                         ! saturation (air-entry) potential per layer (mm)
+    type(hyd_layer_t) :: hl(nl_soil)                  ! hydraulic constants of the layers, shared with the solver
+    real(r8) :: thmin(nl_soil)                        ! liquid content at smpmin (m3 m-3)
+    real(r8) :: scr(3)                                ! unused outputs (capacity, K, dK/dpsi) (mixed)
     real(r8) :: rsum, ewant, take, excess            ! root fraction sum (-), sink bookkeeping (mm)
     real(r8) :: dew, e_pond, e_soil, gwat            ! dew (mm s-1), pond evaporation (mm), soil evaporation, input (mm s-1)
     real(r8) :: fsat, qinmax, qsurf_sat, qpot        ! saturated fraction (-), capacities and fluxes (mm s-1)
@@ -493,8 +507,9 @@ contains
       vol_ice(j) = max(wice(j), 0.0_r8) / (denice * dz(j))
       theta(j) = wliq(j) / (denh2o * dz(j))
       wcap(j) = max(soilpar(SP_THETA_S, j) - vol_ice(j), 0.0_r8) * dz(j) * 1000.0_r8
-      call soil_theta_from_psi(hydr_model, soilpar(:, j), smpmin, vol_ice(j), tmp, dwa)
-      wfloor(j) = tmp * dz(j) * 1000.0_r8
+      hl(j) = hyd_layer(hydr_model, soilpar(:, j), vol_ice(j))
+      call layer_state_psi(hl(j), smpmin, thmin(j), scr(1), scr(2), scr(3))
+      wfloor(j) = thmin(j) * dz(j) * 1000.0_r8
       psat(j) = soil_psi_saturation(hydr_model, soilpar(:, j))
     end do
     wliq0 = wliq
@@ -581,7 +596,7 @@ contains
     end if
     call richards_solve(nl_soil, hydr_model, KMEAN_COLUMN, dt, soilpar, dz, z, zi, vol_ice, sink, &
                         TOP_RAIN, qpot, head_top, bot_type, psat(nl_soil), max(zwt, zi(nl_soil)), 0_ik, &
-                        theta, h, dwat, q_top, q_bot, nsub, niter, ierr)
+                        theta, h, dwat, q_top, q_bot, nsub, niter, ierr, hl_in=hl, thmin_in=thmin)
     do j = 1, nl_soil
       wliq(j) = wliq(j) + dwat(j)
     end do
