@@ -515,6 +515,7 @@ contains
     real(r8) :: an, ag, rdk, ci, cs, gs             ! photosynthesis outputs (mol m-2 s-1, Pa)
     real(r8) :: rs_sun, rs_sha, ag_sun, ag_sha      ! stomatal resistances (s m-1), gross assimilation (mol m-2 s-1)
     real(r8) :: an_sun, an_sha                      ! net assimilation (mol m-2 s-1)
+    real(r8) :: ci_sun, ci_sha                      ! intercellular CO2 of the previous iteration, 0 = none (Pa)
     real(r8) :: fwet                                ! wet fraction of the canopy (-)
     real(r8) :: dzeta, wrelax                       ! last change of z/L (-), stability relaxation weight (-)
     logical :: c3, evaporating
@@ -557,6 +558,8 @@ contains
     ag_sha = 0.0_r8
     an_sun = 0.0_r8
     an_sha = 0.0_r8
+    ci_sun = 0.0_r8
+    ci_sha = 0.0_r8
     htvp_v = hvap
     do it = 1, itmax
       dtv_prev = dtv
@@ -582,14 +585,16 @@ contains
       if (rad%lai_sun > 0.0_r8) then
         call leaf_photosynthesis(c3, vegpar(VP_VCMAX25) * rad%fn_sun, vegpar(VP_EFFCON), vegpar(VP_G1), &
                                  vegpar(VP_G0), sf%btran, rad%apar_sun, tv, psurf, co2, ea_caf, rb, &
-                                 an, ag, rdk, ci, cs, gs, rs_sun)
+                                 an, ag, rdk, ci, cs, gs, rs_sun, ci_guess=ci_sun)
+        ci_sun = ci
         an_sun = an
         ag_sun = ag
       end if
       if (rad%lai_sha > 0.0_r8) then
         call leaf_photosynthesis(c3, vegpar(VP_VCMAX25) * rad%fn_sha, vegpar(VP_EFFCON), vegpar(VP_G1), &
                                  vegpar(VP_G0), sf%btran, rad%apar_sha, tv, psurf, co2, ea_caf, rb, &
-                                 an, ag, rdk, ci, cs, gs, rs_sha)
+                                 an, ag, rdk, ci, cs, gs, rs_sha, ci_guess=ci_sha)
+        ci_sha = ci
         an_sha = an
         ag_sha = ag
       end if

@@ -1,9 +1,10 @@
-! Vertical grid of the column: CoLM soil node depths and the snow layers above the soil.
+! Vertical grid of the column: CoLM soil node depths and the snow layers above the soil (the one place
+! where node depths and interfaces are derived from layer thicknesses).
 module colm_grid
   use colm_const, only: r8, nl_soil, maxsnl
   implicit none
   private
-  public :: colm_soil_thickness, soil_geometry, snow_geometry, count_snow_layers
+  public :: colm_soil_thickness, soil_geometry, snow_geometry, snow_layer_geometry, count_snow_layers
 contains
   ! CoLM's default soil layers: node z_j = 0.025 (exp(0.5 (j - 0.5)) - 1) m; thickness from node midpoints.
   pure subroutine colm_soil_thickness(dz)
@@ -54,9 +55,21 @@ contains
     real(r8), intent(inout) :: dz(maxsnl+1:nl_soil) ! layer thickness; snow part read, soil part written (m)
     real(r8), intent(out) :: z(maxsnl+1:nl_soil)    ! node depth (m)
     real(r8), intent(out) :: zi(maxsnl:nl_soil)     ! interface depth (m)
-    integer :: j
     dz(1:nl_soil) = dz_soil
     call soil_geometry(dz_soil, z(1:nl_soil), zi(0:nl_soil))
+    call snow_layer_geometry(snl, dz, z, zi)
+  end subroutine snow_geometry
+
+  ! Node depths and interfaces of the snow layers from their thicknesses (zi(0) = 0 at the soil surface,
+  ! negative upward); empty slots above snl+1 get zero dz, z and zi. The soil part is not touched. Used by
+  ! snow_geometry and by colm_snow after every change of the snow layers.
+  pure subroutine snow_layer_geometry(snl, dz, z, zi)
+    integer, intent(in) :: snl                         ! minus the number of snow layers (-)
+    real(r8), intent(inout) :: dz(maxsnl+1:nl_soil)    ! layer thickness; empty snow slots set to 0 (m)
+    real(r8), intent(inout) :: z(maxsnl+1:nl_soil)     ! node depth (m)
+    real(r8), intent(inout) :: zi(maxsnl:nl_soil)      ! interface depth (m)
+    integer :: j
+    zi(0) = 0.0_r8
     do j = 0, snl + 1, -1
       zi(j-1) = zi(j) - dz(j)
       z(j) = zi(j) - 0.5_r8 * dz(j)
@@ -66,5 +79,5 @@ contains
       z(j) = 0.0_r8
       zi(j-1) = 0.0_r8
     end do
-  end subroutine snow_geometry
+  end subroutine snow_layer_geometry
 end module colm_grid

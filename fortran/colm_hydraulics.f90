@@ -25,11 +25,24 @@ module colm_hydraulics
   public :: HYDR_CAMPBELL, HYDR_VG, PSI_E_VG
   public :: soil_matric_potential, soil_conductivity, soil_theta_from_psi, soil_state_psi
   public :: ice_impedance, soil_psi_saturation
+  public :: hyd_layer_t, hyd_layer, layer_state_psi, layer_matric_potential
 
   integer(ik), parameter :: HYDR_CAMPBELL = 1    ! Campbell / Clapp-Hornberger switch value (-)
   integer(ik), parameter :: HYDR_VG = 2          ! van Genuchten-Mualem switch value (-)
   real(r8), parameter :: PSI_E_VG = -1.0_r8      ! air-entry potential of the vG-Mualem form, CoLM202X (mm)
   real(r8), parameter :: e_ice = 6.0_r8          ! ice impedance exponent, CoLM2014 / CLM4 (-)
+
+  ! constants of one layer's hydraulic functions at a given ice content (see hyd_layer)
+  type :: hyd_layer_t
+    integer(ik) :: model                         ! 1 Campbell, 2 van Genuchten-Mualem (-)
+    real(r8) :: ths, thr, ksat                   ! porosity, residual content (m3 m-3), Ksat (mm s-1)
+    real(r8) :: alpha, n, m, l                   ! vG alpha (mm-1), n, m = 1 - 1/n, Mualem L (-)
+    real(r8) :: sc, fc                           ! vG S*(psi_e) and Mualem factor at psi_e (-)
+    real(r8) :: b, psis                          ! Campbell exponent (-), air-entry potential (mm)
+    real(r8) :: cap, hcap                        ! pore space left by ice (m3 m-3), vG potential at the cap (mm)
+    real(r8) :: imped                            ! ice impedance factor (-)
+    logical :: empty                             ! vG: the cap is at or below theta_r (no liquid can move) (-)
+  end type hyd_layer_t
 
 contains
 
@@ -83,6 +96,96 @@ contains
     end if
   end function soil_psi_saturation
 
+  ! Per-layer constants of the hydraulic functions (parameters and the ice state of the layer), computed once by
+  ! hyd_layer and reused by every evaluation in a solve: vG m, Sc and the Mualem normaliser fc, the relative
+  ! saturation at smpmin, the ice cap, its potential and the ice impedance. The public routines below build it for
+  ! one call; colm_soilwater builds it once per layer and step and calls the layer_* routines directly.
+  pure function hyd_layer(hydr_model, sp, vol_ice) result(hl)
+    integer(ik), intent(in) :: hydr_model        ! 1 Campbell, 2 van Genuchten-Mualem (-)
+    real(r8), intent(in) :: sp(NSP)              ! soil parameters of the layer, SP_* (mixed)
+    real(r8), intent(in) :: vol_ice              ! volumetric ice content (m3 m-3)
+    type(hyd_layer_t) :: hl                      ! layer constants (mixed)
+    real(r8) :: dummy                            ! unused derivative (mm)
+    real(r8) :: x, xn                            ! alpha |psi_e|, x^n (-)
+    hl%model = hydr_model
+    hl%ths = sp(SP_THETA_S)
+    hl%ksat = sp(SP_KSAT)
+    hl%cap = max(hl%ths - max(vol_ice, 0.0_r8), 0.0_r8)
+    if (vol_ice > 0.0_r8) then
+      hl%imped = ice_impedance(vol_ice, hl%ths)
+    else
+      hl%imped = 1.0_r8                          ! 10**(-0) exactly
+    end if
+    hl%hcap = 0.0_r8
+    hl%empty = .false.
+    if (hydr_model == HYDR_VG) then
+      hl%thr = sp(SP_THETA_R)
+      hl%alpha = sp(SP_ALPHA_VG)
+      hl%n = sp(SP_N_VG)
+      hl%l = sp(SP_L_VG)
+      hl%m = 1.0_r8 - 1.0_r8 / hl%n
+      ! S* and the Mualem factor at psi_e with the formulas of layer_state_psi (x = alpha |psi_e| = alpha <= 1
+      ! mm-1 for soils), so that Se = 1 and f / fc = 1 there exactly
+      x = -hl%alpha * PSI_E_VG
+      xn = exp(hl%n * log(x))
+      hl%sc = exp(-hl%m * log1p_r8(xn))
+      if (x <= 1.0_r8) then
+        hl%fc = 1.0_r8 - (xn / x) * hl%sc
+      else
+        hl%fc = mualem_f(x, hl%n)
+      end if
+      hl%b = 0.0_r8
+      hl%psis = PSI_E_VG
+      if (hl%cap < hl%ths) then
+        if (hl%cap <= hl%thr) then
+          hl%empty = .true.
+        else
+          ! the ice cap: the potential at which the liquid fills the pore space left by ice
+          call vg_psi_of_theta(hl, hl%cap, hl%hcap, dummy)
+        end if
+      end if
+    else
+      hl%thr = 0.0_r8
+      hl%alpha = 0.0_r8
+      hl%n = 1.0_r8
+      hl%l = 0.0_r8
+      hl%m = 0.0_r8
+      hl%sc = 1.0_r8
+      hl%fc = 1.0_r8
+      hl%b = sp(SP_BSW)
+      hl%psis = sp(SP_PSI_S)
+    end if
+  end function hyd_layer
+
+  ! vG matric potential of an (ice-free) content theta and d psi / d theta, from the layer constants.
+  pure subroutine vg_psi_of_theta(hl, theta, smp, dsmp_dtheta)
+    type(hyd_layer_t), intent(in) :: hl          ! layer constants (mixed)
+    real(r8), intent(in) :: theta                ! liquid content (m3 m-3)
+    real(r8), intent(out) :: smp                 ! matric potential (mm, <= 0)
+    real(r8), intent(out) :: dsmp_dtheta         ! d smp / d theta (mm per m3 m-3)
+    real(r8) :: s, ss, y, x, xr                  ! Se, S* = Se Sc, -log(S*)/m, S*^(-1/m) - 1, x^(1/n) (-)
+    real(r8), parameter :: ymax = 700.0_r8       ! -log(S*)/m beyond which psi is far below smpmin (-)
+    s = (theta - hl%thr) / (hl%ths - hl%thr)
+    if (s >= 1.0_r8) then
+      smp = PSI_E_VG
+      dsmp_dtheta = 0.0_r8
+      return
+    end if
+    ! psi is clipped at smpmin (zero derivative); tested on psi itself, after a guard against overflow
+    smp = smpmin
+    dsmp_dtheta = 0.0_r8
+    if (s <= 0.0_r8) return
+    ss = s * hl%sc
+    y = -log(ss) / hl%m
+    if (y > ymax) return
+    x = expm1_r8(y)
+    xr = exp(log(x) / hl%n)
+    if (-xr / hl%alpha <= smpmin) return
+    smp = -xr / hl%alpha
+    ! x^(1/n - 1) S*^(-1/m - 1) = (xr / x) (1 + x) / S*, since S*^(-1/m) = 1 + x
+    dsmp_dtheta = hl%sc * (xr / x) * ((1.0_r8 + x) / ss) / (hl%alpha * hl%n * hl%m * (hl%ths - hl%thr))
+  end subroutine vg_psi_of_theta
+
   ! Matric potential of the liquid water and its derivative with respect to the liquid content.
   ! Liquid is limited to the pore space left by ice; smp >= smpmin; dsmp_dtheta = 0 where smp is clipped
   ! (at smpmin, or at saturation where smp is the air-entry value).
@@ -93,51 +196,38 @@ contains
     real(r8), intent(in) :: vol_ice              ! volumetric ice content (m3 m-3)
     real(r8), intent(out) :: smp                 ! matric potential (mm, <= 0)
     real(r8), intent(out) :: dsmp_dtheta         ! d smp / d vol_liq (mm per m3 m-3)
-    real(r8) :: ths, thr, theta                  ! porosity, residual content, usable liquid content (m3 m-3)
-    real(r8) :: s, s_min                         ! relative saturation and its value at smpmin (-)
-    real(r8) :: b, psis                          ! Campbell exponent (-) and air-entry potential (mm)
-    real(r8) :: alpha, n, m, sc, ss, x           ! vG alpha (mm-1), n, m, Sc, S* = Se Sc, S*^(-1/m) - 1 (-)
+    call layer_matric_potential(hyd_layer(hydr_model, sp, vol_ice), vol_liq, smp, dsmp_dtheta)
+  end subroutine soil_matric_potential
 
-    ths = sp(SP_THETA_S)
-    theta = min(vol_liq, max(ths - max(vol_ice, 0.0_r8), 0.0_r8))
-    if (hydr_model == HYDR_VG) then
-      thr = sp(SP_THETA_R)
-      alpha = sp(SP_ALPHA_VG)
-      n = sp(SP_N_VG)
-      m = 1.0_r8 - 1.0_r8 / n
-      sc = (1.0_r8 + (-alpha * PSI_E_VG)**n)**(-m)
-      s = (theta - thr) / (ths - thr)
-      ! S* at smpmin, in logs to avoid overflow
-      s_min = exp(-m * (n * log(alpha * abs(smpmin)) + log(1.0_r8 + (alpha * abs(smpmin))**(-n)))) / sc
-      if (s >= 1.0_r8) then
-        smp = PSI_E_VG
-        dsmp_dtheta = 0.0_r8
-      else if (s <= s_min) then
-        smp = smpmin
-        dsmp_dtheta = 0.0_r8
-      else
-        ss = s * sc
-        x = expm1_r8(-log(ss) / m)
-        smp = -(x**(1.0_r8 / n)) / alpha
-        dsmp_dtheta = sc * x**(1.0_r8 / n - 1.0_r8) * ss**(-1.0_r8 / m - 1.0_r8) / (alpha * n * m * (ths - thr))
-      end if
+  ! soil_matric_potential from the layer constants (the ice content is the one hl was built with).
+  pure subroutine layer_matric_potential(hl, vol_liq, smp, dsmp_dtheta)
+    type(hyd_layer_t), intent(in) :: hl          ! layer constants (mixed)
+    real(r8), intent(in) :: vol_liq              ! volumetric liquid water content (m3 m-3)
+    real(r8), intent(out) :: smp                 ! matric potential (mm, <= 0)
+    real(r8), intent(out) :: dsmp_dtheta         ! d smp / d vol_liq (mm per m3 m-3)
+    real(r8) :: theta, s                         ! usable liquid content (m3 m-3), theta / theta_s (-)
+
+    theta = min(vol_liq, hl%cap)
+    if (hl%model == HYDR_VG) then
+      call vg_psi_of_theta(hl, theta, smp, dsmp_dtheta)
     else
-      b = sp(SP_BSW)
-      psis = sp(SP_PSI_S)
-      s = theta / ths
-      s_min = (smpmin / psis)**(-1.0_r8 / b)
+      s = theta / hl%ths
       if (s >= 1.0_r8) then
-        smp = psis
+        smp = hl%psis
         dsmp_dtheta = 0.0_r8
-      else if (s <= s_min) then
+      else if (s <= 0.0_r8) then
+        smp = smpmin
+        dsmp_dtheta = 0.0_r8
+      else if (-hl%b * log(s) >= log(smpmin / hl%psis)) then
+        ! at or below smpmin (tested in logs: s^(-b) overflows for very small s)
         smp = smpmin
         dsmp_dtheta = 0.0_r8
       else
-        smp = psis * s**(-b)
-        dsmp_dtheta = -b * smp / theta
+        smp = hl%psis * s**(-hl%b)
+        dsmp_dtheta = -hl%b * smp / theta
       end if
     end if
-  end subroutine soil_matric_potential
+  end subroutine layer_matric_potential
 
   ! Liquid water content in equilibrium with matric potential smp (inverse of soil_matric_potential) and the
   ! specific moisture capacity d theta / d smp. The content is capped at the pore space left by ice, where the
@@ -150,7 +240,7 @@ contains
     real(r8), intent(out) :: vol_liq             ! volumetric liquid water content (m3 m-3)
     real(r8), intent(out) :: dtheta_dpsi         ! d vol_liq / d smp (m3 m-3 mm-1)
     real(r8) :: hk, dhk                          ! conductivity (mm s-1) and dK/dpsi (s-1), not used here
-    call soil_state_psi(hydr_model, sp, smp, vol_ice, vol_liq, dtheta_dpsi, hk, dhk)
+    call layer_state_psi(hyd_layer(hydr_model, sp, vol_ice), smp, vol_liq, dtheta_dpsi, hk, dhk)
   end subroutine soil_theta_from_psi
 
   ! Liquid content, capacity, conductivity and dK/dpsi at matric potential smp, from closed forms in smp (no
@@ -165,49 +255,59 @@ contains
     real(r8), intent(out) :: dtheta_dpsi         ! d vol_liq / d smp (m3 m-3 mm-1)
     real(r8), intent(out) :: hk                  ! hydraulic conductivity (mm s-1)
     real(r8), intent(out) :: dhk_dpsi            ! d hk / d smp (s-1)
-    real(r8) :: ths, thr, cap, h, hcap, imped    ! porosity, residual, cap (m3 m-3), potentials (mm), impedance (-)
-    real(r8) :: b, psis, s                       ! Campbell exponent (-), air entry (mm), theta / theta_s (-)
-    real(r8) :: alpha, n, m, sc, fc, x, xn       ! vG alpha (mm-1), n, m, Sc, Mualem normaliser, alpha|h|, x^n (-)
-    real(r8) :: sstar, se, f, dsdh, dwdh         ! S*, Se, Mualem factor 1 - x^(n-1) S*, dS*/dh, d(1-f)/dh (mm-1)
-    real(r8) :: dummy                            ! unused derivative (-)
+    call layer_state_psi(hyd_layer(hydr_model, sp, vol_ice), smp, vol_liq, dtheta_dpsi, hk, dhk_dpsi)
+  end subroutine soil_state_psi
 
-    ths = sp(SP_THETA_S)
-    cap = max(ths - max(vol_ice, 0.0_r8), 0.0_r8)
-    imped = ice_impedance(vol_ice, ths)
+  ! soil_state_psi from the layer constants: one log and one exp for x^n, one of each for S* = (1 + x^n)^(-m)
+  ! (psi^n = exp(n log psi) computed once and reused for S*, the Mualem factor and the derivatives), a sqrt for
+  ! Se^L when L = 1/2, and in dry soil (x > 1) one more log1p / expm1 pair for the Mualem factor.
+  pure subroutine layer_state_psi(hl, smp, vol_liq, dtheta_dpsi, hk, dhk_dpsi)
+    type(hyd_layer_t), intent(in) :: hl          ! layer constants (mixed)
+    real(r8), intent(in) :: smp                  ! matric potential (mm)
+    real(r8), intent(out) :: vol_liq             ! liquid content (m3 m-3)
+    real(r8), intent(out) :: dtheta_dpsi         ! d vol_liq / d smp (m3 m-3 mm-1)
+    real(r8), intent(out) :: hk                  ! hydraulic conductivity (mm s-1)
+    real(r8), intent(out) :: dhk_dpsi            ! d hk / d smp (s-1)
+    real(r8) :: h, s, ls                         ! potential (mm), theta / theta_s (-), log s (-)
+    real(r8) :: x, lx, xn, xn1, opx, sstar, se, sel, f  ! alpha|h|, log x, x^n, x^(n-1), 1 + x^n, S*, Se, Se^L, Mualem f (-)
+    real(r8) :: dsdh, dwdh                       ! dS*/dh, d(1-f)/dh (mm-1)
+
     h = max(smp, smpmin)
-    if (hydr_model == HYDR_VG) then
-      thr = sp(SP_THETA_R)
-      alpha = sp(SP_ALPHA_VG)
-      n = sp(SP_N_VG)
-      m = 1.0_r8 - 1.0_r8 / n
-      sc = (1.0_r8 + (-alpha * PSI_E_VG)**n)**(-m)
-      fc = mualem_f(-alpha * PSI_E_VG, n)
-      if (cap < ths) then
-        ! the ice cap: the potential at which the liquid fills the pore space left by ice
-        if (cap <= thr) then
-          vol_liq = cap
-          dtheta_dpsi = 0.0_r8
-          hk = 0.0_r8
-          dhk_dpsi = 0.0_r8
-          return
-        end if
-        call soil_matric_potential(hydr_model, sp, cap, 0.0_r8, hcap, dummy)
-        h = min(h, hcap)
-      end if
-      if (h >= PSI_E_VG) then
-        vol_liq = min(ths, cap)
+    if (hl%model == HYDR_VG) then
+      if (hl%empty) then
+        vol_liq = hl%cap
         dtheta_dpsi = 0.0_r8
-        hk = imped * sp(SP_KSAT)
+        hk = 0.0_r8
         dhk_dpsi = 0.0_r8
         return
       end if
-      x = -alpha * h
-      xn = x**n
-      sstar = (1.0_r8 + xn)**(-m)
-      se = sstar / sc
-      f = mualem_f(x, n)
-      vol_liq = min(thr + (ths - thr) * se, cap)
-      hk = imped * sp(SP_KSAT) * se**sp(SP_L_VG) * (f / fc)**2
+      if (hl%cap < hl%ths) h = min(h, hl%hcap)
+      if (h >= PSI_E_VG) then
+        vol_liq = min(hl%ths, hl%cap)
+        dtheta_dpsi = 0.0_r8
+        hk = hl%imped * hl%ksat
+        dhk_dpsi = 0.0_r8
+        return
+      end if
+      x = -hl%alpha * h
+      lx = log(x)
+      xn = exp(hl%n * lx)
+      xn1 = xn / x
+      opx = 1.0_r8 + xn
+      sstar = exp(-hl%m * log1p_r8(xn))
+      se = sstar / hl%sc
+      if (x <= 1.0_r8) then
+        f = 1.0_r8 - xn1 * sstar
+      else
+        f = -expm1_r8(-hl%m * log1p_r8(1.0_r8 / xn))
+      end if
+      if (hl%l == 0.5_r8) then
+        sel = sqrt(se)
+      else
+        sel = se**hl%l
+      end if
+      vol_liq = min(hl%thr + (hl%ths - hl%thr) * se, hl%cap)
+      hk = hl%imped * hl%ksat * sel * (f / hl%fc)**2
       if (h < max(smp, smpmin)) then
         ! held at the ice cap
         dtheta_dpsi = 0.0_r8
@@ -215,30 +315,35 @@ contains
         return
       end if
       ! dS*/dh with dx/dh = -alpha; w = x^(n-1) S* = 1 - f has dw/dh = -alpha (n-1) x^(n-2) S* / (1 + x^n)
-      dsdh = m * n * alpha * (xn / x) * sstar / (1.0_r8 + xn)
-      dwdh = -alpha * (n - 1.0_r8) * (xn / x) / x * sstar / (1.0_r8 + xn)
-      dtheta_dpsi = (ths - thr) * dsdh / sc
-      dhk_dpsi = hk * (sp(SP_L_VG) * dsdh / sstar - 2.0_r8 * dwdh / f)
+      dsdh = hl%m * hl%n * hl%alpha * xn1 * sstar / opx
+      dwdh = -hl%alpha * (hl%n - 1.0_r8) * xn1 / x * sstar / opx
+      dtheta_dpsi = (hl%ths - hl%thr) * dsdh / hl%sc
+      dhk_dpsi = hk * (hl%l * dsdh / sstar - 2.0_r8 * dwdh / f)
     else
-      b = sp(SP_BSW)
-      psis = sp(SP_PSI_S)
-      if (h >= psis) then
+      if (h >= hl%psis) then
         s = 1.0_r8
+        ls = 0.0_r8
         dtheta_dpsi = 0.0_r8
       else
-        s = (h / psis)**(-1.0_r8 / b)
-        dtheta_dpsi = -ths * s / (b * h)
+        ls = -log(h / hl%psis) / hl%b
+        s = exp(ls)
+        dtheta_dpsi = -hl%ths * s / (hl%b * h)
       end if
-      vol_liq = ths * s
-      if (vol_liq >= cap) then
-        vol_liq = cap
-        s = cap / ths
+      vol_liq = hl%ths * s
+      if (vol_liq >= hl%cap) then
+        vol_liq = hl%cap
+        s = hl%cap / hl%ths
+        ls = log(max(s, tiny(1.0_r8)))
         dtheta_dpsi = 0.0_r8
       end if
-      hk = imped * sp(SP_KSAT) * s**(2.0_r8 * b + 3.0_r8)
-      dhk_dpsi = (2.0_r8 * b + 3.0_r8) * hk / max(vol_liq, tiny(1.0_r8)) * dtheta_dpsi
+      if (s > 0.0_r8) then
+        hk = hl%imped * hl%ksat * exp((2.0_r8 * hl%b + 3.0_r8) * ls)
+      else
+        hk = 0.0_r8
+      end if
+      dhk_dpsi = (2.0_r8 * hl%b + 3.0_r8) * hk / max(vol_liq, tiny(1.0_r8)) * dtheta_dpsi
     end if
-  end subroutine soil_state_psi
+  end subroutine layer_state_psi
 
   ! Hydraulic conductivity and its derivative with respect to the liquid content. The relative conductivity uses
   ! the liquid saturation and is multiplied by the ice impedance (CoLM2014).

@@ -30,6 +30,9 @@ module colm_photosynthesis
   real(r8), parameter :: mol_to_kgc = 12.011e-3_r8 ! mass of carbon per mol CO2 (kg mol-1)
   real(r8), parameter :: g0_min = 1.0e-6_r8       ! smallest stomatal conductance (mol m-2 s-1)
   real(r8), parameter :: cs_min = 1.0e-6_r8       ! smallest leaf-surface CO2 partial pressure (Pa)
+  ! logs of the Q10 factors: b**q = exp(q log b) (one exp instead of a pow)
+  real(r8), parameter :: ln_q10_kc = log(2.1_r8), ln_q10_ko = log(1.2_r8), ln_q10_gs = log(0.57_r8)
+  real(r8), parameter :: ln_q10_v3 = log(2.4_r8), ln_q10_v4 = log(2.0_r8)
 
 contains
 
@@ -62,16 +65,16 @@ contains
     real(r8) :: q, tc                             ! (T - 25 C)/10 (-), temperature (deg C)
     tc = tleaf - tfrz
     q = (tc - 25.0_r8) / 10.0_r8
-    kc = 30.0_r8 * 2.1_r8**q
-    ko = 30000.0_r8 * 1.2_r8**q
+    kc = 30.0_r8 * exp(q * ln_q10_kc)
+    ko = 30000.0_r8 * exp(q * ln_q10_ko)
     if (c3) then
-      gammas = 0.5_r8 * o2_frac * psurf / (2600.0_r8 * 0.57_r8**q)
-      vcmax = vcmax25 * 2.4_r8**q / (1.0_r8 + exp((-220000.0_r8 + 710.0_r8 * tleaf) / (rgas_univ * tleaf)))
+      gammas = 0.5_r8 * o2_frac * psurf / (2600.0_r8 * exp(q * ln_q10_gs))
+      vcmax = vcmax25 * exp(q * ln_q10_v3) / (1.0_r8 + exp((-220000.0_r8 + 710.0_r8 * tleaf) / (rgas_univ * tleaf)))
       vcmax = vcmax * btran
       rd = 0.015_r8 * vcmax
     else
       gammas = 0.0_r8
-      vcmax = vcmax25 * 2.0_r8**q / ((1.0_r8 + exp(0.2_r8 * (15.0_r8 - tc))) * &
+      vcmax = vcmax25 * exp(q * ln_q10_v4) / ((1.0_r8 + exp(0.2_r8 * (15.0_r8 - tc))) * &
                                      (1.0_r8 + exp(0.3_r8 * (tc - 40.0_r8))))
       vcmax = vcmax * btran
       rd = 0.025_r8 * vcmax
@@ -128,7 +131,7 @@ contains
 
   ! Photosynthesis and stomatal resistance of one big leaf.
   pure subroutine leaf_photosynthesis(c3, vcmax25, effcon, g1, g0, btran, apar, tleaf, psurf, co2_ppm, ea, rb, &
-                                      an, ag, rd, ci, cs, gs, rs)
+                                      an, ag, rd, ci, cs, gs, rs, ci_guess)
     logical, intent(in) :: c3                     ! .true. for C3, .false. for C4 (-)
     real(r8), intent(in) :: vcmax25               ! Vcmax at 25 C of this big leaf (mol CO2 m-2 s-1)
     real(r8), intent(in) :: effcon                ! quantum efficiency (mol CO2 mol-1 photon)
@@ -148,6 +151,7 @@ contains
     real(r8), intent(out) :: cs                   ! leaf-surface CO2 (Pa)
     real(r8), intent(out) :: gs                   ! stomatal conductance to water vapour (mol m-2 s-1)
     real(r8), intent(out) :: rs                   ! stomatal resistance (s m-1)
+    real(r8), intent(in), optional :: ci_guess    ! start value for ci, e.g. the previous leaf iteration's (Pa)
     real(r8) :: vcmax, kc, ko, gammas             ! biochemical parameters (mol m-2 s-1, Pa)
     real(r8) :: je                                ! light term (mol m-2 s-1)
     real(r8) :: ca, po2                           ! CO2 and O2 partial pressures (Pa)
@@ -156,6 +160,8 @@ contains
     real(r8) :: ei, dum1, dum2, dum3              ! leaf saturation vapour pressure (Pa), unused
     real(r8) :: hra                               ! humidity ratio at the leaf (-)
     real(r8) :: lo, hi, flo, fhi, x, fx           ! bracket and function values (Pa)
+    real(r8) :: hi0, g, fg, g2, f2, dg            ! upper bound (Pa), guess and neighbour with residuals (Pa), offset (Pa)
+    logical :: bracketed, done                    ! a bracket is known; the guess already meets the tolerance
     integer :: it, side
 
     ca = co2_ppm * 1.0e-6_r8 * psurf
@@ -175,13 +181,71 @@ contains
       cs = max(ca - 1.4_r8 * an * psurf / gb, cs_min)
       ci = cs - 1.6_r8 * an * psurf / gs
     else
-      lo = 0.0_r8
-      flo = ci_residual(lo)
-      hi = ca + rd * psurf * (1.4_r8 / gb + 1.6_r8 / bb) + 1.0_r8
-      fhi = ci_residual(hi)
-      x = lo
+      hi0 = ca + rd * psurf * (1.4_r8 / gb + 1.6_r8 / bb) + 1.0_r8
+      bracketed = .false.
+      done = .false.
+      if (present(ci_guess)) then
+        ! warm start: the residual at the guess (accepted if it already meets the tolerance of the loop below),
+        ! then a bracket [g - dg, g] or [g, g + dg] if the root is that close, otherwise the full bracket
+        ! narrowed on the side the guess tells (the full bracket [0, hi0] if anything is degenerate)
+        g = ci_guess
+        if (g > 0.0_r8 .and. g < hi0) then
+          fg = ci_residual(g)
+          if (abs(fg) < 1.0e-7_r8 * ca) then
+            x = g
+            done = .true.
+          else
+            dg = 0.02_r8 * ca
+            if (fg > 0.0_r8) then
+              g2 = max(g - dg, 0.0_r8)
+              f2 = ci_residual(g2)
+              if (f2 <= 0.0_r8) then
+                ! root in [g - dg, g]
+                lo = g2
+                flo = f2
+                hi = g
+                fhi = fg
+                bracketed = .true.
+              else if (g2 > 0.0_r8) then
+                ! root below g - dg
+                lo = 0.0_r8
+                flo = ci_residual(lo)
+                hi = g2
+                fhi = f2
+                bracketed = .true.
+              end if
+            else
+              g2 = min(g + dg, hi0)
+              f2 = ci_residual(g2)
+              if (f2 > 0.0_r8) then
+                ! root in [g, g + dg]
+                lo = g
+                flo = fg
+                hi = g2
+                fhi = f2
+                bracketed = .true.
+              else if (g2 < hi0) then
+                ! root above g + dg
+                lo = g2
+                flo = f2
+                hi = hi0
+                fhi = ci_residual(hi)
+                bracketed = .true.
+              end if
+            end if
+          end if
+        end if
+      end if
+      if (.not. bracketed .and. .not. done) then
+        lo = 0.0_r8
+        flo = ci_residual(lo)
+        hi = hi0
+        fhi = ci_residual(hi)
+      end if
+      if (.not. done) x = lo
       side = 0
       do it = 1, 200
+        if (done) exit
         x = (lo * fhi - hi * flo) / (fhi - flo)
         fx = ci_residual(x)
         if (abs(fx) < 1.0e-7_r8 * ca .or. hi - lo < 1.0e-10_r8 * ca) exit

@@ -16,10 +16,11 @@ module colm_snow
                         zlnd, snow_min_depth
   use colm_layout, only: NSP
   use colm_soiltemp, only: soil_dry_heat_capacity, layer_enthalpy
+  use colm_grid, only: snow_layer_geometry
   implicit none
   private
   public :: rain_snow_partition, fresh_snow_density, new_snow, snow_water, snow_compaction, snow_combine, &
-            snow_divide, snow_cover_fraction, snow_age_update, snow_layer_geometry
+            snow_divide, snow_cover_fraction, snow_age_update
 
   real(r8), parameter :: t_all_rain = 2.0_r8        ! above tfrz + this all precipitation is rain (K)
   real(r8), parameter :: wice_min_layer = 0.1_r8    ! a snow layer with less ice is merged downward (kg m-2)
@@ -38,25 +39,6 @@ module colm_snow
   real(r8), parameter :: scv_ice_sheet = 800.0_r8   ! above this the snow is permanently fresh (kg m-2)
 
 contains
-
-  ! Node depths and interfaces of the snow layers (zi(0) = 0 at the soil surface, negative upward).
-  pure subroutine snow_layer_geometry(snl, dz, z, zi)
-    integer(ik), intent(in) :: snl                     ! minus the number of snow layers (-)
-    real(r8), intent(inout) :: dz(maxsnl+1:nl_soil)    ! layer thickness; empty snow slots set to 0 (m)
-    real(r8), intent(inout) :: z(maxsnl+1:nl_soil)     ! node depth (m)
-    real(r8), intent(inout) :: zi(maxsnl:nl_soil)      ! interface depth (m)
-    integer :: j
-    zi(0) = 0.0_r8
-    do j = 0, snl + 1, -1
-      zi(j-1) = zi(j) - dz(j)
-      z(j) = zi(j) - 0.5_r8 * dz(j)
-    end do
-    do j = snl, maxsnl + 1, -1
-      dz(j) = 0.0_r8
-      z(j) = 0.0_r8
-      zi(j-1) = 0.0_r8
-    end do
-  end subroutine snow_layer_geometry
 
   ! Rain and snow from total precipitation: all snow at or below tfrz, all rain above tfrz + 2 K,
   ! linear in between (CoLM).

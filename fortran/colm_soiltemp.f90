@@ -60,7 +60,15 @@ contains
       return
     end if
     fl = wliq / (wliq + wice)
-    tksat = sp(SP_TKSATU)**fl * sp(SP_TKSATF)**(1.0_r8 - fl)
+    ! geometric mean of the unfrozen and frozen values; the pure phases (most layers) skip the two pows, with
+    ! exactly the pow result (x**1 = x, x**0 = 1 in IEEE arithmetic)
+    if (fl == 1.0_r8) then
+      tksat = sp(SP_TKSATU)
+    else if (fl == 0.0_r8) then
+      tksat = sp(SP_TKSATF)
+    else
+      tksat = sp(SP_TKSATU)**fl * sp(SP_TKSATF)**(1.0_r8 - fl)
+    end if
     if (t >= tfrz) then
       ke = max(0.0_r8, log10(sr) + 1.0_r8)
     else

@@ -22,8 +22,8 @@ module colm_soilwater
   use colm_const, only: r8, ik, nl_soil, denh2o, denice, smpmin, pondmx
   use colm_layout, only: NSP, SP_THETA_S, SP_KSAT
   use colm_tridiag, only: tridiag_solve
-  use colm_hydraulics, only: soil_matric_potential, soil_theta_from_psi, soil_state_psi, ice_impedance, &
-                             soil_psi_saturation
+  use colm_hydraulics, only: soil_theta_from_psi, ice_impedance, soil_psi_saturation, &
+                             hyd_layer_t, hyd_layer, layer_state_psi, layer_matric_potential
   implicit none
   private
   public :: soil_water, richards_solve
@@ -102,19 +102,16 @@ contains
 
   ! Residual of the discrete Richards equation and its tridiagonal Jacobian with respect to the heads h:
   ! R_j = dz_j (theta_j - theta0_j) / dt - q_{j-1} + q_j + S_j  (mm s-1); q(0) top, q(nl) bottom flux.
-  pure subroutine richards_residual(nl, hydr_model, kmean, dts, sp, dzm, zm, zim, vol_ice, th0, cleft, sink, &
+  pure subroutine richards_residual(nl, kmean, dts, hl, dzm, zm, zim, th0, sink, &
                                     top_type, top_value, pond_head, bot_type, bot_value, bot_zm, newton, &
                                     broad, h, res, q, amx, bmx, cmx, resnorm)
     integer, intent(in) :: nl                    ! number of layers (-)
-    integer(ik), intent(in) :: hydr_model        ! 1 Campbell, 2 van Genuchten-Mualem (-)
     integer(ik), intent(in) :: kmean             ! interface conductivity choice (-)
     real(r8), intent(in) :: dts                  ! sub-step (s)
-    real(r8), intent(in) :: sp(NSP, nl)          ! soil parameters (mixed)
+    type(hyd_layer_t), intent(in) :: hl(nl)      ! hydraulic constants of the layers at their ice content (mixed)
     real(r8), intent(in) :: dzm(nl), zm(nl)      ! thickness and node depth (mm)
     real(r8), intent(in) :: zim(0:nl)            ! interface depths (mm)
-    real(r8), intent(in) :: vol_ice(nl)          ! ice content (m3 m-3)
     real(r8), intent(in) :: th0(nl)              ! liquid content at the start of the sub-step (m3 m-3)
-    real(r8), intent(in) :: cleft(nl)            ! capacity just below saturation / the ice cap (mm-1)
     real(r8), intent(in) :: sink(nl)             ! sink (mm s-1)
     integer(ik), intent(in) :: top_type, bot_type ! boundary types (-)
     real(r8), intent(in) :: top_value            ! top flux (mm s-1) or head (mm)
@@ -133,11 +130,12 @@ contains
     real(r8) :: kh, dkh_a, dkh_b, g, dist        ! interface K (mm s-1), derivatives, gradient (-), distance (mm)
     real(r8) :: kb, thb, cpb, dkb, hb            ! state at a prescribed boundary head (mixed), the head (mm)
     real(r8) :: qcap, dqcap, fnewt               ! infiltration capacity (mm s-1), its derivative; 1 Newton, 0 Picard
+    real(r8) :: cleft                            ! capacity just below saturation / the ice cap (mm-1)
     integer :: j                                 ! layer index (-)
 
     fnewt = merge(1.0_r8, 0.0_r8, newton)
     do j = 1, nl
-      call soil_state_psi(hydr_model, sp(:, j), h(j), vol_ice(j), th(j), cp(j), hk(j), dhk(j))
+      call layer_state_psi(hl(j), h(j), th(j), cp(j), hk(j), dhk(j))
       dhk(j) = fnewt * dhk(j)
     end do
     dqa = 0.0_r8
@@ -156,7 +154,7 @@ contains
     case (TOP_HEAD, TOP_RAIN)
       dist = zm(1) - zim(0)
       hb = merge(top_value, pond_head, top_type == TOP_HEAD)
-      call soil_state_psi(hydr_model, sp(:, 1), hb, vol_ice(1), thb, cpb, kb, dkb)
+      call layer_state_psi(hl(1), hb, thb, cpb, kb, dkb)
       g = (hb - h(1)) / dist + 1.0_r8
       call interface_k(kmean, kb, hk(1), 0.0_r8, dhk(1), g > 0.0_r8, kh, dkh_a, dkh_b)
       qcap = kh * g
@@ -174,7 +172,7 @@ contains
     select case (bot_type)
     case (BOT_HEAD)
       dist = bot_zm - zm(nl)
-      call soil_state_psi(hydr_model, sp(:, nl), bot_value, vol_ice(nl), thb, cpb, kb, dkb)
+      call layer_state_psi(hl(nl), bot_value, thb, cpb, kb, dkb)
       g = (h(nl) - bot_value) / dist + 1.0_r8
       call interface_k(kmean, hk(nl), kb, dhk(nl), 0.0_r8, g > 0.0_r8, kh, dkh_a, dkh_b)
       q(nl) = kh * g
@@ -204,7 +202,9 @@ contains
       ! column with a sink). Then the Jacobian takes that side's capacity, so that Newton steps onto that side
       ! instead of across it; 'broad' (the retry of a failed sub-step) applies this to every such node.
       if (cp(j) <= 0.0_r8 .and. res(j) > 0.0_r8) then
-        if (broad .or. abs(dqa(j) - dqb(j-1)) < 1.0e-3_r8 * dzm(j) * cleft(j) / dts) cp(j) = cleft(j)
+        ! (the capacity just below the kink is computed only here, where it is needed)
+        cleft = capacity_below_full(hl(j))
+        if (broad .or. abs(dqa(j) - dqb(j-1)) < 1.0e-3_r8 * dzm(j) * cleft / dts) cp(j) = cleft
       end if
       bmx(j) = dzm(j) * cp(j) / dts + dqa(j) - dqb(j-1)
       bmx(j) = bmx(j) + reg_rel * (abs(bmx(j)) + abs(amx(j)) + abs(cmx(j))) + tiny(1.0_r8)
@@ -213,13 +213,24 @@ contains
     cmx(nl) = 0.0_r8
   end subroutine richards_residual
 
+  ! Capacity d theta/dh just below the kink of theta(h) at saturation or at the ice cap (mm-1): at the head of
+  ! the full content less a relative 1e-6 (and 1e-9 mm).
+  pure real(r8) function capacity_below_full(hl) result(cleft)
+    type(hyd_layer_t), intent(in) :: hl          ! hydraulic constants of the layer (mixed)
+    real(r8) :: thmax, hfull, scr, dsmp, dk      ! full content (m3 m-3), head (mm), unused outputs
+    call layer_state_psi(hl, 0.0_r8, thmax, scr, dsmp, dk)
+    call layer_matric_potential(hl, thmax, hfull, dsmp)
+    hfull = hfull - 1.0e-6_r8 * abs(hfull) - 1.0e-9_r8
+    call layer_state_psi(hl, hfull, scr, cleft, dsmp, dk)
+  end function capacity_below_full
+
   ! ---------------------------------------------------------------------------------------------------------
   ! Implicit Richards-equation solve over dt for one column of nl layers with the given boundary conditions.
   ! theta is updated from the time-integrated interface fluxes (exact mass conservation); dwat returns the
   ! same change in mm. Used by soil_water (column) and by the verification kernel in colm_api.
   pure subroutine richards_solve(nl, hydr_model, kmean, dt, sp, dz, z, zi, vol_ice, sink, &
                                  top_type, top_value, pond_head, bot_type, bot_value, bot_depth, &
-                                 h_init, theta, h, dwat, q_top, q_bot, nsub, niter, ierr)
+                                 h_init, theta, h, dwat, q_top, q_bot, nsub, niter, ierr, hl_in, thmin_in)
     integer, intent(in) :: nl                    ! number of layers (-)
     integer(ik), intent(in) :: hydr_model        ! 1 Campbell, 2 van Genuchten-Mualem (-)
     integer(ik), intent(in) :: kmean             ! interface conductivity: KM_ARITHMETIC/GEOMETRIC/UPSTREAM (-)
@@ -243,12 +254,15 @@ contains
     real(r8), intent(out) :: q_top, q_bot        ! mean downward fluxes at the top and bottom over dt (mm s-1)
     integer(ik), intent(out) :: nsub, niter      ! sub-steps and Newton iterations used (-)
     integer(ik), intent(out) :: ierr             ! 0 ok, 1 not converged at the smallest sub-step (-)
+    type(hyd_layer_t), intent(in), optional :: hl_in(nl) ! hyd_layer(hydr_model, sp(:,j), vol_ice(j)) if the
+                                                 ! caller has it already (mixed)
+    real(r8), intent(in), optional :: thmin_in(nl) ! liquid content at smpmin of those layers (m3 m-3)
 
     real(r8) :: dzm(nl), zm(nl), zim(0:nl), bot_zm ! geometry (mm)
+    type(hyd_layer_t) :: hl(nl)                  ! hydraulic constants of the layers (mixed)
     real(r8) :: h0(nl), hn(nl), dh(nl)           ! heads at the sub-step start, trial heads, Newton step (mm)
     real(r8) :: th0(nl), thc(nl)                 ! storage reference (m3 m-3), change over a sub-step (mm)
     real(r8) :: thmin(nl), thmax(nl)             ! liquid content at smpmin and at saturation (m3 m-3)
-    real(r8) :: cleft(nl), hfull                 ! capacity just below saturation (mm-1), head there (mm)
     real(r8) :: res(nl), q(0:nl), amx(nl), bmx(nl), cmx(nl) ! residual, fluxes (mm s-1), Jacobian (s-1)
     real(r8) :: res_t(nl), q_t(0:nl), a_t(nl), b_t(nl), c_t(nl) ! the same at a trial point
     real(r8) :: resnorm, rn_t                    ! residual norms (m3 m-3)
@@ -265,12 +279,18 @@ contains
     zim = zi * 1000.0_r8
     bot_zm = max(bot_depth, zi(nl)) * 1000.0_r8
     do j = 1, nl
-      call soil_theta_from_psi(hydr_model, sp(:, j), smpmin, vol_ice(j), thmin(j), scr)
-      call soil_theta_from_psi(hydr_model, sp(:, j), 0.0_r8, vol_ice(j), thmax(j), scr)
-      call soil_matric_potential(hydr_model, sp(:, j), thmax(j), vol_ice(j), hfull, dsmp)
-      hfull = hfull - 1.0e-6_r8 * abs(hfull) - 1.0e-9_r8
-      call soil_theta_from_psi(hydr_model, sp(:, j), hfull, vol_ice(j), scr, cleft(j))
-      if (h_init /= 1) call soil_matric_potential(hydr_model, sp(:, j), theta(j), vol_ice(j), h(j), dsmp)
+      if (present(hl_in)) then
+        hl(j) = hl_in(j)
+      else
+        hl(j) = hyd_layer(hydr_model, sp(:, j), vol_ice(j))
+      end if
+      if (present(thmin_in)) then
+        thmin(j) = thmin_in(j)
+      else
+        call layer_state_psi(hl(j), smpmin, thmin(j), scr, dsmp, piv)
+      end if
+      call layer_state_psi(hl(j), 0.0_r8, thmax(j), scr, dsmp, piv)
+      if (h_init /= 1) call layer_matric_potential(hl(j), theta(j), h(j), dsmp)
       h(j) = max(h(j), smpmin)
     end do
     dwat = 0.0_r8
@@ -293,7 +313,7 @@ contains
       h = h0
       converged = .false.
       its = 0
-      call richards_residual(nl, hydr_model, kmean, dts, sp, dzm, zm, zim, vol_ice, th0, cleft, sink, &
+      call richards_residual(nl, kmean, dts, hl, dzm, zm, zim, th0, sink, &
                              top_type, top_value, pond_head, bot_type, bot_value, bot_zm, .true., &
                              broad, h, res, q, amx, bmx, cmx, resnorm)
       do it = 1, maxit
@@ -312,7 +332,7 @@ contains
           usable = abs(piv) > piv_min * (abs(bmx(j)) + abs(amx(j)) + abs(cmx(j)))
         end do
         if (.not. usable) then
-          call richards_residual(nl, hydr_model, kmean, dts, sp, dzm, zm, zim, vol_ice, th0, cleft, sink, &
+          call richards_residual(nl, kmean, dts, hl, dzm, zm, zim, th0, sink, &
                                  top_type, top_value, pond_head, bot_type, bot_value, bot_zm, .false., &
                                  broad, h, res, q, amx, bmx, cmx, resnorm)
         end if
@@ -321,7 +341,7 @@ contains
         lam = 1.0_r8
         do ls = 1, 8
           hn = max(h + lam * dh, smpmin)
-          call richards_residual(nl, hydr_model, kmean, dts, sp, dzm, zm, zim, vol_ice, th0, cleft, sink, &
+          call richards_residual(nl, kmean, dts, hl, dzm, zm, zim, th0, sink, &
                                  top_type, top_value, pond_head, bot_type, bot_value, bot_zm, .true., &
                                  broad, hn, res_t, q_t, a_t, b_t, c_t, rn_t)
           if (rn_t < resnorm .or. ls == 8) exit
@@ -459,6 +479,9 @@ contains
     real(r8) :: sink(nl_soil), dwat(nl_soil)          ! sinks (mm s-1), solver change (mm)
     real(r8) :: h(nl_soil)                            ! pressure head (mm)
     real(r8) :: psat(nl_soil)                         ! saturation (air-entry) potential per layer (mm)
+    type(hyd_layer_t) :: hl(nl_soil)                  ! hydraulic constants of the layers, shared with the solver
+    real(r8) :: thmin(nl_soil)                        ! liquid content at smpmin (m3 m-3)
+    real(r8) :: scr(3)                                ! unused outputs (capacity, K, dK/dpsi) (mixed)
     real(r8) :: rsum, ewant, take, excess            ! root fraction sum (-), sink bookkeeping (mm)
     real(r8) :: dew, e_pond, e_soil, gwat            ! dew (mm s-1), pond evaporation (mm), soil evaporation, input (mm s-1)
     real(r8) :: fsat, qinmax, qsurf_sat, qpot        ! saturated fraction (-), capacities and fluxes (mm s-1)
@@ -484,8 +507,9 @@ contains
       vol_ice(j) = max(wice(j), 0.0_r8) / (denice * dz(j))
       theta(j) = wliq(j) / (denh2o * dz(j))
       wcap(j) = max(soilpar(SP_THETA_S, j) - vol_ice(j), 0.0_r8) * dz(j) * 1000.0_r8
-      call soil_theta_from_psi(hydr_model, soilpar(:, j), smpmin, vol_ice(j), tmp, dwa)
-      wfloor(j) = tmp * dz(j) * 1000.0_r8
+      hl(j) = hyd_layer(hydr_model, soilpar(:, j), vol_ice(j))
+      call layer_state_psi(hl(j), smpmin, thmin(j), scr(1), scr(2), scr(3))
+      wfloor(j) = thmin(j) * dz(j) * 1000.0_r8
       psat(j) = soil_psi_saturation(hydr_model, soilpar(:, j))
     end do
     wliq0 = wliq
@@ -572,7 +596,7 @@ contains
     end if
     call richards_solve(nl_soil, hydr_model, KMEAN_COLUMN, dt, soilpar, dz, z, zi, vol_ice, sink, &
                         TOP_RAIN, qpot, head_top, bot_type, psat(nl_soil), max(zwt, zi(nl_soil)), 0_ik, &
-                        theta, h, dwat, q_top, q_bot, nsub, niter, ierr)
+                        theta, h, dwat, q_top, q_bot, nsub, niter, ierr, hl_in=hl, thmin_in=thmin)
     do j = 1, nl_soil
       wliq(j) = wliq(j) + dwat(j)
     end do
