@@ -257,3 +257,23 @@ def test_twin_matrix_end_to_end(tmp_path):
     dense = (pft >= 1) & (pft <= 8)
     earlier = np.isin(a.reason.values, (1, 3))
     np.testing.assert_array_equal(a.reason.values == 2, is_x & dense & ~earlier)
+
+
+def test_two_sided_runs_agree_with_one_sided_and_report_linearity(twin):
+    """Two-sided differences (+dx and -dx runs) give Jacobians within 10 % of the column's largest sensitivity
+    (+0.01) of the one-sided ones for the same retrievals, and the diagnostics carry a linearity measure in
+    [0, 1] for every used retrieval."""
+    tmp = twin
+    files = {}
+    for name, extra in (("one", []), ("two", ["assimilation.two_sided=.true."])):
+        run(_sekf_settings(tmp, name, [0.03], extra=extra, end="2005-06-02"), comm=SerialComm(), progress=False)
+        files[name] = xr.open_dataset(tmp / name / "analysis" / f"{name}_2005-06-02T0000.nc", decode_times=False)
+    one, two = files["one"], files["two"]
+    used = one.reason.values == 0
+    np.testing.assert_array_equal(used, two.reason.values == 0)
+    h1, h2 = one.jacobian.values[used], two.jacobian.values[used]
+    scale = np.abs(h2).max(axis=1, keepdims=True)
+    assert np.all(np.abs(h1 - h2) <= 0.10 * scale + 0.01)
+    lin = two.linearity.values[used]
+    assert np.all((lin >= 0) & (lin <= 1)) and np.isfinite(lin).all()
+    assert "linearity" not in one
