@@ -44,11 +44,11 @@ module colm_canopy
   use colm_turbulence, only: mo_profile, obukhov_initial, obukhov_update, relax_obukhov, thermal_roughness, qsat
   use colm_radiation, only: surface_rad_t, is_vegetated
   use colm_photosynthesis, only: leaf_photosynthesis, mol_to_kgc
-  use colm_hydraulics, only: soil_matric_potential
+  use colm_hydraulics, only: soil_matric_potential, hyd_layer_t, layer_matric_potential
   implicit none
   private
   public :: surface_flux_t, canopy_interception, wet_fraction, effective_lai_sai, soil_water_stress
-  public :: soil_evap_resistance, surface_fluxes, update_ground_fluxes
+  public :: soil_evap_resistance, soil_evap_params, surface_fluxes, update_ground_fluxes
   public :: dewmx, co2_default_ppm, emg_soil, emg_snow
 
   real(r8), parameter :: dewmx = 0.1_r8           ! interception capacity per unit LAI+SAI (kg m-2)
@@ -202,7 +202,8 @@ contains
   end subroutine effective_lai_sai
 
   ! Soil water stress factor and the root-water-uptake distribution (header).
-  pure subroutine soil_water_stress(vegpar, soilpar, hydr_model, t_soil, wliq_soil, wice_soil, dz_soil, btran, rootr)
+  pure subroutine soil_water_stress(vegpar, soilpar, hydr_model, t_soil, wliq_soil, wice_soil, dz_soil, btran, rootr, &
+                                    hl0)
     real(r8), intent(in) :: vegpar(NVP)             ! PFT parameters VP_* (mixed)
     real(r8), intent(in) :: soilpar(NSP, nl_soil)   ! soil parameters SP_* per layer (mixed)
     integer(ik), intent(in) :: hydr_model           ! 1 Campbell, 2 van Genuchten-Mualem (-)
@@ -212,6 +213,7 @@ contains
     real(r8), intent(in) :: dz_soil(nl_soil)        ! soil layer thickness (m)
     real(r8), intent(out) :: btran                  ! soil water stress factor (-)
     real(r8), intent(out) :: rootr(nl_soil)         ! fraction of uptake from each layer, sums to 1 if btran > 0 (-)
+    type(hyd_layer_t), intent(in), optional :: hl0(nl_soil) ! hyd_layer of the layers without ice (mixed)
     real(r8) :: vol_liq, vol_ice                    ! volumetric contents (m3 m-3)
     real(r8) :: smp, dsmp                           ! matric potential (mm) and its derivative (mm)
     real(r8) :: w                                   ! wilting factor (-)
@@ -224,7 +226,11 @@ contains
       if (t_soil(j) > tfrz .and. wliq_soil(j) > 0.0_r8 .and. soilpar(SP_ROOTFR, j) > 0.0_r8) then
         vol_liq = wliq_soil(j) / (dz_soil(j) * denh2o)
         vol_ice = wice_soil(j) / (dz_soil(j) * denice)
-        call soil_matric_potential(hydr_model, soilpar(:, j), vol_liq, vol_ice, smp, dsmp)
+        if (present(hl0) .and. vol_ice <= 0.0_r8) then
+          call layer_matric_potential(hl0(j), vol_liq, smp, dsmp)     ! the same as below without ice
+        else
+          call soil_matric_potential(hydr_model, soilpar(:, j), vol_liq, vol_ice, smp, dsmp)
+        end if
         w = (smpsc - smp) / (smpsc - smpso)
         w = w * max(soilpar(SP_THETA_S, j) - vol_ice, 0.0_r8) / soilpar(SP_THETA_S, j)
         rootr(j) = soilpar(SP_ROOTFR, j) * min(max(w, 0.0_r8), 1.0_r8)
@@ -239,23 +245,15 @@ contains
     end if
   end subroutine soil_water_stress
 
-  ! Soil surface evaporation resistance (SL14) and relative humidity of the soil pores of soil layer 1.
-  pure subroutine soil_evap_resistance(sp, hydr_model, t1, wliq1, wice1, dz1, rss, hr)
+  ! Constants of the soil resistance that depend on the soil parameters only: the air-dry content at -1e7 mm
+  ! and the tortuosity factor.
+  pure subroutine soil_evap_params(sp, hydr_model, aird, tort)
     real(r8), intent(in) :: sp(NSP)                 ! soil parameters of layer 1 (mixed)
     integer(ik), intent(in) :: hydr_model           ! 1 Campbell, 2 van Genuchten-Mualem (-)
-    real(r8), intent(in) :: t1                      ! temperature of soil layer 1 (K)
-    real(r8), intent(in) :: wliq1, wice1            ! liquid water and ice of soil layer 1 (kg m-2)
-    real(r8), intent(in) :: dz1                     ! thickness of soil layer 1 (m)
-    real(r8), intent(out) :: rss                    ! soil surface resistance (s m-1)
-    real(r8), intent(out) :: hr                     ! relative humidity of the soil pores (-)
-    real(r8) :: ths, vol_liq, vol_ice, eff_por      ! contents (m3 m-3)
-    real(r8) :: aird                                ! air-dry water content at -1e7 mm (m3 m-3)
-    real(r8) :: eps, tort, d0, dsl                  ! air-filled porosity (-), tortuosity (-), diffusivity (m2 s-1), DSL (m)
-    real(r8) :: smp, dsmp, mvg                      ! matric potential (mm), derivative, vG m (-)
+    real(r8), intent(out) :: aird                   ! air-dry water content at -1e7 mm (m3 m-3)
+    real(r8), intent(out) :: tort                   ! tortuosity factor (-)
+    real(r8) :: ths, eps, mvg                       ! porosity (m3 m-3), air-filled porosity (-), vG m (-)
     ths = sp(SP_THETA_S)
-    vol_liq = max(wliq1, 0.0_r8) / (dz1 * denh2o)
-    vol_ice = max(wice1, 0.0_r8) / (dz1 * denice)
-    eff_por = max(0.01_r8, ths - min(ths, vol_ice))
     if (hydr_model == 2) then
       mvg = 1.0_r8 - 1.0_r8 / sp(SP_N_VG)
       aird = sp(SP_THETA_R) + (ths - sp(SP_THETA_R)) * (1.0_r8 + (sp(SP_ALPHA_VG) * 1.0e7_r8)**sp(SP_N_VG))**(-mvg)
@@ -264,12 +262,43 @@ contains
     end if
     eps = max(ths - aird, 1.0e-3_r8)
     tort = eps * eps * (eps / ths)**(3.0_r8 / max(sp(SP_BSW), 3.0_r8))
+  end subroutine soil_evap_params
+
+  ! Soil surface evaporation resistance (SL14) and relative humidity of the soil pores of soil layer 1.
+  pure subroutine soil_evap_resistance(sp, hydr_model, t1, wliq1, wice1, dz1, rss, hr, hl1, evp)
+    real(r8), intent(in) :: sp(NSP)                 ! soil parameters of layer 1 (mixed)
+    integer(ik), intent(in) :: hydr_model           ! 1 Campbell, 2 van Genuchten-Mualem (-)
+    real(r8), intent(in) :: t1                      ! temperature of soil layer 1 (K)
+    real(r8), intent(in) :: wliq1, wice1            ! liquid water and ice of soil layer 1 (kg m-2)
+    real(r8), intent(in) :: dz1                     ! thickness of soil layer 1 (m)
+    real(r8), intent(out) :: rss                    ! soil surface resistance (s m-1)
+    real(r8), intent(out) :: hr                     ! relative humidity of the soil pores (-)
+    type(hyd_layer_t), intent(in), optional :: hl1  ! hyd_layer of layer 1 without ice (mixed)
+    real(r8), intent(in), optional :: evp(2)        ! soil_evap_params of layer 1: aird, tort (-)
+    real(r8) :: ths, vol_liq, vol_ice, eff_por      ! contents (m3 m-3)
+    real(r8) :: aird                                ! air-dry water content at -1e7 mm (m3 m-3)
+    real(r8) :: tort, d0, dsl                       ! tortuosity (-), diffusivity (m2 s-1), DSL (m)
+    real(r8) :: smp, dsmp                           ! matric potential (mm), derivative
+    ths = sp(SP_THETA_S)
+    vol_liq = max(wliq1, 0.0_r8) / (dz1 * denh2o)
+    vol_ice = max(wice1, 0.0_r8) / (dz1 * denice)
+    eff_por = max(0.01_r8, ths - min(ths, vol_ice))
+    if (present(evp)) then
+      aird = evp(1)
+      tort = evp(2)
+    else
+      call soil_evap_params(sp, hydr_model, aird, tort)
+    end if
     d0 = 2.12e-5_r8 * (t1 / 273.15_r8)**1.75_r8
     dsl = dz1 * max(1.0e-6_r8, 0.8_r8 * eff_por - vol_liq) / max(1.0e-6_r8, 0.8_r8 * ths - aird)
     dsl = min(max(dsl, 0.0_r8), 0.2_r8)
     rss = min(dsl / (d0 * tort), 1.0e6_r8)
     if (vol_liq > 0.0_r8) then
-      call soil_matric_potential(hydr_model, sp, vol_liq, vol_ice, smp, dsmp)
+      if (present(hl1) .and. vol_ice <= 0.0_r8) then
+        call layer_matric_potential(hl1, vol_liq, smp, dsmp)
+      else
+        call soil_matric_potential(hydr_model, sp, vol_liq, vol_ice, smp, dsmp)
+      end if
       smp = max(smp, smpmin)
     else
       smp = smpmin
@@ -280,7 +309,7 @@ contains
   ! Turbulent, longwave and water fluxes of the surface for one step (header). t_top = t_soisno(snl+1).
   pure subroutine surface_fluxes(tair, qair, psurf, wind, lwdown, zref, vegpar, lai, sai, rad, snl, fsno, &
                                  t_soisno, wliq_soisno, wice_soisno, dz_soisno, soilpar, hydr_model, ldew, dt, &
-                                 tleaf, sf, co2_ppm)
+                                 tleaf, sf, co2_ppm, hl0, evp)
     real(r8), intent(in) :: tair                    ! air temperature at zref (K)
     real(r8), intent(in) :: qair                    ! specific humidity at zref (kg kg-1)
     real(r8), intent(in) :: psurf                   ! surface pressure (Pa)
@@ -303,6 +332,8 @@ contains
     real(r8), intent(inout) :: tleaf                ! leaf temperature (K)
     type(surface_flux_t), intent(out) :: sf         ! fluxes
     real(r8), intent(in), optional :: co2_ppm       ! atmospheric CO2 (umol mol-1), default 400
+    type(hyd_layer_t), intent(in), optional :: hl0(nl_soil) ! hyd_layer of the soil layers without ice (mixed)
+    real(r8), intent(in), optional :: evp(2)        ! soil_evap_params of soil layer 1 (-)
     real(r8) :: co2                                 ! CO2 used (umol mol-1)
     real(r8) :: tg                                  ! top-layer temperature (K)
     real(r8) :: th, ea_air                          ! potential temperature (K), vapour pressure (Pa)
@@ -338,8 +369,13 @@ contains
     fsv = fsn
     if (snl < 0) fsv = 1.0_r8                       ! the top layer is snow: no soil exchange at t_top
     call qsat(tg, psurf, eg, degdt, qsatg, dqsatg)
-    call soil_evap_resistance(soilpar(:, 1), hydr_model, t_soisno(1), wliq_soisno(1), wice_soisno(1), &
-                              dz_soisno(1), rss, hr)
+    if (present(hl0)) then
+      call soil_evap_resistance(soilpar(:, 1), hydr_model, t_soisno(1), wliq_soisno(1), wice_soisno(1), &
+                                dz_soisno(1), rss, hr, hl1=hl0(1), evp=evp)
+    else
+      call soil_evap_resistance(soilpar(:, 1), hydr_model, t_soisno(1), wliq_soisno(1), wice_soisno(1), &
+                                dz_soisno(1), rss, hr, evp=evp)
+    end if
     ! Soil-pore humidity. Air drier than saturation but moister than the pores: no exchange (q_soil = q_air,
     ! CLM4.5), so dry soil does not adsorb vapour; the diffusion barrier only acts on evaporation.
     qsoil = hr * qsatg
@@ -352,7 +388,7 @@ contains
     if (qsoil <= qair) rss = 0.0_r8
 
     call soil_water_stress(vegpar, soilpar, hydr_model, t_soisno(1:nl_soil), wliq_soisno(1:nl_soil), &
-                           wice_soisno(1:nl_soil), dz_soisno(1:nl_soil), sf%btran, sf%rootr)
+                           wice_soisno(1:nl_soil), dz_soisno(1:nl_soil), sf%btran, sf%rootr, hl0=hl0)
 
     if (is_vegetated(vegpar(VP_ISVEG), lai, sai)) then
       sf%vegetated = 1

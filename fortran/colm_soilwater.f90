@@ -450,7 +450,7 @@ contains
   ! then "full" and a water table above zi(nl_soil) lives in the soil layers. A consistent initial state is
   ! zwt = zi(nl_soil), wa = 5000 mm; or zwt deeper with wa = 5000 - 1000 * Sy * (zwt - zi(nl_soil)).
   subroutine soil_water(hydr_model, dt, soilpar, dz, z, zi, t_soil, wliq, wice, qgtop, qseva, etr, rootr, &
-                        wdsrf, zwt, wa, qsurf, qsub, qinfl, qcharge, ierr)
+                        wdsrf, zwt, wa, qsurf, qsub, qinfl, qcharge, ierr, hl0, thmin0)
     integer(ik), intent(in) :: hydr_model            ! 1 Campbell, 2 van Genuchten-Mualem (-)
     real(r8), intent(in) :: dt                        ! time step (s)
     real(r8), intent(in) :: soilpar(NSP, nl_soil)     ! soil parameters per layer, SP_* (mixed)
@@ -472,6 +472,9 @@ contains
     real(r8), intent(out) :: qinfl                    ! infiltration into the soil (kg m-2 s-1)
     real(r8), intent(out) :: qcharge                  ! net transfer soil -> aquifer (kg m-2 s-1)
     integer(ik), intent(out) :: ierr                  ! 0 ok; 1 Richards not converged (still conserved); 2 bad input
+    type(hyd_layer_t), intent(in), optional :: hl0(nl_soil) ! hyd_layer(hydr_model, soilpar(:,j), 0): the layer
+                                                      ! constants without ice, if the caller keeps them (mixed)
+    real(r8), intent(in), optional :: thmin0(nl_soil) ! liquid content of those at smpmin (m3 m-3)
 
     real(r8) :: vol_ice(nl_soil), theta(nl_soil)      ! ice and liquid contents (m3 m-3)
     real(r8) :: wcap(nl_soil), wfloor(nl_soil)        ! liquid capacity and driest solvable liquid (mm)
@@ -507,8 +510,14 @@ contains
       vol_ice(j) = max(wice(j), 0.0_r8) / (denice * dz(j))
       theta(j) = wliq(j) / (denh2o * dz(j))
       wcap(j) = max(soilpar(SP_THETA_S, j) - vol_ice(j), 0.0_r8) * dz(j) * 1000.0_r8
-      hl(j) = hyd_layer(hydr_model, soilpar(:, j), vol_ice(j))
-      call layer_state_psi(hl(j), smpmin, thmin(j), scr(1), scr(2), scr(3))
+      if (present(hl0) .and. present(thmin0) .and. vol_ice(j) <= 0.0_r8) then
+        ! (the same values: hyd_layer uses the ice content only through max(vol_ice, 0) and vol_ice > 0)
+        hl(j) = hl0(j)
+        thmin(j) = thmin0(j)
+      else
+        hl(j) = hyd_layer(hydr_model, soilpar(:, j), vol_ice(j))
+        call layer_state_psi(hl(j), smpmin, thmin(j), scr(1), scr(2), scr(3))
+      end if
       wfloor(j) = thmin(j) * dz(j) * 1000.0_r8
       psat(j) = soil_psi_saturation(hydr_model, soilpar(:, j))
     end do
