@@ -43,7 +43,7 @@ module colm_canopy
   use colm_layout
   use colm_turbulence, only: mo_profile, obukhov_initial, obukhov_update, relax_obukhov, thermal_roughness, qsat
   use colm_radiation, only: surface_rad_t, is_vegetated
-  use colm_photosynthesis, only: leaf_photosynthesis, mol_to_kgc
+  use colm_photosynthesis, only: leaf_photosynthesis, mol_to_kgc, photo_temperature, photo_temp_t
   use colm_hydraulics, only: soil_matric_potential, hyd_layer_t, layer_matric_potential
   implicit none
   private
@@ -552,6 +552,7 @@ contains
     real(r8) :: rs_sun, rs_sha, ag_sun, ag_sha      ! stomatal resistances (s m-1), gross assimilation (mol m-2 s-1)
     real(r8) :: an_sun, an_sha                      ! net assimilation (mol m-2 s-1)
     real(r8) :: ci_sun, ci_sha                      ! intercellular CO2 of the previous iteration, 0 = none (Pa)
+    type(photo_temp_t) :: pt                        ! temperature factors of the leaf biochemistry at tv (mixed)
     real(r8) :: fwet                                ! wet fraction of the canopy (-)
     real(r8) :: dzeta, wrelax                       ! last change of z/L (-), stability relaxation weight (-)
     logical :: c3, evaporating
@@ -616,12 +617,17 @@ contains
       csoilcn = vonkar / (0.13_r8 * (z0mg * ustar / nu_air)**0.45_r8) * w + csoilc * (1.0_r8 - w)
       rd = 1.0_r8 / (csoilcn * ustar)
 
+      ! saturation at the leaf: computed at the end of the previous iteration at the same tv
+      if (it == 1) call qsat(tv, psurf, el, deldt, qsatl, dqsatl)
+
       ! stomatal resistances of the two big leaves at the current leaf temperature and canopy air humidity
+      ! (the temperature factors of the biochemistry once for both)
       ea_caf = qaf * psurf / (0.622_r8 + 0.378_r8 * qaf)
+      if (rad%lai_sun > 0.0_r8 .or. rad%lai_sha > 0.0_r8) call photo_temperature(c3, tv, psurf, pt)
       if (rad%lai_sun > 0.0_r8) then
         call leaf_photosynthesis(c3, vegpar(VP_VCMAX25) * rad%fn_sun, vegpar(VP_EFFCON), vegpar(VP_G1), &
                                  vegpar(VP_G0), sf%btran, rad%apar_sun, tv, psurf, co2, ea_caf, rb, &
-                                 an, ag, rdk, ci, cs, gs, rs_sun, ci_guess=ci_sun)
+                                 an, ag, rdk, ci, cs, gs, rs_sun, ci_guess=ci_sun, pt_in=pt, ei_in=el)
         ci_sun = ci
         an_sun = an
         ag_sun = ag
@@ -629,14 +635,13 @@ contains
       if (rad%lai_sha > 0.0_r8) then
         call leaf_photosynthesis(c3, vegpar(VP_VCMAX25) * rad%fn_sha, vegpar(VP_EFFCON), vegpar(VP_G1), &
                                  vegpar(VP_G0), sf%btran, rad%apar_sha, tv, psurf, co2, ea_caf, rb, &
-                                 an, ag, rdk, ci, cs, gs, rs_sha, ci_guess=ci_sha)
+                                 an, ag, rdk, ci, cs, gs, rs_sha, ci_guess=ci_sha, pt_in=pt, ei_in=el)
         ci_sha = ci
         an_sha = an
         ag_sha = ag
       end if
 
       ! conductances
-      call qsat(tv, psurf, el, deldt, qsatl, dqsatl)
       cah = 1.0_r8 / rah
       cgh = 1.0_r8 / rd
       cfh = lsai / rb

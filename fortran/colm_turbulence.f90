@@ -61,7 +61,11 @@ contains
     zeta = zldis / obu
     fm = profile_m(zldis, z0m, obu, zeta)
     fh = profile_h(zldis, z0h, obu, zeta)
-    fq = profile_h(zldis, z0q, obu, zeta)
+    if (z0q == z0h) then
+      fq = fh                                   ! (the usual case: one thermal roughness)
+    else
+      fq = profile_h(zldis, z0q, obu, zeta)
+    end if
   end subroutine mo_profile
 
   pure real(r8) function profile_m(zldis, z0, obu, zeta) result(f)
