@@ -109,6 +109,7 @@ module colm_canopy
     real(r8) :: leaf_res = 0.0_r8                  ! all leaf imbalance moved into hv, final (W m-2)
     real(r8) :: btran = 0.0_r8                     ! soil water stress factor (-)
     real(r8) :: rootr(nl_soil) = 0.0_r8            ! fraction of transpiration from each soil layer (-)
+    real(r8) :: smp_root(nl_soil) = 1.0_r8         ! matric potential soil_water_stress used, 1 where none (mm)
     real(r8) :: rs_sun = 0.0_r8                    ! sunlit stomatal resistance (s m-1)
     real(r8) :: rs_sha = 0.0_r8                    ! shaded stomatal resistance (s m-1)
     real(r8) :: an_sun = 0.0_r8                    ! sunlit net assimilation per leaf area (mol CO2 m-2 s-1)
@@ -203,7 +204,7 @@ contains
 
   ! Soil water stress factor and the root-water-uptake distribution (header).
   pure subroutine soil_water_stress(vegpar, soilpar, hydr_model, t_soil, wliq_soil, wice_soil, dz_soil, btran, rootr, &
-                                    hl0)
+                                    hl0, smp_out)
     real(r8), intent(in) :: vegpar(NVP)             ! PFT parameters VP_* (mixed)
     real(r8), intent(in) :: soilpar(NSP, nl_soil)   ! soil parameters SP_* per layer (mixed)
     integer(ik), intent(in) :: hydr_model           ! 1 Campbell, 2 van Genuchten-Mualem (-)
@@ -214,6 +215,8 @@ contains
     real(r8), intent(out) :: btran                  ! soil water stress factor (-)
     real(r8), intent(out) :: rootr(nl_soil)         ! fraction of uptake from each layer, sums to 1 if btran > 0 (-)
     type(hyd_layer_t), intent(in), optional :: hl0(nl_soil) ! hyd_layer of the layers without ice (mixed)
+    real(r8), intent(out), optional :: smp_out(nl_soil) ! matric potential of the ice-free layers evaluated with
+                                                    ! hl0 (as soil_water's solver would), 1 elsewhere (mm)
     real(r8) :: vol_liq, vol_ice                    ! volumetric contents (m3 m-3)
     real(r8) :: smp, dsmp                           ! matric potential (mm) and its derivative (mm)
     real(r8) :: w                                   ! wilting factor (-)
@@ -221,6 +224,7 @@ contains
     integer :: j
     smpso = vegpar(VP_SMPSO)
     smpsc = vegpar(VP_SMPSC)
+    if (present(smp_out)) smp_out = 1.0_r8
     do j = 1, nl_soil
       rootr(j) = 0.0_r8
       if (t_soil(j) > tfrz .and. wliq_soil(j) > 0.0_r8 .and. soilpar(SP_ROOTFR, j) > 0.0_r8) then
@@ -228,6 +232,7 @@ contains
         vol_ice = wice_soil(j) / (dz_soil(j) * denice)
         if (present(hl0) .and. vol_ice <= 0.0_r8) then
           call layer_matric_potential(hl0(j), vol_liq, smp, dsmp)     ! the same as below without ice
+          if (present(smp_out)) smp_out(j) = smp
         else
           call soil_matric_potential(hydr_model, soilpar(:, j), vol_liq, vol_ice, smp, dsmp)
         end if
@@ -388,7 +393,8 @@ contains
     if (qsoil <= qair) rss = 0.0_r8
 
     call soil_water_stress(vegpar, soilpar, hydr_model, t_soisno(1:nl_soil), wliq_soisno(1:nl_soil), &
-                           wice_soisno(1:nl_soil), dz_soisno(1:nl_soil), sf%btran, sf%rootr, hl0=hl0)
+                           wice_soisno(1:nl_soil), dz_soisno(1:nl_soil), sf%btran, sf%rootr, hl0=hl0, &
+                           smp_out=sf%smp_root)
 
     if (is_vegetated(vegpar(VP_ISVEG), lai, sai)) then
       sf%vegetated = 1

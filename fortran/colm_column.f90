@@ -132,6 +132,7 @@ contains
     real(r8) :: snowmelt                       ! net melt of snow in the phase change (kg m-2 s-1)
     real(r8) :: ice_snow_before                ! ice in the snow layers before phase change (kg m-2)
     real(r8) :: p_in, e_out                    ! precipitation in, evapotranspiration out (kg m-2 s-1)
+    real(r8) :: wliq_sf(nl_soil), wice_sf(nl_soil) ! soil water seen by surface_fluxes (kg m-2)
     integer(ik) :: ierr_heat, ierr_water
     integer :: j
 
@@ -159,6 +160,9 @@ contains
     call surface_fluxes(forc(F_TAIR), forc(F_QAIR), forc(F_PSURF), forc(F_WIND), forc(F_LWDOWN), colpar(CP_ZREF), &
                         vegpar, elai, esai, rad, snl, fsno, t, wliq, wice, dz, soilpar, hydr_model, cs(CS_LDEW), &
                         dt, cs(CS_TLEAF), sf, hl0=hl0, evp=evp)
+
+    wliq_sf = wliq(1:nl_soil)
+    wice_sf = wice(1:nl_soil)
 
     ! ---- snow and soil temperature with phase change ----
     fiold = 0.0_r8
@@ -193,9 +197,15 @@ contains
     qseva = qseva + qvap_left
     qgtop = qout_snow
     qgtop = qgtop + qmelt_nolayer
+    ! the matric potentials soil_water_stress computed stay valid for the layers whose water did not change
+    ! since (no phase change, no snow water): the solver starts from them instead of recomputing them
+    do j = 1, nl_soil
+      if (wliq(j) /= wliq_sf(j) .or. wice(j) /= 0.0_r8 .or. wice_sf(j) /= 0.0_r8) sf%smp_root(j) = 1.0_r8
+    end do
     call soil_water(hydr_model, dt, soilpar, dz(1:nl_soil), z(1:nl_soil), zi(0:nl_soil), t(1:nl_soil), &
                     wliq(1:nl_soil), wice(1:nl_soil), qgtop, qseva, sf%etr, sf%rootr, cs(CS_WDSRF), cs(CS_ZWT), &
-                    cs(CS_WA), qsurf, qsub, qinfl, qcharge, ierr_water, hl0=hl0, thmin0=thmin0)
+                    cs(CS_WA), qsurf, qsub, qinfl, qcharge, ierr_water, hl0=hl0, thmin0=thmin0, &
+                    h_start=sf%smp_root)
     if (ierr_water > 1 .and. ierr == 0) ierr = 20 + ierr_water
 
     ! ---- snow layers: compaction, combination, division ----
