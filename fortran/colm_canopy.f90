@@ -559,6 +559,7 @@ contains
     real(r8) :: an_sun, an_sha                      ! net assimilation (mol m-2 s-1)
     real(r8) :: ci_sun, ci_sha                      ! intercellular CO2 of the previous iteration, 0 = none (Pa)
     type(photo_temp_t) :: pt                        ! temperature factors of the leaf biochemistry at tv (mixed)
+    real(r8) :: lzm                                 ! log(zldis / z0mv) (-)
     real(r8) :: fwet                                ! wet fraction of the canopy (-)
     real(r8) :: dzeta, wrelax                       ! last change of z/L (-), stability relaxation weight (-)
     logical :: c3, evaporating
@@ -579,6 +580,7 @@ contains
     z0mv = exp(egvf * log(max(vegpar(VP_Z0M), 1.0e-4_r8)) + (1.0_r8 - egvf) * log(z0mg))
     zref_eff = max(zref, vegpar(VP_HTOP) + 1.0_r8)
     zldis = zref_eff - displa
+    lzm = log(zldis / z0mv)                          ! (fixed over the leaf-temperature iteration)
 
     tv = tleaf
     if (tv < 150.0_r8 .or. tv > 400.0_r8) tv = tair
@@ -614,7 +616,7 @@ contains
       end if
 
       ! resistances from the stability of the previous iteration
-      call mo_profile(zldis, z0mv, z0mv, z0mv, obu, fm, fh, fq)
+      call mo_profile(zldis, z0mv, z0mv, z0mv, obu, fm, fh, fq, lzm=lzm)
       ustar = vonkar * um / fm
       rah = fh / (vonkar * ustar)
       raw = fq / (vonkar * ustar)
