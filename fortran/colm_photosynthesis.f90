@@ -37,6 +37,8 @@ module colm_photosynthesis
   real(r8), parameter :: mol_to_kgc = 12.011e-3_r8 ! mass of carbon per mol CO2 (kg mol-1)
   real(r8), parameter :: g0_min = 1.0e-6_r8       ! smallest stomatal conductance (mol m-2 s-1)
   real(r8), parameter :: cs_min = 1.0e-6_r8       ! smallest leaf-surface CO2 partial pressure (Pa)
+  real(r8), parameter :: ci_ca_c3 = 0.7_r8        ! start value of ci / ca without a previous value, C3 (-)
+  real(r8), parameter :: ci_ca_c4 = 0.4_r8        ! the same for C4 (-)
   ! logs of the Q10 factors: b**q = exp(q log b) (one exp instead of a pow)
   real(r8), parameter :: ln_q10_kc = log(2.1_r8), ln_q10_ko = log(1.2_r8), ln_q10_gs = log(0.57_r8)
   real(r8), parameter :: ln_q10_v3 = log(2.4_r8), ln_q10_v4 = log(2.0_r8)
@@ -237,13 +239,18 @@ contains
         ! then a bracket [g - dg, g] or [g, g + dg] if the root is that close, otherwise the full bracket
         ! narrowed on the side the guess tells (the full bracket [0, hi0] if anything is degenerate)
         g = ci_guess
+        ! no previous value (first leaf iteration): a typical ci / ca of the Ball-Berry model
+        if (g <= 0.0_r8) g = merge(ci_ca_c3, ci_ca_c4, c3) * ca
         if (g > 0.0_r8 .and. g < hi0) then
           fg = ci_residual(g)
           if (abs(fg) < 1.0e-7_r8 * ca) then
             x = g
             done = .true.
           else
-            dg = 0.02_r8 * ca
+            ! the residual's slope is close to 1 (c_i,new depends little on c_i), so the root is about fg
+            ! away: a bracket 1.1 |fg| wide usually holds it, and the first secant step of the loop below
+            ! then meets the tolerance
+            dg = max(1.1_r8 * abs(fg), 1.0e-6_r8 * ca)
             if (fg > 0.0_r8) then
               g2 = max(g - dg, 0.0_r8)
               f2 = ci_residual(g2)
