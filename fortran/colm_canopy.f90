@@ -571,7 +571,8 @@ contains
     c3 = vegpar(VP_C3) > 0.5_r8
     fwet = wet_fraction(ldew, lai, sai)
     sf%fwet = fwet
-    emv = 1.0_r8 - exp(-lsai)
+    w = exp(-lsai)                                  ! (also the under-canopy weight in the iteration)
+    emv = 1.0_r8 - w
     sf%emv = emv
 
     ! aerodynamic geometry: sparse-canopy blend towards bare ground, forcing at least 1 m above the canopy
@@ -621,7 +622,6 @@ contains
       rah = fh / (vonkar * ustar)
       raw = fq / (vonkar * ustar)
       rb = 1.0_r8 / (cv_leaf * sqrt(ustar / vegpar(VP_DLEAF)))
-      w = exp(-lsai)
       csoilcn = vonkar / (0.13_r8 * (z0mg * ustar / nu_air)**0.45_r8) * w + csoilc * (1.0_r8 - w)
       rd = 1.0_r8 / (csoilcn * ustar)
 
