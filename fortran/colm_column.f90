@@ -171,7 +171,8 @@ contains
     end do
     ice_snow_before = sum(wice(snl+1:0))
     call soilsnow_temperature(hydr_model, snl, dt, soilpar, dz, z, zi, t, wliq, wice, cs(CS_SCV), cs(CS_SNOWDP), &
-                              sf%hflx0, sf%dhflx_dt, gflux, xmf, qmelt_nolayer, imelt, heat_resid, ierr_heat)
+                              sf%hflx0, sf%dhflx_dt, gflux, xmf, qmelt_nolayer, imelt, heat_resid, ierr_heat, &
+                              hl0=hl0)
     if (ierr_heat /= 0) ierr = 10 + ierr_heat
     snowmelt = qmelt_nolayer + (ice_snow_before - sum(wice(snl+1:0))) / dt
     dT_top = 0.0_r8
