@@ -43,12 +43,12 @@ module colm_canopy
   use colm_layout
   use colm_turbulence, only: mo_profile, obukhov_initial, obukhov_update, relax_obukhov, thermal_roughness, qsat
   use colm_radiation, only: surface_rad_t, is_vegetated
-  use colm_photosynthesis, only: leaf_photosynthesis, mol_to_kgc
-  use colm_hydraulics, only: soil_matric_potential
+  use colm_photosynthesis, only: leaf_photosynthesis, mol_to_kgc, photo_temperature, photo_temp_t
+  use colm_hydraulics, only: soil_matric_potential, hyd_layer_t, layer_matric_potential
   implicit none
   private
   public :: surface_flux_t, canopy_interception, wet_fraction, effective_lai_sai, soil_water_stress
-  public :: soil_evap_resistance, surface_fluxes, update_ground_fluxes
+  public :: soil_evap_resistance, soil_evap_params, surface_fluxes, update_ground_fluxes
   public :: dewmx, co2_default_ppm, emg_soil, emg_snow
 
   real(r8), parameter :: dewmx = 0.1_r8           ! interception capacity per unit LAI+SAI (kg m-2)
@@ -109,6 +109,7 @@ module colm_canopy
     real(r8) :: leaf_res = 0.0_r8                  ! all leaf imbalance moved into hv, final (W m-2)
     real(r8) :: btran = 0.0_r8                     ! soil water stress factor (-)
     real(r8) :: rootr(nl_soil) = 0.0_r8            ! fraction of transpiration from each soil layer (-)
+    real(r8) :: smp_root(nl_soil) = 1.0_r8         ! matric potential soil_water_stress used, 1 where none (mm)
     real(r8) :: rs_sun = 0.0_r8                    ! sunlit stomatal resistance (s m-1)
     real(r8) :: rs_sha = 0.0_r8                    ! shaded stomatal resistance (s m-1)
     real(r8) :: an_sun = 0.0_r8                    ! sunlit net assimilation per leaf area (mol CO2 m-2 s-1)
@@ -202,7 +203,8 @@ contains
   end subroutine effective_lai_sai
 
   ! Soil water stress factor and the root-water-uptake distribution (header).
-  pure subroutine soil_water_stress(vegpar, soilpar, hydr_model, t_soil, wliq_soil, wice_soil, dz_soil, btran, rootr)
+  pure subroutine soil_water_stress(vegpar, soilpar, hydr_model, t_soil, wliq_soil, wice_soil, dz_soil, btran, rootr, &
+                                    hl0, smp_out)
     real(r8), intent(in) :: vegpar(NVP)             ! PFT parameters VP_* (mixed)
     real(r8), intent(in) :: soilpar(NSP, nl_soil)   ! soil parameters SP_* per layer (mixed)
     integer(ik), intent(in) :: hydr_model           ! 1 Campbell, 2 van Genuchten-Mualem (-)
@@ -212,6 +214,9 @@ contains
     real(r8), intent(in) :: dz_soil(nl_soil)        ! soil layer thickness (m)
     real(r8), intent(out) :: btran                  ! soil water stress factor (-)
     real(r8), intent(out) :: rootr(nl_soil)         ! fraction of uptake from each layer, sums to 1 if btran > 0 (-)
+    type(hyd_layer_t), intent(in), optional :: hl0(nl_soil) ! hyd_layer of the layers without ice (mixed)
+    real(r8), intent(out), optional :: smp_out(nl_soil) ! matric potential of the ice-free layers evaluated with
+                                                    ! hl0 (as soil_water's solver would), 1 elsewhere (mm)
     real(r8) :: vol_liq, vol_ice                    ! volumetric contents (m3 m-3)
     real(r8) :: smp, dsmp                           ! matric potential (mm) and its derivative (mm)
     real(r8) :: w                                   ! wilting factor (-)
@@ -219,12 +224,18 @@ contains
     integer :: j
     smpso = vegpar(VP_SMPSO)
     smpsc = vegpar(VP_SMPSC)
+    if (present(smp_out)) smp_out = 1.0_r8
     do j = 1, nl_soil
       rootr(j) = 0.0_r8
       if (t_soil(j) > tfrz .and. wliq_soil(j) > 0.0_r8 .and. soilpar(SP_ROOTFR, j) > 0.0_r8) then
         vol_liq = wliq_soil(j) / (dz_soil(j) * denh2o)
         vol_ice = wice_soil(j) / (dz_soil(j) * denice)
-        call soil_matric_potential(hydr_model, soilpar(:, j), vol_liq, vol_ice, smp, dsmp)
+        if (present(hl0) .and. vol_ice <= 0.0_r8) then
+          call layer_matric_potential(hl0(j), vol_liq, smp, dsmp)     ! the same as below without ice
+          if (present(smp_out)) smp_out(j) = smp
+        else
+          call soil_matric_potential(hydr_model, soilpar(:, j), vol_liq, vol_ice, smp, dsmp)
+        end if
         w = (smpsc - smp) / (smpsc - smpso)
         w = w * max(soilpar(SP_THETA_S, j) - vol_ice, 0.0_r8) / soilpar(SP_THETA_S, j)
         rootr(j) = soilpar(SP_ROOTFR, j) * min(max(w, 0.0_r8), 1.0_r8)
@@ -239,23 +250,15 @@ contains
     end if
   end subroutine soil_water_stress
 
-  ! Soil surface evaporation resistance (SL14) and relative humidity of the soil pores of soil layer 1.
-  pure subroutine soil_evap_resistance(sp, hydr_model, t1, wliq1, wice1, dz1, rss, hr)
+  ! Constants of the soil resistance that depend on the soil parameters only: the air-dry content at -1e7 mm
+  ! and the tortuosity factor.
+  pure subroutine soil_evap_params(sp, hydr_model, aird, tort)
     real(r8), intent(in) :: sp(NSP)                 ! soil parameters of layer 1 (mixed)
     integer(ik), intent(in) :: hydr_model           ! 1 Campbell, 2 van Genuchten-Mualem (-)
-    real(r8), intent(in) :: t1                      ! temperature of soil layer 1 (K)
-    real(r8), intent(in) :: wliq1, wice1            ! liquid water and ice of soil layer 1 (kg m-2)
-    real(r8), intent(in) :: dz1                     ! thickness of soil layer 1 (m)
-    real(r8), intent(out) :: rss                    ! soil surface resistance (s m-1)
-    real(r8), intent(out) :: hr                     ! relative humidity of the soil pores (-)
-    real(r8) :: ths, vol_liq, vol_ice, eff_por      ! contents (m3 m-3)
-    real(r8) :: aird                                ! air-dry water content at -1e7 mm (m3 m-3)
-    real(r8) :: eps, tort, d0, dsl                  ! air-filled porosity (-), tortuosity (-), diffusivity (m2 s-1), DSL (m)
-    real(r8) :: smp, dsmp, mvg                      ! matric potential (mm), derivative, vG m (-)
+    real(r8), intent(out) :: aird                   ! air-dry water content at -1e7 mm (m3 m-3)
+    real(r8), intent(out) :: tort                   ! tortuosity factor (-)
+    real(r8) :: ths, eps, mvg                       ! porosity (m3 m-3), air-filled porosity (-), vG m (-)
     ths = sp(SP_THETA_S)
-    vol_liq = max(wliq1, 0.0_r8) / (dz1 * denh2o)
-    vol_ice = max(wice1, 0.0_r8) / (dz1 * denice)
-    eff_por = max(0.01_r8, ths - min(ths, vol_ice))
     if (hydr_model == 2) then
       mvg = 1.0_r8 - 1.0_r8 / sp(SP_N_VG)
       aird = sp(SP_THETA_R) + (ths - sp(SP_THETA_R)) * (1.0_r8 + (sp(SP_ALPHA_VG) * 1.0e7_r8)**sp(SP_N_VG))**(-mvg)
@@ -264,12 +267,43 @@ contains
     end if
     eps = max(ths - aird, 1.0e-3_r8)
     tort = eps * eps * (eps / ths)**(3.0_r8 / max(sp(SP_BSW), 3.0_r8))
+  end subroutine soil_evap_params
+
+  ! Soil surface evaporation resistance (SL14) and relative humidity of the soil pores of soil layer 1.
+  pure subroutine soil_evap_resistance(sp, hydr_model, t1, wliq1, wice1, dz1, rss, hr, hl1, evp)
+    real(r8), intent(in) :: sp(NSP)                 ! soil parameters of layer 1 (mixed)
+    integer(ik), intent(in) :: hydr_model           ! 1 Campbell, 2 van Genuchten-Mualem (-)
+    real(r8), intent(in) :: t1                      ! temperature of soil layer 1 (K)
+    real(r8), intent(in) :: wliq1, wice1            ! liquid water and ice of soil layer 1 (kg m-2)
+    real(r8), intent(in) :: dz1                     ! thickness of soil layer 1 (m)
+    real(r8), intent(out) :: rss                    ! soil surface resistance (s m-1)
+    real(r8), intent(out) :: hr                     ! relative humidity of the soil pores (-)
+    type(hyd_layer_t), intent(in), optional :: hl1  ! hyd_layer of layer 1 without ice (mixed)
+    real(r8), intent(in), optional :: evp(2)        ! soil_evap_params of layer 1: aird, tort (-)
+    real(r8) :: ths, vol_liq, vol_ice, eff_por      ! contents (m3 m-3)
+    real(r8) :: aird                                ! air-dry water content at -1e7 mm (m3 m-3)
+    real(r8) :: tort, d0, dsl                       ! tortuosity (-), diffusivity (m2 s-1), DSL (m)
+    real(r8) :: smp, dsmp                           ! matric potential (mm), derivative
+    ths = sp(SP_THETA_S)
+    vol_liq = max(wliq1, 0.0_r8) / (dz1 * denh2o)
+    vol_ice = max(wice1, 0.0_r8) / (dz1 * denice)
+    eff_por = max(0.01_r8, ths - min(ths, vol_ice))
+    if (present(evp)) then
+      aird = evp(1)
+      tort = evp(2)
+    else
+      call soil_evap_params(sp, hydr_model, aird, tort)
+    end if
     d0 = 2.12e-5_r8 * (t1 / 273.15_r8)**1.75_r8
     dsl = dz1 * max(1.0e-6_r8, 0.8_r8 * eff_por - vol_liq) / max(1.0e-6_r8, 0.8_r8 * ths - aird)
     dsl = min(max(dsl, 0.0_r8), 0.2_r8)
     rss = min(dsl / (d0 * tort), 1.0e6_r8)
     if (vol_liq > 0.0_r8) then
-      call soil_matric_potential(hydr_model, sp, vol_liq, vol_ice, smp, dsmp)
+      if (present(hl1) .and. vol_ice <= 0.0_r8) then
+        call layer_matric_potential(hl1, vol_liq, smp, dsmp)
+      else
+        call soil_matric_potential(hydr_model, sp, vol_liq, vol_ice, smp, dsmp)
+      end if
       smp = max(smp, smpmin)
     else
       smp = smpmin
@@ -280,7 +314,7 @@ contains
   ! Turbulent, longwave and water fluxes of the surface for one step (header). t_top = t_soisno(snl+1).
   pure subroutine surface_fluxes(tair, qair, psurf, wind, lwdown, zref, vegpar, lai, sai, rad, snl, fsno, &
                                  t_soisno, wliq_soisno, wice_soisno, dz_soisno, soilpar, hydr_model, ldew, dt, &
-                                 tleaf, sf, co2_ppm)
+                                 tleaf, sf, co2_ppm, hl0, evp)
     real(r8), intent(in) :: tair                    ! air temperature at zref (K)
     real(r8), intent(in) :: qair                    ! specific humidity at zref (kg kg-1)
     real(r8), intent(in) :: psurf                   ! surface pressure (Pa)
@@ -303,6 +337,8 @@ contains
     real(r8), intent(inout) :: tleaf                ! leaf temperature (K)
     type(surface_flux_t), intent(out) :: sf         ! fluxes
     real(r8), intent(in), optional :: co2_ppm       ! atmospheric CO2 (umol mol-1), default 400
+    type(hyd_layer_t), intent(in), optional :: hl0(nl_soil) ! hyd_layer of the soil layers without ice (mixed)
+    real(r8), intent(in), optional :: evp(2)        ! soil_evap_params of soil layer 1 (-)
     real(r8) :: co2                                 ! CO2 used (umol mol-1)
     real(r8) :: tg                                  ! top-layer temperature (K)
     real(r8) :: th, ea_air                          ! potential temperature (K), vapour pressure (Pa)
@@ -338,8 +374,13 @@ contains
     fsv = fsn
     if (snl < 0) fsv = 1.0_r8                       ! the top layer is snow: no soil exchange at t_top
     call qsat(tg, psurf, eg, degdt, qsatg, dqsatg)
-    call soil_evap_resistance(soilpar(:, 1), hydr_model, t_soisno(1), wliq_soisno(1), wice_soisno(1), &
-                              dz_soisno(1), rss, hr)
+    if (present(hl0)) then
+      call soil_evap_resistance(soilpar(:, 1), hydr_model, t_soisno(1), wliq_soisno(1), wice_soisno(1), &
+                                dz_soisno(1), rss, hr, hl1=hl0(1), evp=evp)
+    else
+      call soil_evap_resistance(soilpar(:, 1), hydr_model, t_soisno(1), wliq_soisno(1), wice_soisno(1), &
+                                dz_soisno(1), rss, hr, evp=evp)
+    end if
     ! Soil-pore humidity. Air drier than saturation but moister than the pores: no exchange (q_soil = q_air,
     ! CLM4.5), so dry soil does not adsorb vapour; the diffusion barrier only acts on evaporation.
     qsoil = hr * qsatg
@@ -352,7 +393,8 @@ contains
     if (qsoil <= qair) rss = 0.0_r8
 
     call soil_water_stress(vegpar, soilpar, hydr_model, t_soisno(1:nl_soil), wliq_soisno(1:nl_soil), &
-                           wice_soisno(1:nl_soil), dz_soisno(1:nl_soil), sf%btran, sf%rootr)
+                           wice_soisno(1:nl_soil), dz_soisno(1:nl_soil), sf%btran, sf%rootr, hl0=hl0, &
+                           smp_out=sf%smp_root)
 
     if (is_vegetated(vegpar(VP_ISVEG), lai, sai)) then
       sf%vegetated = 1
@@ -516,6 +558,8 @@ contains
     real(r8) :: rs_sun, rs_sha, ag_sun, ag_sha      ! stomatal resistances (s m-1), gross assimilation (mol m-2 s-1)
     real(r8) :: an_sun, an_sha                      ! net assimilation (mol m-2 s-1)
     real(r8) :: ci_sun, ci_sha                      ! intercellular CO2 of the previous iteration, 0 = none (Pa)
+    type(photo_temp_t) :: pt                        ! temperature factors of the leaf biochemistry at tv (mixed)
+    real(r8) :: lzm                                 ! log(zldis / z0mv) (-)
     real(r8) :: fwet                                ! wet fraction of the canopy (-)
     real(r8) :: dzeta, wrelax                       ! last change of z/L (-), stability relaxation weight (-)
     logical :: c3, evaporating
@@ -527,7 +571,8 @@ contains
     c3 = vegpar(VP_C3) > 0.5_r8
     fwet = wet_fraction(ldew, lai, sai)
     sf%fwet = fwet
-    emv = 1.0_r8 - exp(-lsai)
+    w = exp(-lsai)                                  ! (also the under-canopy weight in the iteration)
+    emv = 1.0_r8 - w
     sf%emv = emv
 
     ! aerodynamic geometry: sparse-canopy blend towards bare ground, forcing at least 1 m above the canopy
@@ -536,6 +581,7 @@ contains
     z0mv = exp(egvf * log(max(vegpar(VP_Z0M), 1.0e-4_r8)) + (1.0_r8 - egvf) * log(z0mg))
     zref_eff = max(zref, vegpar(VP_HTOP) + 1.0_r8)
     zldis = zref_eff - displa
+    lzm = log(zldis / z0mv)                          ! (fixed over the leaf-temperature iteration)
 
     tv = tleaf
     if (tv < 150.0_r8 .or. tv > 400.0_r8) tv = tair
@@ -571,21 +617,25 @@ contains
       end if
 
       ! resistances from the stability of the previous iteration
-      call mo_profile(zldis, z0mv, z0mv, z0mv, obu, fm, fh, fq)
+      call mo_profile(zldis, z0mv, z0mv, z0mv, obu, fm, fh, fq, lzm=lzm)
       ustar = vonkar * um / fm
       rah = fh / (vonkar * ustar)
       raw = fq / (vonkar * ustar)
       rb = 1.0_r8 / (cv_leaf * sqrt(ustar / vegpar(VP_DLEAF)))
-      w = exp(-lsai)
       csoilcn = vonkar / (0.13_r8 * (z0mg * ustar / nu_air)**0.45_r8) * w + csoilc * (1.0_r8 - w)
       rd = 1.0_r8 / (csoilcn * ustar)
 
+      ! saturation at the leaf: computed at the end of the previous iteration at the same tv
+      if (it == 1) call qsat(tv, psurf, el, deldt, qsatl, dqsatl)
+
       ! stomatal resistances of the two big leaves at the current leaf temperature and canopy air humidity
+      ! (the temperature factors of the biochemistry once for both)
       ea_caf = qaf * psurf / (0.622_r8 + 0.378_r8 * qaf)
+      if (rad%lai_sun > 0.0_r8 .or. rad%lai_sha > 0.0_r8) call photo_temperature(c3, tv, psurf, pt)
       if (rad%lai_sun > 0.0_r8) then
         call leaf_photosynthesis(c3, vegpar(VP_VCMAX25) * rad%fn_sun, vegpar(VP_EFFCON), vegpar(VP_G1), &
                                  vegpar(VP_G0), sf%btran, rad%apar_sun, tv, psurf, co2, ea_caf, rb, &
-                                 an, ag, rdk, ci, cs, gs, rs_sun, ci_guess=ci_sun)
+                                 an, ag, rdk, ci, cs, gs, rs_sun, ci_guess=ci_sun, pt_in=pt, ei_in=el)
         ci_sun = ci
         an_sun = an
         ag_sun = ag
@@ -593,14 +643,13 @@ contains
       if (rad%lai_sha > 0.0_r8) then
         call leaf_photosynthesis(c3, vegpar(VP_VCMAX25) * rad%fn_sha, vegpar(VP_EFFCON), vegpar(VP_G1), &
                                  vegpar(VP_G0), sf%btran, rad%apar_sha, tv, psurf, co2, ea_caf, rb, &
-                                 an, ag, rdk, ci, cs, gs, rs_sha, ci_guess=ci_sha)
+                                 an, ag, rdk, ci, cs, gs, rs_sha, ci_guess=ci_sha, pt_in=pt, ei_in=el)
         ci_sha = ci
         an_sha = an
         ag_sha = ag
       end if
 
       ! conductances
-      call qsat(tv, psurf, el, deldt, qsatl, dqsatl)
       cah = 1.0_r8 / rah
       cgh = 1.0_r8 / rd
       cfh = lsai / rb

@@ -9,8 +9,9 @@ module colm_column
   use colm_soiltemp, only: soilsnow_temperature, column_heat_content
   use colm_soilwater, only: soil_water
   use colm_canopy, only: canopy_interception, surface_fluxes, update_ground_fluxes, surface_flux_t, &
-                         effective_lai_sai
+                         effective_lai_sai, soil_evap_params
   use colm_radiation, only: surface_radiation, surface_rad_t
+  use colm_hydraulics, only: hyd_layer_t, hyd_layer, layer_state_psi
   implicit none
   private
   public :: column_run, column_step
@@ -44,8 +45,19 @@ contains
     real(r8) :: dz(maxsnl+1:nl_soil)      ! layer thickness (m)
     real(r8) :: dg(ND)                    ! one step's diagnostics (mixed)
     real(r8) :: dgs(NDS, nl_soil)         ! one step's soil diagnostics (mixed)
-    integer :: istep, iout, snl, step_err
+    type(hyd_layer_t) :: hl0(nl_soil)     ! hydraulic constants of the ice-free soil layers (mixed)
+    real(r8) :: thmin0(nl_soil)           ! their liquid content at smpmin (m3 m-3)
+    real(r8) :: evp(2)                    ! soil-evaporation constants of layer 1, air-dry content and tortuosity (-)
+    real(r8) :: scr(3)                    ! unused outputs (mixed)
+    integer :: istep, iout, snl, step_err, j
 
+    ! per-column constants, the same in every step: the hydraulic functions of the layers without ice (the
+    ! step rebuilds them only for layers that hold ice) and the soil-resistance constants of layer 1
+    do j = 1, nl_soil
+      hl0(j) = hyd_layer(hydr_model, soilpar(:, j), 0.0_r8)
+      call layer_state_psi(hl0(j), smpmin, thmin0(j), scr(1), scr(2), scr(3))
+    end do
+    call soil_evap_params(soilpar(:, 1), hydr_model, evp(1), evp(2))
     t = t_soisno
     wliq = wliq_soisno
     wice = wice_soisno
@@ -57,7 +69,7 @@ contains
     ierr = 0
     do istep = 1, nsteps
       call column_step(dt, hydr_model, dz_soil, forc(:, istep), soilpar, vegpar, colpar, snl, t, wliq, wice, &
-                       dz, cstate, dg, dgs, step_err)
+                       dz, cstate, dg, dgs, step_err, hl0, thmin0, evp)
       if (step_err /= 0 .and. ierr == 0) ierr = istep
       iout = (istep - 1) / nper + 1
       diag(:, iout) = diag(:, iout) + dg
@@ -73,7 +85,7 @@ contains
 
   ! One time step of one column (process order in docs/core-contract.md).
   subroutine column_step(dt, hydr_model, dz_soil, forc, soilpar, vegpar, colpar, snl, t, wliq, wice, dz, &
-                         cs, dg, dgs, ierr)
+                         cs, dg, dgs, ierr, hl0, thmin0, evp)
     real(r8), intent(in) :: dt                                ! time step (s)
     integer(ik), intent(in) :: hydr_model                     ! 1 Campbell, 2 van Genuchten-Mualem (-)
     real(r8), intent(in) :: dz_soil(nl_soil)                  ! soil layer thickness (m)
@@ -90,6 +102,9 @@ contains
     real(r8), intent(out) :: dg(ND)                           ! diagnostics of this step, D_* (mixed)
     real(r8), intent(out) :: dgs(NDS, nl_soil)                ! soil diagnostics of this step, DS_* (mixed)
     integer(ik), intent(out) :: ierr                          ! 0 ok, else a process failed (-)
+    type(hyd_layer_t), intent(in), optional :: hl0(nl_soil)   ! hyd_layer of the ice-free soil layers (mixed)
+    real(r8), intent(in), optional :: thmin0(nl_soil)         ! their liquid content at smpmin (m3 m-3)
+    real(r8), intent(in), optional :: evp(2)                  ! soil_evap_params of soil layer 1 (-)
 
     real(r8) :: z(maxsnl+1:nl_soil)            ! node depth (m)
     real(r8) :: zi(maxsnl:nl_soil)             ! interface depth (m)
@@ -117,6 +132,7 @@ contains
     real(r8) :: snowmelt                       ! net melt of snow in the phase change (kg m-2 s-1)
     real(r8) :: ice_snow_before                ! ice in the snow layers before phase change (kg m-2)
     real(r8) :: p_in, e_out                    ! precipitation in, evapotranspiration out (kg m-2 s-1)
+    real(r8) :: wliq_sf(nl_soil), wice_sf(nl_soil) ! soil water seen by surface_fluxes (kg m-2)
     integer(ik) :: ierr_heat, ierr_water
     integer :: j
 
@@ -143,7 +159,10 @@ contains
                            cs(CS_SNOWAGE), rad)
     call surface_fluxes(forc(F_TAIR), forc(F_QAIR), forc(F_PSURF), forc(F_WIND), forc(F_LWDOWN), colpar(CP_ZREF), &
                         vegpar, elai, esai, rad, snl, fsno, t, wliq, wice, dz, soilpar, hydr_model, cs(CS_LDEW), &
-                        dt, cs(CS_TLEAF), sf)
+                        dt, cs(CS_TLEAF), sf, hl0=hl0, evp=evp)
+
+    wliq_sf = wliq(1:nl_soil)
+    wice_sf = wice(1:nl_soil)
 
     ! ---- snow and soil temperature with phase change ----
     fiold = 0.0_r8
@@ -152,7 +171,8 @@ contains
     end do
     ice_snow_before = sum(wice(snl+1:0))
     call soilsnow_temperature(hydr_model, snl, dt, soilpar, dz, z, zi, t, wliq, wice, cs(CS_SCV), cs(CS_SNOWDP), &
-                              sf%hflx0, sf%dhflx_dt, gflux, xmf, qmelt_nolayer, imelt, heat_resid, ierr_heat)
+                              sf%hflx0, sf%dhflx_dt, gflux, xmf, qmelt_nolayer, imelt, heat_resid, ierr_heat, &
+                              hl0=hl0)
     if (ierr_heat /= 0) ierr = 10 + ierr_heat
     snowmelt = qmelt_nolayer + (ice_snow_before - sum(wice(snl+1:0))) / dt
     dT_top = 0.0_r8
@@ -178,9 +198,15 @@ contains
     qseva = qseva + qvap_left
     qgtop = qout_snow
     qgtop = qgtop + qmelt_nolayer
+    ! the matric potentials soil_water_stress computed stay valid for the layers whose water did not change
+    ! since (no phase change, no snow water): the solver starts from them instead of recomputing them
+    do j = 1, nl_soil
+      if (wliq(j) /= wliq_sf(j) .or. wice(j) /= 0.0_r8 .or. wice_sf(j) /= 0.0_r8) sf%smp_root(j) = 1.0_r8
+    end do
     call soil_water(hydr_model, dt, soilpar, dz(1:nl_soil), z(1:nl_soil), zi(0:nl_soil), t(1:nl_soil), &
                     wliq(1:nl_soil), wice(1:nl_soil), qgtop, qseva, sf%etr, sf%rootr, cs(CS_WDSRF), cs(CS_ZWT), &
-                    cs(CS_WA), qsurf, qsub, qinfl, qcharge, ierr_water)
+                    cs(CS_WA), qsurf, qsub, qinfl, qcharge, ierr_water, hl0=hl0, thmin0=thmin0, &
+                    h_start=sf%smp_root)
     if (ierr_water > 1 .and. ierr == 0) ierr = 20 + ierr_water
 
     ! ---- snow layers: compaction, combination, division ----

@@ -22,7 +22,14 @@ module colm_photosynthesis
   use colm_turbulence, only: qsat
   implicit none
   private
-  public :: leaf_photosynthesis, photo_rates, colimit, rgas_univ, umol_per_j, o2_frac, mol_to_kgc
+  public :: leaf_photosynthesis, photo_rates, photo_temperature, photo_temp_t, colimit
+  public :: rgas_univ, umol_per_j, o2_frac, mol_to_kgc
+
+  ! temperature factors of the leaf biochemistry at one leaf temperature, shared by the sunlit and shaded leaf
+  type :: photo_temp_t
+    real(r8) :: kc, ko, gammas                    ! Michaelis-Menten constants, CO2 compensation point (Pa)
+    real(r8) :: vnum, vden                        ! Vcmax = Vcmax25 vnum / vden before the water stress (-)
+  end type photo_temp_t
 
   real(r8), parameter :: rgas_univ = 8.314_r8     ! universal gas constant (J mol-1 K-1)
   real(r8), parameter :: umol_per_j = 4.6e-6_r8   ! photon flux per unit PAR energy (mol J-1)
@@ -30,6 +37,8 @@ module colm_photosynthesis
   real(r8), parameter :: mol_to_kgc = 12.011e-3_r8 ! mass of carbon per mol CO2 (kg mol-1)
   real(r8), parameter :: g0_min = 1.0e-6_r8       ! smallest stomatal conductance (mol m-2 s-1)
   real(r8), parameter :: cs_min = 1.0e-6_r8       ! smallest leaf-surface CO2 partial pressure (Pa)
+  real(r8), parameter :: ci_ca_c3 = 0.7_r8        ! start value of ci / ca without a previous value, C3 (-)
+  real(r8), parameter :: ci_ca_c4 = 0.4_r8        ! the same for C4 (-)
   ! logs of the Q10 factors: b**q = exp(q log b) (one exp instead of a pow)
   real(r8), parameter :: ln_q10_kc = log(2.1_r8), ln_q10_ko = log(1.2_r8), ln_q10_gs = log(0.57_r8)
   real(r8), parameter :: ln_q10_v3 = log(2.4_r8), ln_q10_v4 = log(2.0_r8)
@@ -50,6 +59,51 @@ contains
     end if
   end function colimit
 
+  ! Temperature factors of the leaf biochemistry (header), independent of the leaf's Vcmax25 and water stress.
+  pure subroutine photo_temperature(c3, tleaf, psurf, pt)
+    logical, intent(in) :: c3                     ! .true. for C3, .false. for C4 (-)
+    real(r8), intent(in) :: tleaf                 ! leaf temperature (K)
+    real(r8), intent(in) :: psurf                 ! air pressure (Pa)
+    type(photo_temp_t), intent(out) :: pt         ! temperature factors (mixed)
+    real(r8) :: q, tc                             ! (T - 25 C)/10 (-), temperature (deg C)
+    tc = tleaf - tfrz
+    q = (tc - 25.0_r8) / 10.0_r8
+    pt%kc = 30.0_r8 * exp(q * ln_q10_kc)
+    pt%ko = 30000.0_r8 * exp(q * ln_q10_ko)
+    if (c3) then
+      pt%gammas = 0.5_r8 * o2_frac * psurf / (2600.0_r8 * exp(q * ln_q10_gs))
+      pt%vnum = exp(q * ln_q10_v3)
+      pt%vden = 1.0_r8 + exp((-220000.0_r8 + 710.0_r8 * tleaf) / (rgas_univ * tleaf))
+    else
+      pt%gammas = 0.0_r8
+      pt%vnum = exp(q * ln_q10_v4)
+      pt%vden = (1.0_r8 + exp(0.2_r8 * (15.0_r8 - tc))) * (1.0_r8 + exp(0.3_r8 * (tc - 40.0_r8)))
+    end if
+  end subroutine photo_temperature
+
+  ! Temperature- and water-stress-adjusted parameters of one leaf from the temperature factors.
+  pure subroutine photo_apply(c3, vcmax25, btran, pt, vcmax, rd, kc, ko, gammas)
+    logical, intent(in) :: c3                     ! .true. for C3, .false. for C4 (-)
+    real(r8), intent(in) :: vcmax25               ! Vcmax at 25 C of this big leaf (mol CO2 m-2 s-1)
+    real(r8), intent(in) :: btran                 ! soil water stress factor (-)
+    type(photo_temp_t), intent(in) :: pt          ! temperature factors (mixed)
+    real(r8), intent(out) :: vcmax                ! maximum carboxylation rate (mol CO2 m-2 s-1)
+    real(r8), intent(out) :: rd                   ! leaf dark respiration (mol CO2 m-2 s-1)
+    real(r8), intent(out) :: kc                   ! Michaelis-Menten constant for CO2 (Pa)
+    real(r8), intent(out) :: ko                   ! Michaelis-Menten constant for O2 (Pa)
+    real(r8), intent(out) :: gammas               ! CO2 compensation point (Pa)
+    kc = pt%kc
+    ko = pt%ko
+    gammas = pt%gammas
+    vcmax = vcmax25 * pt%vnum / pt%vden
+    vcmax = vcmax * btran
+    if (c3) then
+      rd = 0.015_r8 * vcmax
+    else
+      rd = 0.025_r8 * vcmax
+    end if
+  end subroutine photo_apply
+
   ! Temperature- and water-stress-adjusted parameters of the leaf biochemistry.
   pure subroutine photo_rates(c3, vcmax25, btran, tleaf, psurf, vcmax, rd, kc, ko, gammas)
     logical, intent(in) :: c3                     ! .true. for C3, .false. for C4 (-)
@@ -62,23 +116,9 @@ contains
     real(r8), intent(out) :: kc                   ! Michaelis-Menten constant for CO2 (Pa)
     real(r8), intent(out) :: ko                   ! Michaelis-Menten constant for O2 (Pa)
     real(r8), intent(out) :: gammas               ! CO2 compensation point (Pa)
-    real(r8) :: q, tc                             ! (T - 25 C)/10 (-), temperature (deg C)
-    tc = tleaf - tfrz
-    q = (tc - 25.0_r8) / 10.0_r8
-    kc = 30.0_r8 * exp(q * ln_q10_kc)
-    ko = 30000.0_r8 * exp(q * ln_q10_ko)
-    if (c3) then
-      gammas = 0.5_r8 * o2_frac * psurf / (2600.0_r8 * exp(q * ln_q10_gs))
-      vcmax = vcmax25 * exp(q * ln_q10_v3) / (1.0_r8 + exp((-220000.0_r8 + 710.0_r8 * tleaf) / (rgas_univ * tleaf)))
-      vcmax = vcmax * btran
-      rd = 0.015_r8 * vcmax
-    else
-      gammas = 0.0_r8
-      vcmax = vcmax25 * exp(q * ln_q10_v4) / ((1.0_r8 + exp(0.2_r8 * (15.0_r8 - tc))) * &
-                                     (1.0_r8 + exp(0.3_r8 * (tc - 40.0_r8))))
-      vcmax = vcmax * btran
-      rd = 0.025_r8 * vcmax
-    end if
+    type(photo_temp_t) :: pt                      ! temperature factors (mixed)
+    call photo_temperature(c3, tleaf, psurf, pt)
+    call photo_apply(c3, vcmax25, btran, pt, vcmax, rd, kc, ko, gammas)
   end subroutine photo_rates
 
   ! Gross assimilation at a given intercellular CO2 (co-limited Farquhar / Collatz rates).
@@ -131,7 +171,7 @@ contains
 
   ! Photosynthesis and stomatal resistance of one big leaf.
   pure subroutine leaf_photosynthesis(c3, vcmax25, effcon, g1, g0, btran, apar, tleaf, psurf, co2_ppm, ea, rb, &
-                                      an, ag, rd, ci, cs, gs, rs, ci_guess)
+                                      an, ag, rd, ci, cs, gs, rs, ci_guess, pt_in, ei_in)
     logical, intent(in) :: c3                     ! .true. for C3, .false. for C4 (-)
     real(r8), intent(in) :: vcmax25               ! Vcmax at 25 C of this big leaf (mol CO2 m-2 s-1)
     real(r8), intent(in) :: effcon                ! quantum efficiency (mol CO2 mol-1 photon)
@@ -152,6 +192,8 @@ contains
     real(r8), intent(out) :: gs                   ! stomatal conductance to water vapour (mol m-2 s-1)
     real(r8), intent(out) :: rs                   ! stomatal resistance (s m-1)
     real(r8), intent(in), optional :: ci_guess    ! start value for ci, e.g. the previous leaf iteration's (Pa)
+    type(photo_temp_t), intent(in), optional :: pt_in ! photo_temperature(c3, tleaf, psurf) if known (mixed)
+    real(r8), intent(in), optional :: ei_in       ! saturation vapour pressure at tleaf (qsat) if known (Pa)
     real(r8) :: vcmax, kc, ko, gammas             ! biochemical parameters (mol m-2 s-1, Pa)
     real(r8) :: je                                ! light term (mol m-2 s-1)
     real(r8) :: ca, po2                           ! CO2 and O2 partial pressures (Pa)
@@ -168,8 +210,16 @@ contains
     po2 = o2_frac * psurf
     gb = psurf / (rgas_univ * tleaf * rb)
     bb = max(g0 * btran, g0_min)
-    call photo_rates(c3, vcmax25, btran, tleaf, psurf, vcmax, rd, kc, ko, gammas)
-    call qsat(tleaf, psurf, ei, dum1, dum2, dum3)
+    if (present(pt_in)) then
+      call photo_apply(c3, vcmax25, btran, pt_in, vcmax, rd, kc, ko, gammas)
+    else
+      call photo_rates(c3, vcmax25, btran, tleaf, psurf, vcmax, rd, kc, ko, gammas)
+    end if
+    if (present(ei_in)) then
+      ei = ei_in
+    else
+      call qsat(tleaf, psurf, ei, dum1, dum2, dum3)
+    end if
     hra = min(max(ea, 0.05_r8 * ei), ei) / ei
     je = effcon * umol_per_j * max(apar, 0.0_r8)
 
@@ -189,13 +239,18 @@ contains
         ! then a bracket [g - dg, g] or [g, g + dg] if the root is that close, otherwise the full bracket
         ! narrowed on the side the guess tells (the full bracket [0, hi0] if anything is degenerate)
         g = ci_guess
+        ! no previous value (first leaf iteration): a typical ci / ca of the Ball-Berry model
+        if (g <= 0.0_r8) g = merge(ci_ca_c3, ci_ca_c4, c3) * ca
         if (g > 0.0_r8 .and. g < hi0) then
           fg = ci_residual(g)
           if (abs(fg) < 1.0e-7_r8 * ca) then
             x = g
             done = .true.
           else
-            dg = 0.02_r8 * ca
+            ! the residual's slope is close to 1 (c_i,new depends little on c_i), so the root is about fg
+            ! away: a bracket 1.1 |fg| wide usually holds it, and the first secant step of the loop below
+            ! then meets the tolerance
+            dg = max(1.1_r8 * abs(fg), 1.0e-6_r8 * ca)
             if (fg > 0.0_r8) then
               g2 = max(g - dg, 0.0_r8)
               f2 = ci_residual(g2)

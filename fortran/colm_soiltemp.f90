@@ -23,7 +23,8 @@ module colm_soiltemp
                         grav, cnfac
   use colm_layout, only: NSP, SP_THETA_S, SP_CSOL, SP_TKDRY, SP_TKSATU, SP_TKSATF
   use colm_tridiag, only: tridiag_solve
-  use colm_hydraulics, only: soil_matric_potential, soil_theta_from_psi
+  use colm_hydraulics, only: soil_matric_potential, soil_theta_from_psi, hyd_layer_t, layer_state_psi, &
+                             layer_matric_potential
   implicit none
   private
   public :: soilsnow_temperature, column_heat_content, thermal_properties, heat_diffusion_solve, &
@@ -157,16 +158,18 @@ contains
   ! water in equilibrium with ice, psi = hfus (t - tfrz) / (g t) (Clausius-Clapeyron, mm), inverted with
   ! the soil's retention curve (colm_hydraulics, no ice cap: the freezing curve is the drying curve).
   ! hydr_model 0 means no supercooling (pure water: no liquid below tfrz).
-  pure subroutine supercooled_liquid_max(hydr_model, sp, dz, t, wmax, dwmax_dt)
+  pure subroutine supercooled_liquid_max(hydr_model, sp, dz, t, wmax, dwmax_dt, hl0)
     integer(ik), intent(in) :: hydr_model      ! 0 none, 1 Campbell, 2 van Genuchten (-)
     real(r8), intent(in) :: sp(NSP)            ! soil parameters of the layer (mixed units)
     real(r8), intent(in) :: dz                 ! layer thickness (m)
     real(r8), intent(in) :: t                  ! temperature (K)
     real(r8), intent(out) :: wmax              ! maximum liquid water (kg m-2)
     real(r8), intent(out) :: dwmax_dt          ! its derivative w.r.t. t (kg m-2 K-1)
+    type(hyd_layer_t), intent(in), optional :: hl0 ! hyd_layer(hydr_model, sp, 0) if the caller has it (mixed)
     real(r8) :: psi                            ! matric potential of unfrozen water (mm)
     real(r8) :: dpsi_dt                        ! d psi / d t (mm K-1)
     real(r8) :: theta, dtheta_dpsi             ! liquid content (m3 m-3) and its derivative (mm-1)
+    real(r8) :: hk, dhk                        ! conductivity and derivative, unused (mm s-1, s-1)
     if (t >= tfrz) then
       wmax = sp(SP_THETA_S) * dz * denh2o
       dwmax_dt = 0.0_r8
@@ -179,7 +182,11 @@ contains
     end if
     psi = 1000.0_r8 * hfus * (t - tfrz) / (grav * t)
     dpsi_dt = 1000.0_r8 * hfus * tfrz / (grav * t * t)
-    call soil_theta_from_psi(hydr_model, sp, psi, 0.0_r8, theta, dtheta_dpsi)
+    if (present(hl0)) then
+      call layer_state_psi(hl0, psi, theta, dtheta_dpsi, hk, dhk)     ! the same as soil_theta_from_psi
+    else
+      call soil_theta_from_psi(hydr_model, sp, psi, 0.0_r8, theta, dtheta_dpsi)
+    end if
     wmax = theta * dz * denh2o
     dwmax_dt = dtheta_dpsi * dpsi_dt * dz * denh2o
   end subroutine supercooled_liquid_max
@@ -196,7 +203,7 @@ contains
   ! Residual of the supercooling equilibrium for a trial liquid content wl of a frozen soil layer:
   ! f = T_e(wl) - T_f(wl), T_e = tfrz + (e - hfus wl) / (cfix + c_ice (w - wl) + c_liq wl) from the energy,
   ! T_f = hfus tfrz / (hfus - g psi(wl)) the freezing temperature of water at the matric potential of wl.
-  pure subroutine equilibrium_residual(hydr_model, sp, dz, cfix, w, e, wl, f, dfdw)
+  pure subroutine equilibrium_residual(hydr_model, sp, dz, cfix, w, e, wl, f, dfdw, hl0)
     integer(ik), intent(in) :: hydr_model      ! 1 Campbell, 2 van Genuchten (-)
     real(r8), intent(in) :: sp(NSP)            ! soil parameters of the layer (mixed units)
     real(r8), intent(in) :: dz                 ! layer thickness (m)
@@ -206,10 +213,15 @@ contains
     real(r8), intent(in) :: wl                 ! trial liquid content (kg m-2)
     real(r8), intent(out) :: f                 ! T_e - T_f (K)
     real(r8), intent(out) :: dfdw              ! d f / d wl (K m2 kg-1)
+    type(hyd_layer_t), intent(in), optional :: hl0 ! hyd_layer(hydr_model, sp, 0) if the caller has it (mixed)
     real(r8) :: c, te, smp, dsmp, den, tf      ! J m-2 K-1, K, mm, mm, J kg-1, K
     c = cfix + cpice * (w - wl) + cpliq * wl
     te = tfrz + (e - hfus * wl) / c
-    call soil_matric_potential(hydr_model, sp, wl / (dz * denh2o), 0.0_r8, smp, dsmp)
+    if (present(hl0)) then
+      call layer_matric_potential(hl0, wl / (dz * denh2o), smp, dsmp)   ! the same as soil_matric_potential
+    else
+      call soil_matric_potential(hydr_model, sp, wl / (dz * denh2o), 0.0_r8, smp, dsmp)
+    end if
     den = hfus - grav * smp * 1.0e-3_r8
     tf = hfus * tfrz / den
     f = te - tf
@@ -223,7 +235,7 @@ contains
   ! where s is the snow without layers left and m = s0 - s the part melted (it leaves as water at tfrz).
   ! Above tfrz all water is liquid and the snow without layers is melted first; at tfrz ice and liquid
   ! coexist; below tfrz the liquid is min(w, wmax(T)) (supercooled water in soil, none in snow).
-  pure subroutine layer_phase_change(hydr_model, sp, dz, c0, dfb, t_s, wl0, wi0, s0, t, wl, wi, s)
+  pure subroutine layer_phase_change(hydr_model, sp, dz, c0, dfb, t_s, wl0, wi0, s0, t, wl, wi, s, hl0)
     integer(ik), intent(in) :: hydr_model      ! supercooling: 0 none, 1 Campbell, 2 van Genuchten (-)
     real(r8), intent(in) :: sp(NSP)            ! soil parameters of the layer, unused when 0 (mixed units)
     real(r8), intent(in) :: dz                 ! layer thickness (m)
@@ -235,6 +247,7 @@ contains
     real(r8), intent(out) :: t                 ! temperature after phase change (K)
     real(r8), intent(out) :: wl, wi            ! liquid water and ice after phase change (kg m-2)
     real(r8), intent(out) :: s                 ! snow without layers left (kg m-2)
+    type(hyd_layer_t), intent(in), optional :: hl0 ! hyd_layer(hydr_model, sp, 0) if the caller has it (mixed)
     real(r8) :: w                              ! total water of the layer (kg m-2)
     real(r8) :: e                              ! enthalpy to be matched, incl. the flux feedback (J m-2)
     real(r8) :: wlo                            ! liquid at the cold end of the plateau at tfrz (kg m-2)
@@ -245,7 +258,7 @@ contains
     integer :: it
     w = wl0 + wi0
     e = (c0 + cpice * s0 + cpliq * wl0 + cpice * wi0) * (t_s - tfrz) + hfus * wl0 + dfb * (t_s - tfrz)
-    call supercooled_liquid_max(hydr_model, sp, dz, tfrz, wmax, dwmax)   ! saturation at tfrz
+    call supercooled_liquid_max(hydr_model, sp, dz, tfrz, wmax, dwmax, hl0)   ! saturation at tfrz
     if (hydr_model == 1 .or. hydr_model == 2) then
       wlo = min(w, wmax)
     else
@@ -274,17 +287,17 @@ contains
       else
         wa = 0.0_r8
         wb = wlo
-        call equilibrium_residual(hydr_model, sp, dz, c0 + cpice * s0 + dfb, w, e, wb, fb, dfdw)
+        call equilibrium_residual(hydr_model, sp, dz, c0 + cpice * s0 + dfb, w, e, wb, fb, dfdw, hl0)
         if (fb >= 0.0_r8) then
           wl = wb
         else
-          call equilibrium_residual(hydr_model, sp, dz, c0 + cpice * s0 + dfb, w, e, wa, fa, dfdw)
+          call equilibrium_residual(hydr_model, sp, dz, c0 + cpice * s0 + dfb, w, e, wa, fa, dfdw, hl0)
           if (fa <= 0.0_r8) then
             wl = wa
           else
             wl = min(max(wl0, wa), wb)
             do it = 1, 200
-              call equilibrium_residual(hydr_model, sp, dz, c0 + cpice * s0 + dfb, w, e, wl, fa, dfdw)
+              call equilibrium_residual(hydr_model, sp, dz, c0 + cpice * s0 + dfb, w, e, wl, fa, dfdw, hl0)
               if (fa > 0.0_r8) then
                 wa = wl
               else
@@ -313,7 +326,7 @@ contains
   ! is the latent heat of the phase change at the layers' new temperatures (Kirchhoff's law; equal to
   ! hfus * melt / dt whenever the layer ends at tfrz, which is the usual case).
   subroutine soilsnow_temperature(hydr_model, snl, dt, soilpar, dz, z, zi, t, wliq, wice, scv, snowdp, &
-                                  hflx0, dhflx_dt, gflux, xmf, qmelt_nolayer, imelt, heat_resid, ierr)
+                                  hflx0, dhflx_dt, gflux, xmf, qmelt_nolayer, imelt, heat_resid, ierr, hl0)
     integer(ik), intent(in) :: hydr_model                ! 1 Campbell, 2 van Genuchten-Mualem (-)
     integer(ik), intent(in) :: snl                       ! minus the number of snow layers (-)
     real(r8), intent(in) :: dt                           ! time step (s)
@@ -334,6 +347,7 @@ contains
     integer(ik), intent(out) :: imelt(maxsnl+1:nl_soil)  ! 1 melt, 2 freeze, 0 none (-)
     real(r8), intent(out) :: heat_resid                  ! gflux - (sum cv dT/dt + xmf) (W m-2)
     integer(ik), intent(out) :: ierr                     ! 0 ok, 1 bad input, 2 dhflx_dt > 0, 3 T out of range (-)
+    type(hyd_layer_t), intent(in), optional :: hl0(nl_soil) ! hyd_layer(hydr_model, soilpar(:,j), 0) (mixed)
     real(r8) :: cv(maxsnl+1:nl_soil)                     ! heat capacity of the solve (J m-2 K-1)
     real(r8) :: tk(maxsnl+1:nl_soil)                     ! thermal conductivity (W m-1 K-1)
     real(r8) :: t_old(maxsnl+1:nl_soil)                  ! temperature at the start (K)
@@ -386,7 +400,11 @@ contains
       if (t_s(j) > tfrz) then
         act = wice(j) > 0.0_r8 .or. s0 > 0.0_r8
       else if (j >= 1) then
-        call supercooled_liquid_max(model, soilpar(:, j), dz(j), t_s(j), wmax, dwmax)
+        if (present(hl0)) then
+          call supercooled_liquid_max(model, soilpar(:, j), dz(j), t_s(j), wmax, dwmax, hl0(j))
+        else
+          call supercooled_liquid_max(model, soilpar(:, j), dz(j), t_s(j), wmax, dwmax)
+        end if
         wl = min(wliq(j) + wice(j), wmax)
         act = abs(wliq(j) - wl) > 1.0e-12_r8 * (wliq(j) + wice(j)) .and. &
               (wliq(j) > wl .or. wice(j) > 0.0_r8)
@@ -397,8 +415,13 @@ contains
         t(j) = t_s(j)
         cycle
       end if
-      call layer_phase_change(model, soilpar(:, min(max(j, 1), nl_soil)), dz(j), c0, dfb, t_s(j), &
-                              wliq(j), wice(j), s0, tn, wl, wi, s)
+      if (present(hl0) .and. j >= 1) then
+        call layer_phase_change(model, soilpar(:, j), dz(j), c0, dfb, t_s(j), &
+                                wliq(j), wice(j), s0, tn, wl, wi, s, hl0(j))
+      else
+        call layer_phase_change(model, soilpar(:, min(max(j, 1), nl_soil)), dz(j), c0, dfb, t_s(j), &
+                                wliq(j), wice(j), s0, tn, wl, wi, s)
+      end if
       ! latent heat at the new temperature (Kirchhoff), so that the enthalpy balance is exact
       xm = xm + (wl - wliq(j)) * (hfus + (cpliq - cpice) * (tn - tfrz)) + (s0 - s) * (hfus - cpice * (tn - tfrz))
       if (wl > wliq(j) .or. s < s0) then

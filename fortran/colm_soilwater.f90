@@ -19,6 +19,7 @@
 ! JGR 112, D07103), adapted so that the water table and aquifer stay consistent with the Richards solution
 ! (see docs/physics-soilwater.md).
 module colm_soilwater
+  use, intrinsic :: ieee_arithmetic, only: ieee_value, ieee_quiet_nan
   use colm_const, only: r8, ik, nl_soil, denh2o, denice, smpmin, pondmx
   use colm_layout, only: NSP, SP_THETA_S, SP_KSAT
   use colm_tridiag, only: tridiag_solve
@@ -54,6 +55,7 @@ module colm_soilwater
   real(r8), parameter :: tol_stall = 1.0e-7_r8   ! residual accepted once the iteration stops converging (m3 m-3)
   real(r8), parameter :: reg_rel = 1.0e-12_r8    ! relative diagonal shift of the Jacobian (-)
   real(r8), parameter :: piv_min = 1.0e-8_r8     ! smallest relative pivot accepted from the Newton matrix (-)
+  real(r8), parameter :: taylor_rel = 1.0e-7_r8  ! relative head change evaluated by Taylor expansion (-)
 
   ! runoff and groundwater (CoLM2014 / CLM4 SIMTOP)
   integer(ik), parameter :: KMEAN_COLUMN = KM_ARITHMETIC  ! interface conductivity used by soil_water (-)
@@ -103,8 +105,8 @@ contains
   ! Residual of the discrete Richards equation and its tridiagonal Jacobian with respect to the heads h:
   ! R_j = dz_j (theta_j - theta0_j) / dt - q_{j-1} + q_j + S_j  (mm s-1); q(0) top, q(nl) bottom flux.
   pure subroutine richards_residual(nl, kmean, dts, hl, dzm, zm, zim, th0, sink, &
-                                    top_type, top_value, pond_head, bot_type, bot_value, bot_zm, newton, &
-                                    broad, h, res, q, amx, bmx, cmx, resnorm)
+                                    top_type, top_value, pond_head, bot_type, bot_value, bot_zm, kb_top, kb_bot, &
+                                    newton, broad, h, res, q, amx, bmx, cmx, resnorm, hc, cst)
     integer, intent(in) :: nl                    ! number of layers (-)
     integer(ik), intent(in) :: kmean             ! interface conductivity choice (-)
     real(r8), intent(in) :: dts                  ! sub-step (s)
@@ -118,6 +120,8 @@ contains
     real(r8), intent(in) :: pond_head            ! surface head used by TOP_RAIN (mm)
     real(r8), intent(in) :: bot_value            ! bottom flux (mm s-1) or head (mm)
     real(r8), intent(in) :: bot_zm               ! depth of the bottom head (mm)
+    real(r8), intent(in) :: kb_top, kb_bot       ! conductivity at the boundary head of TOP_HEAD / TOP_RAIN and of
+                                                 ! BOT_HEAD (boundary_k), the same in every evaluation (mm s-1)
     logical, intent(in) :: newton                ! include conductivity derivatives (-)
     logical, intent(in) :: broad                 ! give every draining full node its unsaturated capacity (-)
     real(r8), intent(in) :: h(nl)                ! pressure heads (mm)
@@ -125,17 +129,39 @@ contains
     real(r8), intent(out) :: q(0:nl)             ! interface fluxes, downward (mm s-1)
     real(r8), intent(out) :: amx(nl), bmx(nl), cmx(nl) ! Jacobian diagonals (s-1)
     real(r8), intent(out) :: resnorm             ! max |res| dts / dzm (m3 m-3)
+    real(r8), intent(inout) :: hc(nl)            ! head of the last exact hydraulic evaluation of each layer, NaN = none (mm)
+    real(r8), intent(inout) :: cst(4, nl)        ! theta (-), capacity (mm-1), K (mm s-1) and dK/dh (s-1) there
     real(r8) :: th(nl), cp(nl), hk(nl), dhk(nl)  ! liquid (-), d theta/dh (mm-1), K (mm s-1), dK/dh (s-1)
     real(r8) :: dqa(0:nl), dqb(0:nl)             ! dq/dh of the node above / below each interface (s-1)
     real(r8) :: kh, dkh_a, dkh_b, g, dist        ! interface K (mm s-1), derivatives, gradient (-), distance (mm)
-    real(r8) :: kb, thb, cpb, dkb, hb            ! state at a prescribed boundary head (mixed), the head (mm)
+    real(r8) :: hb                               ! prescribed surface head (mm)
     real(r8) :: qcap, dqcap, fnewt               ! infiltration capacity (mm s-1), its derivative; 1 Newton, 0 Picard
     real(r8) :: cleft                            ! capacity just below saturation / the ice cap (mm-1)
+    real(r8) :: dhj                              ! change of the head since the last exact evaluation (mm)
     integer :: j                                 ! layer index (-)
 
     fnewt = merge(1.0_r8, 0.0_r8, newton)
     do j = 1, nl
-      call layer_state_psi(hl(j), h(j), th(j), cp(j), hk(j), dhk(j))
+      ! Late Newton steps move most layers by a tiny fraction of their head. Within a relative 1e-7 of the last
+      ! exact evaluation, and on the smooth part of the retention curve (ice-free, unsaturated, above smpmin),
+      ! theta and K are taken from their first-order Taylor expansion: its error, ~ (k dh/h)^2 / 2 relative with
+      ! k = dlnK/dlnh < 30, is below 1e-11 in K and 1e-13 in theta, far below the 1e-10 convergence tolerance;
+      ! capacity and dK/dh (Jacobian only) keep their values at that point.
+      dhj = h(j) - hc(j)
+      if (abs(dhj) <= taylor_rel * abs(hc(j)) .and. max(h(j), hc(j)) < hl(j)%psis .and. &
+          min(h(j), hc(j)) > smpmin .and. hl(j)%cap >= hl(j)%ths) then
+        th(j) = cst(1, j) + cst(2, j) * dhj
+        cp(j) = cst(2, j)
+        hk(j) = cst(3, j) + cst(4, j) * dhj
+        dhk(j) = cst(4, j)
+      else
+        call layer_state_psi(hl(j), h(j), th(j), cp(j), hk(j), dhk(j))
+        hc(j) = h(j)
+        cst(1, j) = th(j)
+        cst(2, j) = cp(j)
+        cst(3, j) = hk(j)
+        cst(4, j) = dhk(j)
+      end if
       dhk(j) = fnewt * dhk(j)
     end do
     dqa = 0.0_r8
@@ -154,9 +180,8 @@ contains
     case (TOP_HEAD, TOP_RAIN)
       dist = zm(1) - zim(0)
       hb = merge(top_value, pond_head, top_type == TOP_HEAD)
-      call layer_state_psi(hl(1), hb, thb, cpb, kb, dkb)
       g = (hb - h(1)) / dist + 1.0_r8
-      call interface_k(kmean, kb, hk(1), 0.0_r8, dhk(1), g > 0.0_r8, kh, dkh_a, dkh_b)
+      call interface_k(kmean, kb_top, hk(1), 0.0_r8, dhk(1), g > 0.0_r8, kh, dkh_a, dkh_b)
       qcap = kh * g
       dqcap = dkh_b * g - kh / dist
       if (top_type == TOP_RAIN .and. top_value <= qcap) then
@@ -172,9 +197,8 @@ contains
     select case (bot_type)
     case (BOT_HEAD)
       dist = bot_zm - zm(nl)
-      call layer_state_psi(hl(nl), bot_value, thb, cpb, kb, dkb)
       g = (h(nl) - bot_value) / dist + 1.0_r8
-      call interface_k(kmean, hk(nl), kb, dhk(nl), 0.0_r8, g > 0.0_r8, kh, dkh_a, dkh_b)
+      call interface_k(kmean, hk(nl), kb_bot, dhk(nl), 0.0_r8, g > 0.0_r8, kh, dkh_a, dkh_b)
       q(nl) = kh * g
       dqa(nl) = dkh_a * g + kh / dist
     case (BOT_WATERTABLE)
@@ -230,7 +254,7 @@ contains
   ! same change in mm. Used by soil_water (column) and by the verification kernel in colm_api.
   pure subroutine richards_solve(nl, hydr_model, kmean, dt, sp, dz, z, zi, vol_ice, sink, &
                                  top_type, top_value, pond_head, bot_type, bot_value, bot_depth, &
-                                 h_init, theta, h, dwat, q_top, q_bot, nsub, niter, ierr, hl_in, thmin_in)
+                                 h_init, theta, h, dwat, q_top, q_bot, nsub, niter, ierr, hl_in, thmin_in, h_start)
     integer, intent(in) :: nl                    ! number of layers (-)
     integer(ik), intent(in) :: hydr_model        ! 1 Campbell, 2 van Genuchten-Mualem (-)
     integer(ik), intent(in) :: kmean             ! interface conductivity: KM_ARITHMETIC/GEOMETRIC/UPSTREAM (-)
@@ -257,6 +281,8 @@ contains
     type(hyd_layer_t), intent(in), optional :: hl_in(nl) ! hyd_layer(hydr_model, sp(:,j), vol_ice(j)) if the
                                                  ! caller has it already (mixed)
     real(r8), intent(in), optional :: thmin_in(nl) ! liquid content at smpmin of those layers (m3 m-3)
+    real(r8), intent(in), optional :: h_start(nl) ! with h_init = 0: layer_matric_potential(hl(j), theta(j)) where
+                                                 ! <= 0, computed here where 1 (mm)
 
     real(r8) :: dzm(nl), zm(nl), zim(0:nl), bot_zm ! geometry (mm)
     type(hyd_layer_t) :: hl(nl)                  ! hydraulic constants of the layers (mixed)
@@ -268,6 +294,8 @@ contains
     real(r8) :: resnorm, rn_t                    ! residual norms (m3 m-3)
     real(r8) :: dts, t_done, lam, dsmp, scr, piv ! sub-step (s), time done (s), step length (-), scratch, pivot
     real(r8) :: qt_sum, qb_sum                   ! time-integrated boundary fluxes (mm)
+    real(r8) :: kb_top, kb_bot                   ! conductivities at the boundary heads (mm s-1)
+    real(r8) :: hc(nl), cst(4, nl)               ! last exact hydraulic evaluation per layer (richards_residual)
     logical :: converged, usable, stalled        ! sub-step converged; Newton matrix usable; heads stopped
     logical :: broad                             ! retry with the broad capacity rule (-)
     integer :: j, it, ls, nhalf, its, nforced    ! layer, iteration, line-search, halving and forced-step counters (-)
@@ -290,9 +318,27 @@ contains
         call layer_state_psi(hl(j), smpmin, thmin(j), scr, dsmp, piv)
       end if
       call layer_state_psi(hl(j), 0.0_r8, thmax(j), scr, dsmp, piv)
-      if (h_init /= 1) call layer_matric_potential(hl(j), theta(j), h(j), dsmp)
+      if (h_init /= 1) then
+        if (present(h_start)) then
+          if (h_start(j) <= 0.0_r8) then
+            h(j) = h_start(j)
+          else
+            call layer_matric_potential(hl(j), theta(j), h(j), dsmp)
+          end if
+        else
+          call layer_matric_potential(hl(j), theta(j), h(j), dsmp)
+        end if
+      end if
       h(j) = max(h(j), smpmin)
     end do
+    hc = ieee_value(1.0_r8, ieee_quiet_nan)
+    cst = 0.0_r8
+    ! conductivities at the prescribed boundary heads, constant over the solve
+    kb_top = 0.0_r8
+    kb_bot = 0.0_r8
+    if (top_type == TOP_HEAD .or. top_type == TOP_RAIN) &
+      call layer_state_psi(hl(1), merge(top_value, pond_head, top_type == TOP_HEAD), scr, dsmp, kb_top, piv)
+    if (bot_type == BOT_HEAD) call layer_state_psi(hl(nl), bot_value, scr, dsmp, kb_bot, piv)
     dwat = 0.0_r8
     qt_sum = 0.0_r8
     qb_sum = 0.0_r8
@@ -314,8 +360,8 @@ contains
       converged = .false.
       its = 0
       call richards_residual(nl, kmean, dts, hl, dzm, zm, zim, th0, sink, &
-                             top_type, top_value, pond_head, bot_type, bot_value, bot_zm, .true., &
-                             broad, h, res, q, amx, bmx, cmx, resnorm)
+                             top_type, top_value, pond_head, bot_type, bot_value, bot_zm, kb_top, kb_bot, .true., &
+                             broad, h, res, q, amx, bmx, cmx, resnorm, hc, cst)
       do it = 1, maxit
         if (resnorm <= tol_theta) then
           converged = .true.
@@ -333,8 +379,8 @@ contains
         end do
         if (.not. usable) then
           call richards_residual(nl, kmean, dts, hl, dzm, zm, zim, th0, sink, &
-                                 top_type, top_value, pond_head, bot_type, bot_value, bot_zm, .false., &
-                                 broad, h, res, q, amx, bmx, cmx, resnorm)
+                                 top_type, top_value, pond_head, bot_type, bot_value, bot_zm, kb_top, kb_bot, .false., &
+                                 broad, h, res, q, amx, bmx, cmx, resnorm, hc, cst)
         end if
         call tridiag_solve(nl, amx, bmx, cmx, -res, dh)
         ! backtracking line search on the residual norm
@@ -342,8 +388,8 @@ contains
         do ls = 1, 8
           hn = max(h + lam * dh, smpmin)
           call richards_residual(nl, kmean, dts, hl, dzm, zm, zim, th0, sink, &
-                                 top_type, top_value, pond_head, bot_type, bot_value, bot_zm, .true., &
-                                 broad, hn, res_t, q_t, a_t, b_t, c_t, rn_t)
+                                 top_type, top_value, pond_head, bot_type, bot_value, bot_zm, kb_top, kb_bot, .true., &
+                                 broad, hn, res_t, q_t, a_t, b_t, c_t, rn_t, hc, cst)
           if (rn_t < resnorm .or. ls == 8) exit
           lam = 0.5_r8 * lam
         end do
@@ -450,7 +496,7 @@ contains
   ! then "full" and a water table above zi(nl_soil) lives in the soil layers. A consistent initial state is
   ! zwt = zi(nl_soil), wa = 5000 mm; or zwt deeper with wa = 5000 - 1000 * Sy * (zwt - zi(nl_soil)).
   subroutine soil_water(hydr_model, dt, soilpar, dz, z, zi, t_soil, wliq, wice, qgtop, qseva, etr, rootr, &
-                        wdsrf, zwt, wa, qsurf, qsub, qinfl, qcharge, ierr)
+                        wdsrf, zwt, wa, qsurf, qsub, qinfl, qcharge, ierr, hl0, thmin0, h_start)
     integer(ik), intent(in) :: hydr_model            ! 1 Campbell, 2 van Genuchten-Mualem (-)
     real(r8), intent(in) :: dt                        ! time step (s)
     real(r8), intent(in) :: soilpar(NSP, nl_soil)     ! soil parameters per layer, SP_* (mixed)
@@ -472,6 +518,11 @@ contains
     real(r8), intent(out) :: qinfl                    ! infiltration into the soil (kg m-2 s-1)
     real(r8), intent(out) :: qcharge                  ! net transfer soil -> aquifer (kg m-2 s-1)
     integer(ik), intent(out) :: ierr                  ! 0 ok; 1 Richards not converged (still conserved); 2 bad input
+    type(hyd_layer_t), intent(in), optional :: hl0(nl_soil) ! hyd_layer(hydr_model, soilpar(:,j), 0): the layer
+                                                      ! constants without ice, if the caller keeps them (mixed)
+    real(r8), intent(in), optional :: thmin0(nl_soil) ! liquid content of those at smpmin (m3 m-3)
+    real(r8), intent(in), optional :: h_start(nl_soil) ! matric potential of the current liquid content where known,
+                                                      ! 1 elsewhere (mm); requires hl0 (mixed)
 
     real(r8) :: vol_ice(nl_soil), theta(nl_soil)      ! ice and liquid contents (m3 m-3)
     real(r8) :: wcap(nl_soil), wfloor(nl_soil)        ! liquid capacity and driest solvable liquid (mm)
@@ -507,8 +558,14 @@ contains
       vol_ice(j) = max(wice(j), 0.0_r8) / (denice * dz(j))
       theta(j) = wliq(j) / (denh2o * dz(j))
       wcap(j) = max(soilpar(SP_THETA_S, j) - vol_ice(j), 0.0_r8) * dz(j) * 1000.0_r8
-      hl(j) = hyd_layer(hydr_model, soilpar(:, j), vol_ice(j))
-      call layer_state_psi(hl(j), smpmin, thmin(j), scr(1), scr(2), scr(3))
+      if (present(hl0) .and. present(thmin0) .and. vol_ice(j) <= 0.0_r8) then
+        ! (the same values: hyd_layer uses the ice content only through max(vol_ice, 0) and vol_ice > 0)
+        hl(j) = hl0(j)
+        thmin(j) = thmin0(j)
+      else
+        hl(j) = hyd_layer(hydr_model, soilpar(:, j), vol_ice(j))
+        call layer_state_psi(hl(j), smpmin, thmin(j), scr(1), scr(2), scr(3))
+      end if
       wfloor(j) = thmin(j) * dz(j) * 1000.0_r8
       psat(j) = soil_psi_saturation(hydr_model, soilpar(:, j))
     end do
@@ -596,7 +653,7 @@ contains
     end if
     call richards_solve(nl_soil, hydr_model, KMEAN_COLUMN, dt, soilpar, dz, z, zi, vol_ice, sink, &
                         TOP_RAIN, qpot, head_top, bot_type, psat(nl_soil), max(zwt, zi(nl_soil)), 0_ik, &
-                        theta, h, dwat, q_top, q_bot, nsub, niter, ierr, hl_in=hl, thmin_in=thmin)
+                        theta, h, dwat, q_top, q_bot, nsub, niter, ierr, hl_in=hl, thmin_in=thmin, h_start=h_start)
     do j = 1, nl_soil
       wliq(j) = wliq(j) + dwat(j)
     end do

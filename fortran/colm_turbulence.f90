@@ -48,7 +48,7 @@ contains
 
   ! Integrated flux-profile functions between the roughness length and zldis (Zeng et al. 1998, Eqs. 8-13):
   ! u = u*/k fm, theta - theta_s = theta*/k fh, q - q_s = q*/k fq.
-  pure subroutine mo_profile(zldis, z0m, z0h, z0q, obu, fm, fh, fq)
+  pure subroutine mo_profile(zldis, z0m, z0h, z0q, obu, fm, fh, fq, lzm)
     real(r8), intent(in) :: zldis               ! reference height minus displacement height (m)
     real(r8), intent(in) :: z0m                 ! roughness length, momentum (m)
     real(r8), intent(in) :: z0h                 ! roughness length, heat (m)
@@ -57,38 +57,66 @@ contains
     real(r8), intent(out) :: fm                 ! momentum profile integral (-)
     real(r8), intent(out) :: fh                 ! heat profile integral (-)
     real(r8), intent(out) :: fq                 ! vapour profile integral (-)
+    real(r8), intent(in), optional :: lzm       ! log(zldis / z0m) if the caller has it (an iteration at fixed
+                                                ! heights); also used for z0h and z0q when they equal z0m (-)
     real(r8) :: zeta                            ! zldis / L (-)
     zeta = zldis / obu
-    fm = profile_m(zldis, z0m, obu, zeta)
-    fh = profile_h(zldis, z0h, obu, zeta)
-    fq = profile_h(zldis, z0q, obu, zeta)
+    if (present(lzm)) then
+      fm = profile_m(zldis, z0m, obu, zeta, lzm)
+      if (z0h == z0m) then
+        fh = profile_h(zldis, z0h, obu, zeta, lzm)
+      else
+        fh = profile_h(zldis, z0h, obu, zeta)
+      end if
+    else
+      fm = profile_m(zldis, z0m, obu, zeta)
+      fh = profile_h(zldis, z0h, obu, zeta)
+    end if
+    if (z0q == z0h) then
+      fq = fh                                   ! (the usual case: one thermal roughness)
+    else
+      fq = profile_h(zldis, z0q, obu, zeta)
+    end if
   end subroutine mo_profile
 
-  pure real(r8) function profile_m(zldis, z0, obu, zeta) result(f)
+  ! log(zldis / z0), from lz if given (-).
+  pure real(r8) function log_height(zldis, z0, lz) result(l)
+    real(r8), intent(in) :: zldis, z0           ! heights (m)
+    real(r8), intent(in), optional :: lz        ! log(zldis / z0) if known (-)
+    if (present(lz)) then
+      l = lz
+    else
+      l = log(zldis / z0)
+    end if
+  end function log_height
+
+  pure real(r8) function profile_m(zldis, z0, obu, zeta, lz) result(f)
     real(r8), intent(in) :: zldis, z0, obu      ! heights (m), Obukhov length (m)
     real(r8), intent(in) :: zeta                ! zldis / obu (-)
+    real(r8), intent(in), optional :: lz        ! log(zldis / z0) if known (-)
     if (zeta < -zetam) then
       f = log(-zetam * obu / z0) - psi_m_paulson(-zetam) + psi_m_paulson(z0 / obu) &
           + 1.14_r8 * ((-zeta)**(1.0_r8/3.0_r8) - zetam**(1.0_r8/3.0_r8))
     else if (zeta < 0.0_r8) then
-      f = log(zldis / z0) - psi_m_paulson(zeta) + psi_m_paulson(z0 / obu)
+      f = log_height(zldis, z0, lz) - psi_m_paulson(zeta) + psi_m_paulson(z0 / obu)
     else if (zeta <= 1.0_r8) then
-      f = log(zldis / z0) + 5.0_r8 * zeta - 5.0_r8 * z0 / obu
+      f = log_height(zldis, z0, lz) + 5.0_r8 * zeta - 5.0_r8 * z0 / obu
     else
       f = log(obu / z0) + 5.0_r8 - 5.0_r8 * z0 / obu + (5.0_r8 * log(zeta) + zeta - 1.0_r8)
     end if
   end function profile_m
 
-  pure real(r8) function profile_h(zldis, z0, obu, zeta) result(f)
+  pure real(r8) function profile_h(zldis, z0, obu, zeta, lz) result(f)
     real(r8), intent(in) :: zldis, z0, obu      ! heights (m), Obukhov length (m)
     real(r8), intent(in) :: zeta                ! zldis / obu (-)
+    real(r8), intent(in), optional :: lz        ! log(zldis / z0) if known (-)
     if (zeta < -zetat) then
       f = log(-zetat * obu / z0) - psi_h_paulson(-zetat) + psi_h_paulson(z0 / obu) &
           + 0.8_r8 * (zetat**(-1.0_r8/3.0_r8) - (-zeta)**(-1.0_r8/3.0_r8))
     else if (zeta < 0.0_r8) then
-      f = log(zldis / z0) - psi_h_paulson(zeta) + psi_h_paulson(z0 / obu)
+      f = log_height(zldis, z0, lz) - psi_h_paulson(zeta) + psi_h_paulson(z0 / obu)
     else if (zeta <= 1.0_r8) then
-      f = log(zldis / z0) + 5.0_r8 * zeta - 5.0_r8 * z0 / obu
+      f = log_height(zldis, z0, lz) + 5.0_r8 * zeta - 5.0_r8 * z0 / obu
     else
       f = log(obu / z0) + 5.0_r8 - 5.0_r8 * z0 / obu + (5.0_r8 * log(zeta) + zeta - 1.0_r8)
     end if
