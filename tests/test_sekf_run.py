@@ -15,7 +15,6 @@ from colmda import config
 from colmda import layout as L
 from colmda.assim import sekf
 from colmda.core import advance, initial_state
-from colmda.obs import operators
 from colmda.parallel import SerialComm
 from colmda.restart import read_restart
 from colmda.run import run
