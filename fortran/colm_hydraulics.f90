@@ -258,9 +258,8 @@ contains
     call layer_state_psi(hyd_layer(hydr_model, sp, vol_ice), smp, vol_liq, dtheta_dpsi, hk, dhk_dpsi)
   end subroutine soil_state_psi
 
-  ! soil_state_psi from the layer constants: one log and one exp for x^n, one of each for S* = (1 + x^n)^(-m)
-  ! (psi^n = exp(n log psi) computed once and reused for S*, the Mualem factor and the derivatives), a sqrt for
-  ! Se^L when L = 1/2, and in dry soil (x > 1) one more log1p / expm1 pair for the Mualem factor.
+  ! soil_state_psi from the layer constants: one log and one exp for x^n (x^-n in dry soil, x > 1), one log1p and
+  ! one exp / expm1 for S* = (1 + x^n)^(-m) and the Mualem factor, a sqrt for Se^L when L = 1/2.
   pure subroutine layer_state_psi(hl, smp, vol_liq, dtheta_dpsi, hk, dhk_dpsi)
     type(hyd_layer_t), intent(in) :: hl          ! layer constants (mixed)
     real(r8), intent(in) :: smp                  ! matric potential (mm)
@@ -269,7 +268,8 @@ contains
     real(r8), intent(out) :: hk                  ! hydraulic conductivity (mm s-1)
     real(r8), intent(out) :: dhk_dpsi            ! d hk / d smp (s-1)
     real(r8) :: h, s, ls                         ! potential (mm), theta / theta_s (-), log s (-)
-    real(r8) :: x, lx, xn, xn1, opx, sstar, se, sel, f  ! alpha|h|, log x, x^n, x^(n-1), 1 + x^n, S*, Se, Se^L, Mualem f (-)
+    real(r8) :: x, lx, xn, u, sstar, se, sel, f  ! alpha|h|, log x, x^n, x^-n, S*, Se, Se^L, Mualem f (-)
+    real(r8) :: w, xr                            ! 1 - f = x^(n-1) S*, x^(n-1) / (1 + x^n) (-)
     real(r8) :: dsdh, dwdh                       ! dS*/dh, d(1-f)/dh (mm-1)
 
     h = max(smp, smpmin)
@@ -291,16 +291,24 @@ contains
       end if
       x = -hl%alpha * h
       lx = log(x)
-      xn = exp(hl%n * lx)
-      xn1 = xn / x
-      opx = 1.0_r8 + xn
-      sstar = exp(-hl%m * log1p_r8(xn))
-      se = sstar / hl%sc
       if (x <= 1.0_r8) then
-        f = 1.0_r8 - xn1 * sstar
+        xn = exp(hl%n * lx)
+        sstar = exp(-hl%m * log1p_r8(xn))
+        w = (xn / x) * sstar
+        f = 1.0_r8 - w
+        ! x^(n-1) / (1 + x^n) of the derivatives below
+        xr = (xn / x) / (1.0_r8 + xn)
       else
-        f = -expm1_r8(-hl%m * log1p_r8(1.0_r8 / xn))
+        ! dry: from u = x^-n, with w = (x^n / (1 + x^n))^m = x^(n-1) S* = 1 - f and S* = w u x, so that the
+        ! Mualem factor keeps its digits and no further exp/log is needed (u, log1p and expm1 are polynomials
+        ! in very dry soil)
+        u = exp(-hl%n * lx)
+        f = -expm1_r8(-hl%m * log1p_r8(u))
+        w = 1.0_r8 - f
+        sstar = w * u * x
+        xr = 1.0_r8 / (x * (1.0_r8 + u))
       end if
+      se = sstar / hl%sc
       if (hl%l == 0.5_r8) then
         sel = sqrt(se)
       else
@@ -315,8 +323,8 @@ contains
         return
       end if
       ! dS*/dh with dx/dh = -alpha; w = x^(n-1) S* = 1 - f has dw/dh = -alpha (n-1) x^(n-2) S* / (1 + x^n)
-      dsdh = hl%m * hl%n * hl%alpha * xn1 * sstar / opx
-      dwdh = -hl%alpha * (hl%n - 1.0_r8) * xn1 / x * sstar / opx
+      dsdh = hl%m * hl%n * hl%alpha * xr * sstar
+      dwdh = -hl%alpha * (hl%n - 1.0_r8) * xr / x * sstar
       dtheta_dpsi = (hl%ths - hl%thr) * dsdh / hl%sc
       dhk_dpsi = hk * (hl%l * dsdh / sstar - 2.0_r8 * dwdh / f)
     else
