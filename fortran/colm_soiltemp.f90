@@ -54,6 +54,7 @@ contains
     real(r8) :: fl                             ! liquid fraction of the soil water (-)
     real(r8) :: tksat                          ! saturated conductivity for the current phases (W m-1 K-1)
     real(r8) :: ke                             ! Kersten number (-)
+    real(r8), parameter :: inv_ln10 = 1.0_r8 / log(10.0_r8) ! (-)
     sr = (wliq / denh2o + wice / denice) / (dz * sp(SP_THETA_S))
     sr = min(1.0_r8, max(0.0_r8, sr))
     if (sr <= 1.0e-7_r8) then
@@ -71,7 +72,12 @@ contains
       tksat = sp(SP_TKSATU)**fl * sp(SP_TKSATF)**(1.0_r8 - fl)
     end if
     if (t >= tfrz) then
-      ke = max(0.0_r8, log10(sr) + 1.0_r8)
+      ! log10 through the natural log (log10 is several times dearer in glibc); Ke = 0 below sr = 0.1
+      if (sr > 0.1_r8) then
+        ke = log(sr) * inv_ln10 + 1.0_r8
+      else
+        ke = 0.0_r8
+      end if
     else
       ke = sr
     end if

@@ -22,7 +22,7 @@ module colm_soilwater
   use, intrinsic :: ieee_arithmetic, only: ieee_value, ieee_quiet_nan
   use colm_const, only: r8, ik, nl_soil, denh2o, denice, smpmin, pondmx
   use colm_layout, only: NSP, SP_THETA_S, SP_KSAT
-  use colm_tridiag, only: tridiag_solve
+  use colm_tridiag, only: tridiag_solve, tridiag_solve_checked
   use colm_hydraulics, only: soil_theta_from_psi, ice_impedance, soil_psi_saturation, &
                              hyd_layer_t, hyd_layer, layer_state_psi, layer_matric_potential
   implicit none
@@ -104,22 +104,21 @@ contains
 
   ! Residual of the discrete Richards equation and its tridiagonal Jacobian with respect to the heads h:
   ! R_j = dz_j (theta_j - theta0_j) / dt - q_{j-1} + q_j + S_j  (mm s-1); q(0) top, q(nl) bottom flux.
-  pure subroutine richards_residual(nl, kmean, dts, hl, dzm, zm, zim, th0, sink, &
-                                    top_type, top_value, pond_head, bot_type, bot_value, bot_zm, kb_top, kb_bot, &
+  pure subroutine richards_residual(nl, kmean, sdz, rsdz, rdist, hl, th0, sink, &
+                                    top_type, top_value, pond_head, bot_type, bot_value, kb_top, kb_bot, &
                                     newton, broad, h, res, q, amx, bmx, cmx, resnorm, hc, cst)
     integer, intent(in) :: nl                    ! number of layers (-)
     integer(ik), intent(in) :: kmean             ! interface conductivity choice (-)
-    real(r8), intent(in) :: dts                  ! sub-step (s)
+    real(r8), intent(in) :: sdz(nl), rsdz(nl)    ! dzm / dts (mm s-1) and its reciprocal (s mm-1)
+    real(r8), intent(in) :: rdist(0:nl)          ! 1 / node distance across interface j (top: surface to node 1,
+                                                 ! bottom: node nl to the bottom head) (mm-1)
     type(hyd_layer_t), intent(in) :: hl(nl)      ! hydraulic constants of the layers at their ice content (mixed)
-    real(r8), intent(in) :: dzm(nl), zm(nl)      ! thickness and node depth (mm)
-    real(r8), intent(in) :: zim(0:nl)            ! interface depths (mm)
     real(r8), intent(in) :: th0(nl)              ! liquid content at the start of the sub-step (m3 m-3)
     real(r8), intent(in) :: sink(nl)             ! sink (mm s-1)
     integer(ik), intent(in) :: top_type, bot_type ! boundary types (-)
     real(r8), intent(in) :: top_value            ! top flux (mm s-1) or head (mm)
     real(r8), intent(in) :: pond_head            ! surface head used by TOP_RAIN (mm)
     real(r8), intent(in) :: bot_value            ! bottom flux (mm s-1) or head (mm)
-    real(r8), intent(in) :: bot_zm               ! depth of the bottom head (mm)
     real(r8), intent(in) :: kb_top, kb_bot       ! conductivity at the boundary head of TOP_HEAD / TOP_RAIN and of
                                                  ! BOT_HEAD (boundary_k), the same in every evaluation (mm s-1)
     logical, intent(in) :: newton                ! include conductivity derivatives (-)
@@ -133,7 +132,7 @@ contains
     real(r8), intent(inout) :: cst(4, nl)        ! theta (-), capacity (mm-1), K (mm s-1) and dK/dh (s-1) there
     real(r8) :: th(nl), cp(nl), hk(nl), dhk(nl)  ! liquid (-), d theta/dh (mm-1), K (mm s-1), dK/dh (s-1)
     real(r8) :: dqa(0:nl), dqb(0:nl)             ! dq/dh of the node above / below each interface (s-1)
-    real(r8) :: kh, dkh_a, dkh_b, g, dist        ! interface K (mm s-1), derivatives, gradient (-), distance (mm)
+    real(r8) :: kh, dkh_a, dkh_b, g              ! interface K (mm s-1), derivatives (s-1), gradient (-)
     real(r8) :: hb                               ! prescribed surface head (mm)
     real(r8) :: qcap, dqcap, fnewt               ! infiltration capacity (mm s-1), its derivative; 1 Newton, 0 Picard
     real(r8) :: cleft                            ! capacity just below saturation / the ice cap (mm-1)
@@ -168,22 +167,20 @@ contains
     dqb = 0.0_r8
     ! interior interfaces
     do j = 1, nl - 1
-      dist = zm(j+1) - zm(j)
-      g = (h(j) - h(j+1)) / dist + 1.0_r8
+      g = (h(j) - h(j+1)) * rdist(j) + 1.0_r8
       call interface_k(kmean, hk(j), hk(j+1), dhk(j), dhk(j+1), g > 0.0_r8, kh, dkh_a, dkh_b)
       q(j) = kh * g
-      dqa(j) = dkh_a * g + kh / dist
-      dqb(j) = dkh_b * g - kh / dist
+      dqa(j) = dkh_a * g + kh * rdist(j)
+      dqb(j) = dkh_b * g - kh * rdist(j)
     end do
     ! top boundary
     select case (top_type)
     case (TOP_HEAD, TOP_RAIN)
-      dist = zm(1) - zim(0)
       hb = merge(top_value, pond_head, top_type == TOP_HEAD)
-      g = (hb - h(1)) / dist + 1.0_r8
+      g = (hb - h(1)) * rdist(0) + 1.0_r8
       call interface_k(kmean, kb_top, hk(1), 0.0_r8, dhk(1), g > 0.0_r8, kh, dkh_a, dkh_b)
       qcap = kh * g
-      dqcap = dkh_b * g - kh / dist
+      dqcap = dkh_b * g - kh * rdist(0)
       if (top_type == TOP_RAIN .and. top_value <= qcap) then
         q(0) = top_value
       else
@@ -196,16 +193,14 @@ contains
     ! bottom boundary
     select case (bot_type)
     case (BOT_HEAD)
-      dist = bot_zm - zm(nl)
-      g = (h(nl) - bot_value) / dist + 1.0_r8
+      g = (h(nl) - bot_value) * rdist(nl) + 1.0_r8
       call interface_k(kmean, hk(nl), kb_bot, dhk(nl), 0.0_r8, g > 0.0_r8, kh, dkh_a, dkh_b)
       q(nl) = kh * g
-      dqa(nl) = dkh_a * g + kh / dist
+      dqa(nl) = dkh_a * g + kh * rdist(nl)
     case (BOT_WATERTABLE)
-      dist = bot_zm - zm(nl)
-      g = (h(nl) - bot_value) / dist + 1.0_r8
+      g = (h(nl) - bot_value) * rdist(nl) + 1.0_r8
       q(nl) = hk(nl) * g
-      dqa(nl) = dhk(nl) * g + hk(nl) / dist
+      dqa(nl) = dhk(nl) * g + hk(nl) * rdist(nl)
     case (BOT_FREE)
       q(nl) = hk(nl)
       dqa(nl) = dhk(nl)
@@ -217,8 +212,8 @@ contains
     ! residual and Jacobian rows; a relative diagonal shift keeps a saturated, no-flux column non-singular
     resnorm = 0.0_r8
     do j = 1, nl
-      res(j) = dzm(j) * (th(j) - th0(j)) / dts - q(j-1) + q(j) + sink(j)
-      resnorm = max(resnorm, abs(res(j)) * dts / dzm(j))
+      res(j) = sdz(j) * (th(j) - th0(j)) - q(j-1) + q(j) + sink(j)
+      resnorm = max(resnorm, abs(res(j)) * rsdz(j))
       amx(j) = -dqa(j-1)
       cmx(j) = dqb(j)
       ! A full node (zero capacity) that has to lose water may only be able to do so through the unsaturated
@@ -228,9 +223,9 @@ contains
       if (cp(j) <= 0.0_r8 .and. res(j) > 0.0_r8) then
         ! (the capacity just below the kink is computed only here, where it is needed)
         cleft = capacity_below_full(hl(j))
-        if (broad .or. abs(dqa(j) - dqb(j-1)) < 1.0e-3_r8 * dzm(j) * cleft / dts) cp(j) = cleft
+        if (broad .or. abs(dqa(j) - dqb(j-1)) < 1.0e-3_r8 * sdz(j) * cleft) cp(j) = cleft
       end if
-      bmx(j) = dzm(j) * cp(j) / dts + dqa(j) - dqb(j-1)
+      bmx(j) = sdz(j) * cp(j) + dqa(j) - dqb(j-1)
       bmx(j) = bmx(j) + reg_rel * (abs(bmx(j)) + abs(amx(j)) + abs(cmx(j))) + tiny(1.0_r8)
     end do
     amx(1) = 0.0_r8
@@ -285,6 +280,8 @@ contains
                                                  ! <= 0, computed here where 1 (mm)
 
     real(r8) :: dzm(nl), zm(nl), zim(0:nl), bot_zm ! geometry (mm)
+    real(r8) :: rdist(0:nl)                      ! reciprocal node distances across the interfaces (mm-1)
+    real(r8) :: sdz(nl), rsdz(nl)                ! dzm / dts (mm s-1) and dts / dzm (s mm-1) of the sub-step
     type(hyd_layer_t) :: hl(nl)                  ! hydraulic constants of the layers (mixed)
     real(r8) :: h0(nl), hn(nl), dh(nl)           ! heads at the sub-step start, trial heads, Newton step (mm)
     real(r8) :: th0(nl), thc(nl)                 ! storage reference (m3 m-3), change over a sub-step (mm)
@@ -306,6 +303,11 @@ contains
     end do
     zim = zi * 1000.0_r8
     bot_zm = max(bot_depth, zi(nl)) * 1000.0_r8
+    rdist(0) = 1.0_r8 / (zm(1) - zim(0))
+    do j = 1, nl - 1
+      rdist(j) = 1.0_r8 / (zm(j+1) - zm(j))
+    end do
+    rdist(nl) = 1.0_r8 / (bot_zm - zm(nl))
     do j = 1, nl
       if (present(hl_in)) then
         hl(j) = hl_in(j)
@@ -353,14 +355,18 @@ contains
     broad = .false.
     do while (dt - t_done > 1.0e-9_r8 * dt)
       dts = min(dts, dt - t_done)
+      do j = 1, nl
+        sdz(j) = dzm(j) / dts
+        rsdz(j) = dts / dzm(j)
+      end do
       ! storage reference: the actual content, limited to the range the retention curve can reach, so that
       ! iteration residuals do not accumulate from sub-step to sub-step
       th0 = min(max(theta, thmin), thmax)
       h = h0
       converged = .false.
       its = 0
-      call richards_residual(nl, kmean, dts, hl, dzm, zm, zim, th0, sink, &
-                             top_type, top_value, pond_head, bot_type, bot_value, bot_zm, kb_top, kb_bot, .true., &
+      call richards_residual(nl, kmean, sdz, rsdz, rdist, hl, th0, sink, &
+                             top_type, top_value, pond_head, bot_type, bot_value, kb_top, kb_bot, .true., &
                              broad, h, res, q, amx, bmx, cmx, resnorm, hc, cst)
       do it = 1, maxit
         if (resnorm <= tol_theta) then
@@ -370,25 +376,19 @@ contains
         its = it
         ! the Thomas algorithm has no pivoting: keep the Newton matrix only while no pivot is (nearly) zero,
         ! else use Celia's modified Picard matrix (conductivity derivatives dropped: an M-matrix)
-        piv = bmx(1)
-        usable = abs(piv) > piv_min * (abs(bmx(1)) + abs(cmx(1)))
-        do j = 2, nl
-          if (.not. usable) exit
-          piv = bmx(j) - amx(j) * cmx(j-1) / piv
-          usable = abs(piv) > piv_min * (abs(bmx(j)) + abs(amx(j)) + abs(cmx(j)))
-        end do
+        call tridiag_solve_checked(nl, amx, bmx, cmx, -res, piv_min, dh, usable)
         if (.not. usable) then
-          call richards_residual(nl, kmean, dts, hl, dzm, zm, zim, th0, sink, &
-                                 top_type, top_value, pond_head, bot_type, bot_value, bot_zm, kb_top, kb_bot, .false., &
+          call richards_residual(nl, kmean, sdz, rsdz, rdist, hl, th0, sink, &
+                                 top_type, top_value, pond_head, bot_type, bot_value, kb_top, kb_bot, .false., &
                                  broad, h, res, q, amx, bmx, cmx, resnorm, hc, cst)
+          call tridiag_solve(nl, amx, bmx, cmx, -res, dh)
         end if
-        call tridiag_solve(nl, amx, bmx, cmx, -res, dh)
         ! backtracking line search on the residual norm
         lam = 1.0_r8
         do ls = 1, 8
           hn = max(h + lam * dh, smpmin)
-          call richards_residual(nl, kmean, dts, hl, dzm, zm, zim, th0, sink, &
-                                 top_type, top_value, pond_head, bot_type, bot_value, bot_zm, kb_top, kb_bot, .true., &
+          call richards_residual(nl, kmean, sdz, rsdz, rdist, hl, th0, sink, &
+                                 top_type, top_value, pond_head, bot_type, bot_value, kb_top, kb_bot, .true., &
                                  broad, hn, res_t, q_t, a_t, b_t, c_t, rn_t, hc, cst)
           if (rn_t < resnorm .or. ls == 8) exit
           lam = 0.5_r8 * lam
