@@ -31,6 +31,7 @@ module colm_hydraulics
   integer(ik), parameter :: HYDR_VG = 2          ! van Genuchten-Mualem switch value (-)
   real(r8), parameter :: PSI_E_VG = -1.0_r8      ! air-entry potential of the vG-Mualem form, CoLM202X (mm)
   real(r8), parameter :: e_ice = 6.0_r8          ! ice impedance exponent, CoLM2014 / CLM4 (-)
+  real(r8), parameter :: ln10 = log(10.0_r8)     ! (-)
 
   ! constants of one layer's hydraulic functions at a given ice content (see hyd_layer)
   type :: hyd_layer_t
@@ -82,7 +83,7 @@ contains
   pure real(r8) function ice_impedance(vol_ice, theta_s) result(imped)
     real(r8), intent(in) :: vol_ice              ! volumetric ice content (m3 m-3)
     real(r8), intent(in) :: theta_s              ! porosity (m3 m-3)
-    imped = 10.0_r8**(-e_ice * min(1.0_r8, max(0.0_r8, vol_ice) / theta_s))
+    imped = exp(-e_ice * ln10 * min(1.0_r8, max(0.0_r8, vol_ice) / theta_s))   ! (exp is cheaper than pow)
   end function ice_impedance
 
   ! Matric potential at which the unfrozen soil becomes saturated (air entry): psi_s (Campbell) or psi_e (vG).

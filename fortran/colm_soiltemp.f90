@@ -69,7 +69,8 @@ contains
     else if (fl == 0.0_r8) then
       tksat = sp(SP_TKSATF)
     else
-      tksat = sp(SP_TKSATU)**fl * sp(SP_TKSATF)**(1.0_r8 - fl)
+      ! (one exp and one log instead of two pows)
+      tksat = sp(SP_TKSATF) * exp(fl * log(sp(SP_TKSATU) / sp(SP_TKSATF)))
     end if
     if (t >= tfrz) then
       ! log10 through the natural log (log10 is several times dearer in glibc); Ke = 0 below sr = 0.1

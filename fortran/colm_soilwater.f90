@@ -628,7 +628,7 @@ contains
           dsum = dsum + thick
         end if
       end do
-      imped = 10.0_r8**(-6.0_r8 * fice / max(dsum, 1.0e-12_r8))
+      imped = exp(-6.0_r8 * log(10.0_r8) * fice / max(dsum, 1.0e-12_r8))
       qsub = imped * rsbmx * exp(-rsb_decay * zwt)
       tmp = 0.0_r8
       do j = 1, nl_soil
