@@ -23,7 +23,7 @@ module colm_soilwater
   use colm_const, only: r8, ik, nl_soil, denh2o, denice, smpmin, pondmx
   use colm_layout, only: NSP, SP_THETA_S, SP_KSAT
   use colm_tridiag, only: tridiag_solve, tridiag_solve_checked
-  use colm_hydraulics, only: soil_theta_from_psi, ice_impedance, soil_psi_saturation, &
+  use colm_hydraulics, only: ice_impedance, soil_psi_saturation, &
                              hyd_layer_t, hyd_layer, layer_state_psi, layer_matric_potential
   implicit none
   private
@@ -394,7 +394,7 @@ contains
           lam = 0.5_r8 * lam
         end do
         ! slow progress below the acceptance tolerance ends the iteration (the update is conservative anyway)
-        stalled = maxval(abs(hn - h) / (abs(h) + 1.0_r8)) < 1.0e-12_r8 .or. rn_t > 0.5_r8 * resnorm
+        stalled = all(abs(hn - h) < 1.0e-12_r8 * (abs(h) + 1.0_r8)) .or. rn_t > 0.5_r8 * resnorm
         h = hn
         res = res_t
         q = q_t
@@ -480,14 +480,12 @@ contains
 
   ! Specific yield of the aquifer at water table depth zwt (CoLM2014 form generalised to both retention
   ! models): porosity minus the equilibrium content at the potential psi_sat - zwt of the bottom layer.
-  pure real(r8) function specific_yield(hydr_model, sp, zwt) result(sy)
-    integer(ik), intent(in) :: hydr_model        ! 1 Campbell, 2 van Genuchten-Mualem (-)
-    real(r8), intent(in) :: sp(NSP)              ! parameters of the bottom soil layer (mixed)
+  pure real(r8) function specific_yield(hl, zwt) result(sy)
+    type(hyd_layer_t), intent(in) :: hl          ! hydraulic constants of the ice-free bottom soil layer (mixed)
     real(r8), intent(in) :: zwt                  ! water table depth (m)
-    real(r8) :: th, cp                           ! equilibrium content (m3 m-3), capacity (mm-1)
-    call soil_theta_from_psi(hydr_model, sp, soil_psi_saturation(hydr_model, sp) - 1000.0_r8 * zwt, &
-                             0.0_r8, th, cp)
-    sy = max(sy_min, sp(SP_THETA_S) - th)
+    real(r8) :: th, cp, hk, dhk                  ! equilibrium content (m3 m-3), unused outputs
+    call layer_state_psi(hl, hl%psis - 1000.0_r8 * zwt, th, cp, hk, dhk)
+    sy = max(sy_min, hl%ths - th)
   end function specific_yield
 
   ! ---------------------------------------------------------------------------------------------------------
@@ -671,7 +669,11 @@ contains
       qcharge = qcharge + q_bot
       dwa = (q_bot - qsub) * dt
       wa = wa + dwa
-      sy = specific_yield(hydr_model, soilpar(:, nl_soil), zwt)
+      if (present(hl0)) then
+        sy = specific_yield(hl0(nl_soil), zwt)
+      else
+        sy = specific_yield(hyd_layer(hydr_model, soilpar(:, nl_soil), 0.0_r8), zwt)
+      end if
       zwt = min(max(zwt - dwa / (1000.0_r8 * sy), zi(nl_soil)), ZWT_MAX)
       if (wa > WA_MAX) then
         ! a full aquifer returns the excess to the bottom soil layer; the water table enters the column
