@@ -25,7 +25,7 @@ module colm_hydraulics
   public :: HYDR_CAMPBELL, HYDR_VG, PSI_E_VG
   public :: soil_matric_potential, soil_conductivity, soil_theta_from_psi, soil_state_psi
   public :: ice_impedance, soil_psi_saturation
-  public :: hyd_layer_t, hyd_layer, layer_state_psi, layer_matric_potential
+  public :: hyd_layer_t, hyd_layer, layer_state_psi, layer_matric_potential, layer_state_theta
 
   integer(ik), parameter :: HYDR_CAMPBELL = 1    ! Campbell / Clapp-Hornberger switch value (-)
   integer(ik), parameter :: HYDR_VG = 2          ! van Genuchten-Mualem switch value (-)
@@ -269,9 +269,8 @@ contains
     real(r8), intent(out) :: hk                  ! hydraulic conductivity (mm s-1)
     real(r8), intent(out) :: dhk_dpsi            ! d hk / d smp (s-1)
     real(r8) :: h, s, ls                         ! potential (mm), theta / theta_s (-), log s (-)
-    real(r8) :: x, lx, xn, u, sstar, se, sel, f  ! alpha|h|, log x, x^n, x^-n, S*, Se, Se^L, Mualem f (-)
+    real(r8) :: x, lx, xn, u, sstar, f           ! alpha|h|, log x, x^n, x^-n, S*, Mualem f (-)
     real(r8) :: w, xr                            ! 1 - f = x^(n-1) S*, x^(n-1) / (1 + x^n) (-)
-    real(r8) :: dsdh, dwdh                       ! dS*/dh, d(1-f)/dh (mm-1)
 
     h = max(smp, smpmin)
     if (hl%model == HYDR_VG) then
@@ -309,25 +308,7 @@ contains
         sstar = w * u * x
         xr = 1.0_r8 / (x * (1.0_r8 + u))
       end if
-      se = sstar / hl%sc
-      if (hl%l == 0.5_r8) then
-        sel = sqrt(se)
-      else
-        sel = se**hl%l
-      end if
-      vol_liq = min(hl%thr + (hl%ths - hl%thr) * se, hl%cap)
-      hk = hl%imped * hl%ksat * sel * (f / hl%fc)**2
-      if (h < max(smp, smpmin)) then
-        ! held at the ice cap
-        dtheta_dpsi = 0.0_r8
-        dhk_dpsi = 0.0_r8
-        return
-      end if
-      ! dS*/dh with dx/dh = -alpha; w = x^(n-1) S* = 1 - f has dw/dh = -alpha (n-1) x^(n-2) S* / (1 + x^n)
-      dsdh = hl%m * hl%n * hl%alpha * xr * sstar
-      dwdh = -hl%alpha * (hl%n - 1.0_r8) * xr / x * sstar
-      dtheta_dpsi = (hl%ths - hl%thr) * dsdh / hl%sc
-      dhk_dpsi = hk * (hl%l * dsdh / sstar - 2.0_r8 * dwdh / f)
+      call vg_state_from_sstar(hl, x, sstar, f, xr, h < max(smp, smpmin), vol_liq, dtheta_dpsi, hk, dhk_dpsi)
     else
       if (h >= hl%psis) then
         s = 1.0_r8
@@ -353,6 +334,79 @@ contains
       dhk_dpsi = (2.0_r8 * hl%b + 3.0_r8) * hk / max(vol_liq, tiny(1.0_r8)) * dtheta_dpsi
     end if
   end subroutine layer_state_psi
+
+  ! The vG-Mualem state at x = alpha |h| from S*, the Mualem factor f and x^(n-1) / (1 + x^n) (shared by
+  ! layer_state_psi and layer_state_theta).
+  pure subroutine vg_state_from_sstar(hl, x, sstar, f, xr, at_cap, vol_liq, dtheta_dpsi, hk, dhk_dpsi)
+    type(hyd_layer_t), intent(in) :: hl          ! layer constants (mixed)
+    real(r8), intent(in) :: x                    ! alpha |h| (-)
+    real(r8), intent(in) :: sstar                ! S* = (1 + x^n)^(-m) (-)
+    real(r8), intent(in) :: f                    ! Mualem factor 1 - (1 - S*^(1/m))^m (-)
+    real(r8), intent(in) :: xr                   ! x^(n-1) / (1 + x^n) (-)
+    logical, intent(in) :: at_cap                ! h is held at the ice cap: zero capacity and dK/dh (-)
+    real(r8), intent(out) :: vol_liq             ! liquid content (m3 m-3)
+    real(r8), intent(out) :: dtheta_dpsi         ! d vol_liq / d smp (m3 m-3 mm-1)
+    real(r8), intent(out) :: hk                  ! hydraulic conductivity (mm s-1)
+    real(r8), intent(out) :: dhk_dpsi            ! d hk / d smp (s-1)
+    real(r8) :: se, sel, dsdh, dwdh              ! Se, Se^L (-), dS*/dh, d(1-f)/dh (mm-1)
+    se = sstar / hl%sc
+    if (hl%l == 0.5_r8) then
+      sel = sqrt(se)
+    else
+      sel = se**hl%l
+    end if
+    vol_liq = min(hl%thr + (hl%ths - hl%thr) * se, hl%cap)
+    hk = hl%imped * hl%ksat * sel * (f / hl%fc)**2
+    if (at_cap) then
+      dtheta_dpsi = 0.0_r8
+      dhk_dpsi = 0.0_r8
+      return
+    end if
+    ! dS*/dh with dx/dh = -alpha; w = x^(n-1) S* = 1 - f has dw/dh = -alpha (n-1) x^(n-2) S* / (1 + x^n)
+    dsdh = hl%m * hl%n * hl%alpha * xr * sstar
+    dwdh = -hl%alpha * (hl%n - 1.0_r8) * xr / x * sstar
+    dtheta_dpsi = (hl%ths - hl%thr) * dsdh / hl%sc
+    dhk_dpsi = hk * (hl%l * dsdh / sstar - 2.0_r8 * dwdh / f)
+  end subroutine vg_state_from_sstar
+
+  ! The matric potential of an ice-free vG layer at liquid content theta together with the state layer_state_psi
+  ! gives at that potential, reusing the inverse's S* and x^n (no further exp/log in wet soil, a log1p / expm1
+  ! pair in dry soil): where a solve starts from a water content, this replaces a full forward evaluation.
+  ! ok = .false. (nothing computed) outside that case: Campbell, ice, saturation, clipping at smpmin.
+  pure subroutine layer_state_theta(hl, theta, smp, vol_liq, dtheta_dpsi, hk, dhk_dpsi, ok)
+    type(hyd_layer_t), intent(in) :: hl          ! layer constants (mixed)
+    real(r8), intent(in) :: theta                ! liquid content (m3 m-3)
+    real(r8), intent(out) :: smp                 ! matric potential (mm, < psi_e)
+    real(r8), intent(out) :: vol_liq             ! liquid content of the forward function at smp (m3 m-3)
+    real(r8), intent(out) :: dtheta_dpsi         ! d vol_liq / d smp (m3 m-3 mm-1)
+    real(r8), intent(out) :: hk                  ! hydraulic conductivity (mm s-1)
+    real(r8), intent(out) :: dhk_dpsi            ! d hk / d smp (s-1)
+    logical, intent(out) :: ok                   ! the case was handled (-)
+    real(r8) :: s, ss, y, xn, x, u, f, xr        ! Se, S*, -log(S*)/m, x^n, alpha|h|, x^-n, Mualem f, x^(n-1)/(1+x^n) (-)
+    real(r8), parameter :: ymax = 700.0_r8       ! as in vg_psi_of_theta (-)
+    ok = .false.
+    if (hl%model /= HYDR_VG .or. hl%cap < hl%ths) return
+    s = (theta - hl%thr) / (hl%ths - hl%thr)
+    if (s >= 1.0_r8 .or. s <= 0.0_r8) return
+    ss = s * hl%sc
+    y = -log(ss) / hl%m
+    if (y > ymax) return
+    xn = expm1_r8(y)
+    x = exp(log(xn) / hl%n)
+    if (-x / hl%alpha <= smpmin) return
+    smp = -x / hl%alpha
+    if (smp >= PSI_E_VG) return
+    if (x <= 1.0_r8) then
+      f = 1.0_r8 - (xn / x) * ss
+      xr = (xn / x) / (1.0_r8 + xn)
+    else
+      u = 1.0_r8 / xn
+      f = -expm1_r8(-hl%m * log1p_r8(u))
+      xr = 1.0_r8 / (x * (1.0_r8 + u))
+    end if
+    call vg_state_from_sstar(hl, x, ss, f, xr, .false., vol_liq, dtheta_dpsi, hk, dhk_dpsi)
+    ok = .true.
+  end subroutine layer_state_theta
 
   ! Hydraulic conductivity and its derivative with respect to the liquid content. The relative conductivity uses
   ! the liquid saturation and is multiplied by the ice impedance (CoLM2014).

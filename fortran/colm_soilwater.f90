@@ -24,7 +24,8 @@ module colm_soilwater
   use colm_layout, only: NSP, SP_THETA_S, SP_KSAT
   use colm_tridiag, only: tridiag_solve, tridiag_solve_checked
   use colm_hydraulics, only: ice_impedance, soil_psi_saturation, &
-                             hyd_layer_t, hyd_layer, layer_state_psi, layer_matric_potential
+                             hyd_layer_t, hyd_layer, layer_state_psi, layer_matric_potential, &
+                             layer_state_theta
   implicit none
   private
   public :: soil_water, richards_solve
@@ -243,6 +244,24 @@ contains
     call layer_state_psi(hl, hfull, scr, cleft, dsmp, dk)
   end function capacity_below_full
 
+  ! The head of a layer from its water content; where layer_state_theta applies, the hydraulic state there seeds
+  ! the evaluation cache of richards_residual, so that the first residual needs no forward evaluation of it.
+  pure subroutine start_head(hl, theta, h, hc, cst)
+    type(hyd_layer_t), intent(in) :: hl          ! hydraulic constants of the layer (mixed)
+    real(r8), intent(in) :: theta                ! liquid content (m3 m-3)
+    real(r8), intent(out) :: h                   ! pressure head (mm)
+    real(r8), intent(inout) :: hc                ! head of the cached evaluation, NaN = none (mm)
+    real(r8), intent(inout) :: cst(4)            ! theta (-), capacity (mm-1), K (mm s-1), dK/dh (s-1) there
+    real(r8) :: dsmp                             ! unused derivative (mm)
+    logical :: seeded                            ! layer_state_theta handled the layer (-)
+    call layer_state_theta(hl, theta, h, cst(1), cst(2), cst(3), cst(4), seeded)
+    if (seeded) then
+      hc = h
+    else
+      call layer_matric_potential(hl, theta, h, dsmp)
+    end if
+  end subroutine start_head
+
   ! ---------------------------------------------------------------------------------------------------------
   ! Implicit Richards-equation solve over dt for one column of nl layers with the given boundary conditions.
   ! theta is updated from the time-integrated interface fluxes (exact mass conservation); dwat returns the
@@ -297,6 +316,8 @@ contains
     logical :: broad                             ! retry with the broad capacity rule (-)
     integer :: j, it, ls, nhalf, its, nforced    ! layer, iteration, line-search, halving and forced-step counters (-)
 
+    hc = ieee_value(1.0_r8, ieee_quiet_nan)
+    cst = 0.0_r8
     do j = 1, nl
       dzm(j) = dz(j) * 1000.0_r8
       zm(j) = z(j) * 1000.0_r8
@@ -325,16 +346,14 @@ contains
           if (h_start(j) <= 0.0_r8) then
             h(j) = h_start(j)
           else
-            call layer_matric_potential(hl(j), theta(j), h(j), dsmp)
+            call start_head(hl(j), theta(j), h(j), hc(j), cst(:, j))
           end if
         else
-          call layer_matric_potential(hl(j), theta(j), h(j), dsmp)
+          call start_head(hl(j), theta(j), h(j), hc(j), cst(:, j))
         end if
       end if
       h(j) = max(h(j), smpmin)
     end do
-    hc = ieee_value(1.0_r8, ieee_quiet_nan)
-    cst = 0.0_r8
     ! conductivities at the prescribed boundary heads, constant over the solve
     kb_top = 0.0_r8
     kb_bot = 0.0_r8
@@ -448,6 +467,7 @@ contains
     h = h0
     q_top = qt_sum / dt
     q_bot = qb_sum / dt
+
   end subroutine richards_solve
 
   ! ---------------------------------------------------------------------------------------------------------
