@@ -168,11 +168,12 @@ subroutine soilwater_column_kernel(nsteps, hydr_model, dt, dz, soilpar, t_soil, 
 end subroutine soilwater_column_kernel
 
 subroutine soil_hydraulics_kernel(n, hydr_model, sp, vol_liq, vol_ice, smp, dsmp_dtheta, hk, dhk_dtheta, &
-                                  theta_psi, dtheta_dpsi, hk_psi, dhk_dpsi)
+                                  theta_psi, dtheta_dpsi, hk_psi, dhk_dpsi, state_theta)
   ! The colm_hydraulics functions of one layer at n liquid contents: matric potential and conductivity from
-  ! theta, then liquid content, capacity and conductivity back from that matric potential.
+  ! theta, then liquid content, capacity and conductivity back from that matric potential; and what
+  ! layer_state_theta gives from theta in one go (the Richards solver's start).
   use colm_const, only: c_double => r8, c_int => ik
-  use colm_hydraulics, only: soil_matric_potential, soil_conductivity, soil_state_psi
+  use colm_hydraulics, only: soil_matric_potential, soil_conductivity, soil_state_psi, hyd_layer, layer_state_theta
   implicit none
   integer(c_int), intent(in) :: n                         ! number of evaluation points (-)
   integer(c_int), intent(in) :: hydr_model                ! 1 Campbell, 2 van Genuchten-Mualem (-)
@@ -187,8 +188,19 @@ subroutine soil_hydraulics_kernel(n, hydr_model, sp, vol_liq, vol_ice, smp, dsmp
   real(c_double), intent(out) :: dtheta_dpsi(n)           ! capacity at smp (mm-1)
   real(c_double), intent(out) :: hk_psi(n)                ! conductivity at smp (mm s-1)
   real(c_double), intent(out) :: dhk_dpsi(n)              ! d hk / d smp at smp (s-1)
+  real(c_double), intent(out) :: state_theta(6, n)        ! layer_state_theta: 1 if it applies (else 0 and the
+                                                          ! rest 0), smp (mm), theta (m3 m-3), capacity (mm-1),
+                                                          ! hk (mm s-1), dhk/dsmp (s-1)
   integer :: i                                            ! point index (-)
+  logical :: ok                                           ! layer_state_theta applies (-)
   do i = 1, n
+    call layer_state_theta(hyd_layer(hydr_model, sp, vol_ice(i)), vol_liq(i), state_theta(2, i), state_theta(3, i), &
+                           state_theta(4, i), state_theta(5, i), state_theta(6, i), ok)
+    if (ok) then
+      state_theta(1, i) = 1.0_c_double
+    else
+      state_theta(:, i) = 0.0_c_double
+    end if
     call soil_matric_potential(hydr_model, sp, vol_liq(i), vol_ice(i), smp(i), dsmp_dtheta(i))
     call soil_conductivity(hydr_model, sp, vol_liq(i), vol_ice(i), hk(i), dhk_dtheta(i))
     call soil_state_psi(hydr_model, sp, smp(i), vol_ice(i), theta_psi(i), dtheta_dpsi(i), hk_psi(i), dhk_dpsi(i))

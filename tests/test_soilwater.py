@@ -169,7 +169,7 @@ def test_hydraulic_functions_match_closed_forms(hydr, sp):
     psi = -np.geomspace(1.02 * abs(psi_s), 1e6, 25)              # from just below air entry to -1e6 mm
     theta = ref(psi, sp)[0]
     zeros = np.zeros_like(theta)
-    smp, dsmp, hk, dhk, th_back, cap, hk_psi, dhk_psi = core.soil_hydraulics_kernel(hydr, sp, theta, zeros)
+    smp, dsmp, hk, dhk, th_back, cap, hk_psi, dhk_psi, seeded = core.soil_hydraulics_kernel(hydr, sp, theta, zeros)
     th_ref, cap_ref, k_ref = ref(smp, sp)
     np.testing.assert_allclose(smp, psi, rtol=1e-7)             # psi(theta) inverts the closed form
     np.testing.assert_allclose(th_back, theta, rtol=1e-11)      # and the core's own inverse
@@ -188,6 +188,13 @@ def test_hydraulic_functions_match_closed_forms(hydr, sp):
     dh = 1e-7 * np.abs(smp)
     k_p, k_m = ref(smp + dh, sp)[2], ref(smp - dh, sp)[2]
     np.testing.assert_allclose((k_p - k_m) / (2 * dh), dhk_psi, rtol=1e-4)
+    # the solver's start (layer_state_theta, vG without ice): the same head bit for bit and the same state at
+    # that head as the forward functions to round-off, wherever it applies (everywhere here for vG)
+    used = seeded[0] == 1.0
+    assert used.all() if hydr == 2 else not used.any()
+    np.testing.assert_array_equal(seeded[1, used], smp[used])
+    for row, forward in zip(seeded[2:], (th_back, cap, hk_psi, dhk_psi)):
+        np.testing.assert_allclose(row[used], forward[used], rtol=1e-12)
     # limits: matric potential at saturation is the air entry, never below smpmin
     sat = core.soil_hydraulics_kernel(hydr, sp, np.array([ts, tr + 1e-300]), np.zeros(2))[0]
     assert sat[0] == pytest.approx(PSI_E if hydr == 2 else sp[L.SP_PSI_S])
