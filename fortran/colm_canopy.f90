@@ -44,7 +44,7 @@ module colm_canopy
   use colm_turbulence, only: mo_profile, obukhov_initial, obukhov_update, relax_obukhov, thermal_roughness, qsat
   use colm_radiation, only: surface_rad_t, is_vegetated
   use colm_photosynthesis, only: leaf_photosynthesis, mol_to_kgc, photo_temperature, photo_temp_t
-  use colm_hydraulics, only: soil_matric_potential, hyd_layer_t, layer_matric_potential
+  use colm_hydraulics, only: soil_matric_potential, hyd_layer_t, layer_matric_potential, layer_state_theta
   implicit none
   private
   public :: surface_flux_t, canopy_interception, wet_fraction, effective_lai_sai, soil_water_stress
@@ -110,6 +110,9 @@ module colm_canopy
     real(r8) :: btran = 0.0_r8                     ! soil water stress factor (-)
     real(r8) :: rootr(nl_soil) = 0.0_r8            ! fraction of transpiration from each soil layer (-)
     real(r8) :: smp_root(nl_soil) = 1.0_r8         ! matric potential soil_water_stress used, 1 where none (mm)
+    real(r8) :: state_root(4, nl_soil) = 0.0_r8    ! hydraulic state at smp_root where layer_state_theta gave it:
+                                                   ! theta (-), capacity (mm-1), K (mm s-1), dK/dh (s-1)
+    logical :: seeded_root(nl_soil) = .false.      ! state_root holds that state (-)
     real(r8) :: rs_sun = 0.0_r8                    ! sunlit stomatal resistance (s m-1)
     real(r8) :: rs_sha = 0.0_r8                    ! shaded stomatal resistance (s m-1)
     real(r8) :: an_sun = 0.0_r8                    ! sunlit net assimilation per leaf area (mol CO2 m-2 s-1)
@@ -204,7 +207,7 @@ contains
 
   ! Soil water stress factor and the root-water-uptake distribution (header).
   pure subroutine soil_water_stress(vegpar, soilpar, hydr_model, t_soil, wliq_soil, wice_soil, dz_soil, btran, rootr, &
-                                    hl0, smp_out)
+                                    hl0, smp_out, state_out, seeded_out)
     real(r8), intent(in) :: vegpar(NVP)             ! PFT parameters VP_* (mixed)
     real(r8), intent(in) :: soilpar(NSP, nl_soil)   ! soil parameters SP_* per layer (mixed)
     integer(ik), intent(in) :: hydr_model           ! 1 Campbell, 2 van Genuchten-Mualem (-)
@@ -217,7 +220,12 @@ contains
     type(hyd_layer_t), intent(in), optional :: hl0(nl_soil) ! hyd_layer of the layers without ice (mixed)
     real(r8), intent(out), optional :: smp_out(nl_soil) ! matric potential of the ice-free layers evaluated with
                                                     ! hl0 (as soil_water's solver would), 1 elsewhere (mm)
+    real(r8), intent(out), optional :: state_out(4, nl_soil) ! with smp_out: the hydraulic state at smp_out where
+                                                    ! layer_state_theta gives it (see colm_hydraulics) (mixed)
+    logical, intent(out), optional :: seeded_out(nl_soil) ! state_out holds that state (-)
     real(r8) :: vol_liq, vol_ice                    ! volumetric contents (m3 m-3)
+    real(r8) :: st(4)                               ! hydraulic state from layer_state_theta (mixed)
+    logical :: seeded                               ! layer_state_theta applied (-)
     real(r8) :: smp, dsmp                           ! matric potential (mm) and its derivative (mm)
     real(r8) :: w                                   ! wilting factor (-)
     real(r8) :: smpso, smpsc                        ! stomata open / closed potentials (mm)
@@ -225,14 +233,21 @@ contains
     smpso = vegpar(VP_SMPSO)
     smpsc = vegpar(VP_SMPSC)
     if (present(smp_out)) smp_out = 1.0_r8
+    if (present(seeded_out)) seeded_out = .false.
     do j = 1, nl_soil
       rootr(j) = 0.0_r8
       if (t_soil(j) > tfrz .and. wliq_soil(j) > 0.0_r8 .and. soilpar(SP_ROOTFR, j) > 0.0_r8) then
         vol_liq = wliq_soil(j) / (dz_soil(j) * denh2o)
         vol_ice = wice_soil(j) / (dz_soil(j) * denice)
         if (present(hl0) .and. vol_ice <= 0.0_r8) then
-          call layer_matric_potential(hl0(j), vol_liq, smp, dsmp)     ! the same as below without ice
+          ! the same potential as below without ice; with the state there the solver needs at its start
+          call layer_state_theta(hl0(j), vol_liq, smp, st(1), st(2), st(3), st(4), seeded)
+          if (.not. seeded) call layer_matric_potential(hl0(j), vol_liq, smp, dsmp)
           if (present(smp_out)) smp_out(j) = smp
+          if (present(state_out) .and. present(seeded_out) .and. seeded) then
+            state_out(:, j) = st
+            seeded_out(j) = .true.
+          end if
         else
           call soil_matric_potential(hydr_model, soilpar(:, j), vol_liq, vol_ice, smp, dsmp)
         end if
@@ -394,7 +409,7 @@ contains
 
     call soil_water_stress(vegpar, soilpar, hydr_model, t_soisno(1:nl_soil), wliq_soisno(1:nl_soil), &
                            wice_soisno(1:nl_soil), dz_soisno(1:nl_soil), sf%btran, sf%rootr, hl0=hl0, &
-                           smp_out=sf%smp_root)
+                           smp_out=sf%smp_root, state_out=sf%state_root, seeded_out=sf%seeded_root)
 
     if (is_vegetated(vegpar(VP_ISVEG), lai, sai)) then
       sf%vegetated = 1

@@ -201,12 +201,15 @@ contains
     ! the matric potentials soil_water_stress computed stay valid for the layers whose water did not change
     ! since (no phase change, no snow water): the solver starts from them instead of recomputing them
     do j = 1, nl_soil
-      if (wliq(j) /= wliq_sf(j) .or. wice(j) /= 0.0_r8 .or. wice_sf(j) /= 0.0_r8) sf%smp_root(j) = 1.0_r8
+      if (wliq(j) /= wliq_sf(j) .or. wice(j) /= 0.0_r8 .or. wice_sf(j) /= 0.0_r8) then
+        sf%smp_root(j) = 1.0_r8
+        sf%seeded_root(j) = .false.
+      end if
     end do
     call soil_water(hydr_model, dt, soilpar, dz(1:nl_soil), z(1:nl_soil), zi(0:nl_soil), t(1:nl_soil), &
                     wliq(1:nl_soil), wice(1:nl_soil), qgtop, qseva, sf%etr, sf%rootr, cs(CS_WDSRF), cs(CS_ZWT), &
                     cs(CS_WA), qsurf, qsub, qinfl, qcharge, ierr_water, hl0=hl0, thmin0=thmin0, &
-                    h_start=sf%smp_root)
+                    h_start=sf%smp_root, state_start=sf%state_root, seeded_start=sf%seeded_root)
     if (ierr_water > 1 .and. ierr == 0) ierr = 20 + ierr_water
 
     ! ---- snow layers: compaction, combination, division ----

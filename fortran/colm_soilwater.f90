@@ -268,7 +268,8 @@ contains
   ! same change in mm. Used by soil_water (column) and by the verification kernel in colm_api.
   pure subroutine richards_solve(nl, hydr_model, kmean, dt, sp, dz, z, zi, vol_ice, sink, &
                                  top_type, top_value, pond_head, bot_type, bot_value, bot_depth, &
-                                 h_init, theta, h, dwat, q_top, q_bot, nsub, niter, ierr, hl_in, thmin_in, h_start)
+                                 h_init, theta, h, dwat, q_top, q_bot, nsub, niter, ierr, hl_in, thmin_in, h_start, &
+                                 state_start, seeded_start)
     integer, intent(in) :: nl                    ! number of layers (-)
     integer(ik), intent(in) :: hydr_model        ! 1 Campbell, 2 van Genuchten-Mualem (-)
     integer(ik), intent(in) :: kmean             ! interface conductivity: KM_ARITHMETIC/GEOMETRIC/UPSTREAM (-)
@@ -297,6 +298,9 @@ contains
     real(r8), intent(in), optional :: thmin_in(nl) ! liquid content at smpmin of those layers (m3 m-3)
     real(r8), intent(in), optional :: h_start(nl) ! with h_init = 0: layer_matric_potential(hl(j), theta(j)) where
                                                  ! <= 0, computed here where 1 (mm)
+    real(r8), intent(in), optional :: state_start(4, nl) ! with h_start: layer_state_theta's state at h_start where
+                                                 ! seeded_start (mixed)
+    logical, intent(in), optional :: seeded_start(nl) ! state_start is given (-)
 
     real(r8) :: dzm(nl), zm(nl), zim(0:nl), bot_zm ! geometry (mm)
     real(r8) :: rdist(0:nl)                      ! reciprocal node distances across the interfaces (mm-1)
@@ -345,6 +349,13 @@ contains
         if (present(h_start)) then
           if (h_start(j) <= 0.0_r8) then
             h(j) = h_start(j)
+            if (present(state_start) .and. present(seeded_start)) then
+              if (seeded_start(j)) then
+                ! the state at that head is known as well: it seeds the evaluation cache (see start_head)
+                hc(j) = h(j)
+                cst(:, j) = state_start(:, j)
+              end if
+            end if
           else
             call start_head(hl(j), theta(j), h(j), hc(j), cst(:, j))
           end if
@@ -514,7 +525,8 @@ contains
   ! then "full" and a water table above zi(nl_soil) lives in the soil layers. A consistent initial state is
   ! zwt = zi(nl_soil), wa = 5000 mm; or zwt deeper with wa = 5000 - 1000 * Sy * (zwt - zi(nl_soil)).
   subroutine soil_water(hydr_model, dt, soilpar, dz, z, zi, t_soil, wliq, wice, qgtop, qseva, etr, rootr, &
-                        wdsrf, zwt, wa, qsurf, qsub, qinfl, qcharge, ierr, hl0, thmin0, h_start)
+                        wdsrf, zwt, wa, qsurf, qsub, qinfl, qcharge, ierr, hl0, thmin0, h_start, state_start, &
+                        seeded_start)
     integer(ik), intent(in) :: hydr_model            ! 1 Campbell, 2 van Genuchten-Mualem (-)
     real(r8), intent(in) :: dt                        ! time step (s)
     real(r8), intent(in) :: soilpar(NSP, nl_soil)     ! soil parameters per layer, SP_* (mixed)
@@ -541,6 +553,9 @@ contains
     real(r8), intent(in), optional :: thmin0(nl_soil) ! liquid content of those at smpmin (m3 m-3)
     real(r8), intent(in), optional :: h_start(nl_soil) ! matric potential of the current liquid content where known,
                                                       ! 1 elsewhere (mm); requires hl0 (mixed)
+    real(r8), intent(in), optional :: state_start(4, nl_soil) ! the hydraulic state at h_start where seeded_start
+                                                      ! (layer_state_theta) (mixed)
+    logical, intent(in), optional :: seeded_start(nl_soil) ! state_start is given (-)
 
     real(r8) :: vol_ice(nl_soil), theta(nl_soil)      ! ice and liquid contents (m3 m-3)
     real(r8) :: wcap(nl_soil), wfloor(nl_soil)        ! liquid capacity and driest solvable liquid (mm)
@@ -671,7 +686,8 @@ contains
     end if
     call richards_solve(nl_soil, hydr_model, KMEAN_COLUMN, dt, soilpar, dz, z, zi, vol_ice, sink, &
                         TOP_RAIN, qpot, head_top, bot_type, psat(nl_soil), max(zwt, zi(nl_soil)), 0_ik, &
-                        theta, h, dwat, q_top, q_bot, nsub, niter, ierr, hl_in=hl, thmin_in=thmin, h_start=h_start)
+                        theta, h, dwat, q_top, q_bot, nsub, niter, ierr, hl_in=hl, thmin_in=thmin, h_start=h_start, &
+                        state_start=state_start, seeded_start=seeded_start)
     do j = 1, nl_soil
       wliq(j) = wliq(j) + dwat(j)
     end do
