@@ -14,8 +14,10 @@
 !   max(b btran, 1e-6 mol m-2 s-1).
 ! - Ball and Berry (1987) with the leaf boundary layer: g_s = m A_n h_s P / c_s + b, h_s = e_s / e_i with
 !   e_s = (g_s e_i + g_b e_a)/(g_s + g_b), solved as a quadratic in g_s; c_s = c_a - 1.4 A_n P / g_b,
-!   c_i = c_s - 1.6 A_n P / g_s. The intercellular CO2 is the root of c_i - c_i,new(c_i) = 0, found by the
-!   Illinois (modified regula falsi) method on a bracket that always contains it.
+!   c_i = c_s - 1.6 A_n P / g_s. The intercellular CO2 is the root of c_i - c_i,new(c_i) = 0 (to
+!   |c_i - c_i,new| < 1e-7 c_a), found from a start value (the previous leaf iteration's c_i) by a Newton step
+!   with the analytic slope and then secant steps, safeguarded by a bracket that always contains the root
+!   and the Illinois (modified regula falsi) method as fallback.
 ! Units: conductances mol m-2 s-1 inside, partial pressures Pa, rates mol CO2 m-2 (leaf) s-1.
 module colm_photosynthesis
   use colm_const, only: r8, tfrz
@@ -29,6 +31,10 @@ module colm_photosynthesis
   type :: photo_temp_t
     real(r8) :: kc, ko, gammas                    ! Michaelis-Menten constants, CO2 compensation point (Pa)
     real(r8) :: vnum, vden                        ! Vcmax = Vcmax25 vnum / vden before the water stress (-)
+    ! derived once for both leaves (saves three divisions per leaf)
+    real(r8) :: vfac                              ! vnum / vden (-)
+    real(r8) :: kcm                               ! Kc (1 + o / Ko) (Pa)
+    real(r8) :: cmol                              ! molar density of air P / (R T) (mol m-3)
   end type photo_temp_t
 
   real(r8), parameter :: rgas_univ = 8.314_r8     ! universal gas constant (J mol-1 K-1)
@@ -79,24 +85,22 @@ contains
       pt%vnum = exp(q * ln_q10_v4)
       pt%vden = (1.0_r8 + exp(0.2_r8 * (15.0_r8 - tc))) * (1.0_r8 + exp(0.3_r8 * (tc - 40.0_r8)))
     end if
+    pt%vfac = pt%vnum / pt%vden
+    pt%kcm = pt%kc * (1.0_r8 + o2_frac * psurf / pt%ko)
+    pt%cmol = psurf / (rgas_univ * tleaf)
   end subroutine photo_temperature
 
   ! Temperature- and water-stress-adjusted parameters of one leaf from the temperature factors.
-  pure subroutine photo_apply(c3, vcmax25, btran, pt, vcmax, rd, kc, ko, gammas)
+  pure subroutine photo_apply(c3, vcmax25, btran, pt, vcmax, rd, gammas)
     logical, intent(in) :: c3                     ! .true. for C3, .false. for C4 (-)
     real(r8), intent(in) :: vcmax25               ! Vcmax at 25 C of this big leaf (mol CO2 m-2 s-1)
     real(r8), intent(in) :: btran                 ! soil water stress factor (-)
     type(photo_temp_t), intent(in) :: pt          ! temperature factors (mixed)
     real(r8), intent(out) :: vcmax                ! maximum carboxylation rate (mol CO2 m-2 s-1)
     real(r8), intent(out) :: rd                   ! leaf dark respiration (mol CO2 m-2 s-1)
-    real(r8), intent(out) :: kc                   ! Michaelis-Menten constant for CO2 (Pa)
-    real(r8), intent(out) :: ko                   ! Michaelis-Menten constant for O2 (Pa)
     real(r8), intent(out) :: gammas               ! CO2 compensation point (Pa)
-    kc = pt%kc
-    ko = pt%ko
     gammas = pt%gammas
-    vcmax = vcmax25 * pt%vnum / pt%vden
-    vcmax = vcmax * btran
+    vcmax = vcmax25 * pt%vfac * btran
     if (c3) then
       rd = 0.015_r8 * vcmax
     else
@@ -118,7 +122,9 @@ contains
     real(r8), intent(out) :: gammas               ! CO2 compensation point (Pa)
     type(photo_temp_t) :: pt                      ! temperature factors (mixed)
     call photo_temperature(c3, tleaf, psurf, pt)
-    call photo_apply(c3, vcmax25, btran, pt, vcmax, rd, kc, ko, gammas)
+    call photo_apply(c3, vcmax25, btran, pt, vcmax, rd, gammas)
+    kc = pt%kc
+    ko = pt%ko
   end subroutine photo_rates
 
   ! Photosynthesis and stomatal resistance of one big leaf.
@@ -149,9 +155,10 @@ contains
     ! curvatures of the co-limitations (header) and 1 / (2 theta) of their smaller roots (-)
     real(r8), parameter :: th_c3 = 0.98_r8, th_c4 = 0.80_r8, th_e = 0.95_r8
     real(r8), parameter :: h_c3 = 0.5_r8 / th_c3, h_c4 = 0.5_r8 / th_c4, h_e = 0.5_r8 / th_e
-    real(r8) :: vcmax, kc, ko, gammas             ! biochemical parameters (mol m-2 s-1, Pa)
+    real(r8) :: vcmax, gammas                     ! biochemical parameters (mol m-2 s-1, Pa)
+    type(photo_temp_t) :: pt                      ! temperature factors if pt_in is absent (mixed)
     real(r8) :: je                                ! light term (mol m-2 s-1)
-    real(r8) :: ca, po2                           ! CO2 and O2 partial pressures (Pa)
+    real(r8) :: ca                                ! CO2 partial pressure (Pa)
     real(r8) :: cmol                              ! molar density of air P / (R T) (mol m-3)
     real(r8) :: gb                                ! boundary-layer conductance (mol m-2 s-1)
     real(r8) :: bb, rbb                           ! stressed Ball-Berry intercept, its inverse (mol m-2 s-1, m2 s mol-1)
@@ -171,18 +178,21 @@ contains
     logical :: haslo, hashi, done                 ! f(lo), f(hi) evaluated; |f(x)| meets the tolerance
     integer :: it, side
 
-    cmol = psurf / (rgas_univ * tleaf)
     ca = co2_ppm * 1.0e-6_r8 * psurf
-    po2 = o2_frac * psurf
+    if (present(pt_in)) then
+      call photo_apply(c3, vcmax25, btran, pt_in, vcmax, rd, gammas)
+      kcm = pt_in%kcm
+      cmol = pt_in%cmol
+    else
+      call photo_temperature(c3, tleaf, psurf, pt)
+      call photo_apply(c3, vcmax25, btran, pt, vcmax, rd, gammas)
+      kcm = pt%kcm
+      cmol = pt%cmol
+    end if
     gb = cmol / rb
     p14 = 1.4_r8 * rgas_univ * tleaf * rb         ! 1.4 P / g_b without a division
     p16 = 1.6_r8 * psurf
     bb = max(g0 * btran, g0_min)
-    if (present(pt_in)) then
-      call photo_apply(c3, vcmax25, btran, pt_in, vcmax, rd, kc, ko, gammas)
-    else
-      call photo_rates(c3, vcmax25, btran, tleaf, psurf, vcmax, rd, kc, ko, gammas)
-    end if
     if (present(ei_in)) then
       ei = ei_in
     else
@@ -203,7 +213,6 @@ contains
     end if
 
     rbb = 1.0_r8 / bb
-    kcm = kc * (1.0_r8 + po2 / ko)
     g2 = 2.0_r8 * gammas
     we3 = 0.5_r8 * vcmax
     kwe = 4000.0_r8 * vcmax / psurf
@@ -242,9 +251,9 @@ contains
         haslo = .true.
       end if
       if (it == 0) then
-        if (.not. (dfx > 0.01_r8 .and. dfx < 100.0_r8)) dfx = 1.0_r8   ! slope is close to 1 (header)
+        if (.not. (dfx > 0.01_r8 .and. dfx < 100.0_r8)) dfx = 1.0_r8   ! c_i,new depends little on c_i
         xn = x - fx / dfx
-      else if (abs(fx) <= 0.5_r8 * abs(fp)) then
+      else if (abs(fx) <= 0.5_r8 * abs(fp) .and. fx /= fp) then
         xn = x - fx * (x - xp) / (fx - fp)
       else
         exit
@@ -289,9 +298,10 @@ contains
   contains
 
     ! ci - c_i,new(ci) (negative at ci = 0, positive at hi0, see header), the state at ci and, if asked,
-    ! the derivative d res / d ci. One division in each of the rates and the Ball-Berry quadratic: the
-    ! smaller roots as (s - disc) / (2 theta) (absolute error ~ eps (a + b), far below the tolerance) and
-    ! the quadratic multiplied by c_s, c_s g_s^2 + bq g_s - cq = 0, solved for 1 / g_s.
+    ! the derivative d res / d ci. Written for a short dependency chain: the smaller roots as
+    ! (s - disc) / (2 theta) (absolute error ~ eps (a + b), far below the tolerance), the C3 division in
+    ! parallel with the first square root, the Ball-Berry quadratic multiplied by c_s,
+    ! c_s g_s^2 + bq g_s - cq = 0, solved for 1 / g_s with its division in parallel with the square root.
     pure subroutine ci_residual(cix, res, a_g, c_s, rg_s, dres)
       real(r8), intent(in) :: cix                 ! trial intercellular CO2 (Pa)
       real(r8), intent(out) :: res                ! residual (Pa)
@@ -300,21 +310,30 @@ contains
       real(r8), intent(out) :: rg_s               ! 1 / stomatal conductance (m2 s mol-1)
       real(r8), intent(out), optional :: dres     ! d res / d cix (-)
       real(r8) :: dc, dj, r2                      ! denominators of w_c and w_j (Pa), 1 / their product (Pa-2)
-      real(r8) :: wc, wj, wp, we                  ! limiting rates (mol m-2 s-1)
-      real(r8) :: s1, s2, disc1, disc2            ! sums and discriminant roots of the co-limitations (mol m-2 s-1)
+      real(r8) :: u, v, k                         ! w_c = k u, w_j = k v (mol m-2 s-1 Pa, mol m-2 s-1 Pa, Pa-1)
+      real(r8) :: wp, we                          ! co-limited Rubisco/light rate, export rate (mol m-2 s-1)
+      real(r8) :: s1, s2, disc1, disc2            ! sums and discriminant roots of the co-limitations (s1, disc1 of u, v)
       real(r8) :: a_n                             ! net assimilation (mol m-2 s-1)
-      real(r8) :: bq, cq2, sq                     ! quadratic in g_s times c_s: bq (Pa mol m-2 s-1), 2 cq, root (Pa mol2 m-4 s-2)
-      real(r8) :: dwc, dwj, dwp, dwe, dag, dcs    ! derivatives by ci (mol m-2 s-1 Pa-1; dcs -)
-      real(r8) :: g_s, dgs                        ! g_s (mol m-2 s-1), d g_s / d ci (mol m-2 s-1 Pa-1)
+      real(r8) :: bq, cq2, rcq, sq                ! quadratic in g_s times c_s: bq (Pa mol m-2 s-1), 2 cq, 1 / (2 cq), root
+      real(r8) :: p14c                            ! -d c_s / d A_n: p14, 0 where c_s is clipped (Pa m2 s mol-1)
+      real(r8) :: num, den                        ! d res / d ci - 1 = num / den (mixed)
+      real(r8) :: q                               ! d g_s / d A_n / g_s^2 times sq (mixed)
       if (c3) then
+        ! w_c = k u and w_j = k v with k = (ci - G*) / (dc dj); the smaller root is homogeneous,
+        ! x(k u, k v) = k x(u, v) for k > 0 (k times the larger root for k < 0)
         dc = cix + kcm
         dj = cix + g2
         r2 = 1.0_r8 / (dc * dj)
-        wc = vcmax * (cix - gammas) * dj * r2
-        wj = je * (cix - gammas) * dc * r2
-        s1 = wc + wj
-        disc1 = sqrt(max(s1 * s1 - 4.0_r8 * th_c3 * wc * wj, 0.0_r8))
-        wp = (s1 - disc1) * h_c3
+        u = vcmax * dj
+        v = je * dc
+        s1 = u + v
+        disc1 = sqrt(max(s1 * s1 - 4.0_r8 * th_c3 * u * v, 0.0_r8))
+        k = (cix - gammas) * r2
+        if (k >= 0.0_r8) then
+          wp = k * (s1 - disc1) * h_c3
+        else
+          wp = k * (s1 + disc1) * h_c3
+        end if
         we = we3
       else
         wp = wp4
@@ -333,35 +352,41 @@ contains
         sq = sqrt(bq * bq + 2.0_r8 * c_s * cq2)
         ! the form without cancellation
         if (bq > 0.0_r8) then
-          rg_s = (bq + sq) / cq2
+          rcq = 1.0_r8 / cq2
+          rg_s = (bq + sq) * rcq
         else
           rg_s = 2.0_r8 * c_s / (sq - bq)
         end if
       end if
       res = cix - c_s + p16 * a_n * rg_s
       if (.not. present(dres)) return
-      ! smaller root x of theta x^2 - (a + b) x + a b = 0: dx = (da (b - x) + db (a - x)) / disc
-      dres = 1.0_r8
-      if (c3) then
-        if (disc1 <= 0.0_r8) return
-        dwc = vcmax * (kcm + gammas) * (dj * r2)**2
-        dwj = je * 3.0_r8 * gammas * (dc * r2)**2
-        dwp = (dwc * (wj - wp) + dwj * (wc - wp)) / disc1
-        dwe = 0.0_r8
-      else
-        dwp = 0.0_r8
-        dwe = kwe
-      end if
-      if (disc2 <= 0.0_r8) return
-      dag = (dwp * (we - a_g) + dwe * (wp - a_g)) / disc2
-      dcs = merge(-p14 * dag, 0.0_r8, c_s > cs_min)
+
+      ! d res / d ci = 1 + num / den (one division): d a_g / d ci through the smaller roots,
+      ! dx = (da (b - x) + db (a - x)) / disc, then c_s and g_s (implicit derivative of the quadratic,
+      ! whose d / d g_s is sq). With q = sq rg_s^2 d g_s / d A_n:
+      ! d res / d ci = 1 + d a_g / d ci (p14c + p16 rg_s - p16 a_n q / sq).
+      p14c = merge(p14, 0.0_r8, c_s > cs_min)
       if (a_n <= 0.0_r8) then
-        dres = 1.0_r8 - dcs + p16 * dag * rbb
+        num = p14c + p16 * rbb
+        den = 1.0_r8
       else
-        ! implicit derivative of c_s g_s^2 + bq g_s - cq = 0, whose d/d g_s is sq
-        g_s = 1.0_r8 / rg_s
-        dgs = (g1p * (g_s + gb * hra) * dag - (g_s * g_s + gbb * g_s - gb * bb) * dcs) / sq
-        dres = 1.0_r8 - dcs + p16 * rg_s * (dag - a_n * dgs * rg_s)
+        q = g1p * rg_s * (1.0_r8 + gb * hra * rg_s) + p14c * (1.0_r8 + rg_s * (gbb - gb * bb * rg_s))
+        num = (p14c + p16 * rg_s) * sq - p16 * a_n * q
+        den = sq
+      end if
+      if (c3) then
+        ! d w_c / d ci = vcmax (Kc' + G*) / dc^2, d w_j / d ci = 3 je G* / dj^2; disc of w_c, w_j is |k| disc1
+        num = num * (vcmax * (kcm + gammas) * (dj * r2)**2 * (k * v - wp) &
+                     + je * 3.0_r8 * gammas * (dc * r2)**2 * (k * u - wp)) * (we - a_g)
+        den = den * abs(k) * disc1 * disc2
+      else
+        num = num * kwe * (wp - a_g)
+        den = den * disc2
+      end if
+      if (den > 0.0_r8) then
+        dres = 1.0_r8 + num / den
+      else
+        dres = 1.0_r8                             ! degenerate (both rates 0): c_i,new depends little on c_i
       end if
     end subroutine ci_residual
   end subroutine leaf_photosynthesis
