@@ -14,8 +14,10 @@
 !   max(b btran, 1e-6 mol m-2 s-1).
 ! - Ball and Berry (1987) with the leaf boundary layer: g_s = m A_n h_s P / c_s + b, h_s = e_s / e_i with
 !   e_s = (g_s e_i + g_b e_a)/(g_s + g_b), solved as a quadratic in g_s; c_s = c_a - 1.4 A_n P / g_b,
-!   c_i = c_s - 1.6 A_n P / g_s. The intercellular CO2 is the root of c_i - c_i,new(c_i) = 0, found by the
-!   Illinois (modified regula falsi) method on a bracket that always contains it.
+!   c_i = c_s - 1.6 A_n P / g_s. The intercellular CO2 is the root of c_i - c_i,new(c_i) = 0 (to
+!   |c_i - c_i,new| < 1e-7 c_a), found from a start value (the previous leaf iteration's c_i) by a Newton step
+!   with the analytic slope and then secant steps, safeguarded by a bracket that always contains the root
+!   and the Illinois (modified regula falsi) method as fallback.
 ! Units: conductances mol m-2 s-1 inside, partial pressures Pa, rates mol CO2 m-2 (leaf) s-1.
 module colm_photosynthesis
   use colm_const, only: r8, tfrz
@@ -29,6 +31,10 @@ module colm_photosynthesis
   type :: photo_temp_t
     real(r8) :: kc, ko, gammas                    ! Michaelis-Menten constants, CO2 compensation point (Pa)
     real(r8) :: vnum, vden                        ! Vcmax = Vcmax25 vnum / vden before the water stress (-)
+    ! derived once for both leaves (saves three divisions per leaf)
+    real(r8) :: vfac                              ! vnum / vden (-)
+    real(r8) :: kcm                               ! Kc (1 + o / Ko) (Pa)
+    real(r8) :: cmol                              ! molar density of air P / (R T) (mol m-3)
   end type photo_temp_t
 
   real(r8), parameter :: rgas_univ = 8.314_r8     ! universal gas constant (J mol-1 K-1)
@@ -79,24 +85,22 @@ contains
       pt%vnum = exp(q * ln_q10_v4)
       pt%vden = (1.0_r8 + exp(0.2_r8 * (15.0_r8 - tc))) * (1.0_r8 + exp(0.3_r8 * (tc - 40.0_r8)))
     end if
+    pt%vfac = pt%vnum / pt%vden
+    pt%kcm = pt%kc * (1.0_r8 + o2_frac * psurf / pt%ko)
+    pt%cmol = psurf / (rgas_univ * tleaf)
   end subroutine photo_temperature
 
   ! Temperature- and water-stress-adjusted parameters of one leaf from the temperature factors.
-  pure subroutine photo_apply(c3, vcmax25, btran, pt, vcmax, rd, kc, ko, gammas)
+  pure subroutine photo_apply(c3, vcmax25, btran, pt, vcmax, rd, gammas)
     logical, intent(in) :: c3                     ! .true. for C3, .false. for C4 (-)
     real(r8), intent(in) :: vcmax25               ! Vcmax at 25 C of this big leaf (mol CO2 m-2 s-1)
     real(r8), intent(in) :: btran                 ! soil water stress factor (-)
     type(photo_temp_t), intent(in) :: pt          ! temperature factors (mixed)
     real(r8), intent(out) :: vcmax                ! maximum carboxylation rate (mol CO2 m-2 s-1)
     real(r8), intent(out) :: rd                   ! leaf dark respiration (mol CO2 m-2 s-1)
-    real(r8), intent(out) :: kc                   ! Michaelis-Menten constant for CO2 (Pa)
-    real(r8), intent(out) :: ko                   ! Michaelis-Menten constant for O2 (Pa)
     real(r8), intent(out) :: gammas               ! CO2 compensation point (Pa)
-    kc = pt%kc
-    ko = pt%ko
     gammas = pt%gammas
-    vcmax = vcmax25 * pt%vnum / pt%vden
-    vcmax = vcmax * btran
+    vcmax = vcmax25 * pt%vfac * btran
     if (c3) then
       rd = 0.015_r8 * vcmax
     else
@@ -118,56 +122,10 @@ contains
     real(r8), intent(out) :: gammas               ! CO2 compensation point (Pa)
     type(photo_temp_t) :: pt                      ! temperature factors (mixed)
     call photo_temperature(c3, tleaf, psurf, pt)
-    call photo_apply(c3, vcmax25, btran, pt, vcmax, rd, kc, ko, gammas)
+    call photo_apply(c3, vcmax25, btran, pt, vcmax, rd, gammas)
+    kc = pt%kc
+    ko = pt%ko
   end subroutine photo_rates
-
-  ! Gross assimilation at a given intercellular CO2 (co-limited Farquhar / Collatz rates).
-  pure real(r8) function gross_assim(c3, vcmax, kc, ko, gammas, je, po2, psurf, ci) result(a)
-    logical, intent(in) :: c3                     ! C3 pathway (-)
-    real(r8), intent(in) :: vcmax                 ! (mol CO2 m-2 s-1)
-    real(r8), intent(in) :: kc, ko, gammas        ! (Pa)
-    real(r8), intent(in) :: je                    ! light-limited electron-transport rate term, eps 4.6e-6 APAR (mol m-2 s-1)
-    real(r8), intent(in) :: po2                   ! O2 partial pressure (Pa)
-    real(r8), intent(in) :: psurf                 ! air pressure (Pa)
-    real(r8), intent(in) :: ci                    ! intercellular CO2 partial pressure (Pa)
-    real(r8) :: wc, wj, we, wp                    ! limiting rates (mol CO2 m-2 s-1)
-    if (c3) then
-      wc = vcmax * (ci - gammas) / (ci + kc * (1.0_r8 + po2 / ko))
-      wj = je * (ci - gammas) / (ci + 2.0_r8 * gammas)
-      we = 0.5_r8 * vcmax
-      wp = colimit(0.98_r8, wc, wj)
-    else
-      wc = vcmax
-      wj = je
-      we = 4000.0_r8 * vcmax * ci / psurf
-      wp = colimit(0.80_r8, wc, wj)
-    end if
-    a = colimit(0.95_r8, wp, we)
-  end function gross_assim
-
-  ! Ball-Berry stomatal conductance with the boundary layer (quadratic in g_s), mol m-2 s-1.
-  pure real(r8) function ballberry_gs(an, cs, psurf, g1, bb, gb, hra) result(gs)
-    real(r8), intent(in) :: an                    ! net assimilation (mol CO2 m-2 s-1)
-    real(r8), intent(in) :: cs                    ! leaf-surface CO2 (Pa)
-    real(r8), intent(in) :: psurf                 ! air pressure (Pa)
-    real(r8), intent(in) :: g1                    ! Ball-Berry slope (-)
-    real(r8), intent(in) :: bb                    ! Ball-Berry intercept (mol m-2 s-1)
-    real(r8), intent(in) :: gb                    ! leaf boundary-layer conductance (mol m-2 s-1)
-    real(r8), intent(in) :: hra                   ! canopy-air vapour pressure / leaf saturation vapour pressure (-)
-    real(r8) :: aa, bq, cq                        ! A = m An P / cs, quadratic coefficients (mol m-2 s-1)
-    if (an <= 0.0_r8) then
-      gs = bb
-      return
-    end if
-    aa = g1 * an * psurf / cs
-    bq = gb - aa - bb
-    cq = gb * (aa * hra + bb)
-    if (bq > 0.0_r8) then
-      gs = 2.0_r8 * cq / (bq + sqrt(bq * bq + 4.0_r8 * cq))
-    else
-      gs = 0.5_r8 * (-bq + sqrt(bq * bq + 4.0_r8 * cq))
-    end if
-  end function ballberry_gs
 
   ! Photosynthesis and stomatal resistance of one big leaf.
   pure subroutine leaf_photosynthesis(c3, vcmax25, effcon, g1, g0, btran, apar, tleaf, psurf, co2_ppm, ea, rb, &
@@ -194,27 +152,47 @@ contains
     real(r8), intent(in), optional :: ci_guess    ! start value for ci, e.g. the previous leaf iteration's (Pa)
     type(photo_temp_t), intent(in), optional :: pt_in ! photo_temperature(c3, tleaf, psurf) if known (mixed)
     real(r8), intent(in), optional :: ei_in       ! saturation vapour pressure at tleaf (qsat) if known (Pa)
-    real(r8) :: vcmax, kc, ko, gammas             ! biochemical parameters (mol m-2 s-1, Pa)
+    ! curvatures of the co-limitations (header) and 1 / (2 theta) of their smaller roots (-)
+    real(r8), parameter :: th_c3 = 0.98_r8, th_c4 = 0.80_r8, th_e = 0.95_r8
+    real(r8), parameter :: h_c3 = 0.5_r8 / th_c3, h_c4 = 0.5_r8 / th_c4, h_e = 0.5_r8 / th_e
+    real(r8) :: vcmax, gammas                     ! biochemical parameters (mol m-2 s-1, Pa)
+    type(photo_temp_t) :: pt                      ! temperature factors if pt_in is absent (mixed)
     real(r8) :: je                                ! light term (mol m-2 s-1)
-    real(r8) :: ca, po2                           ! CO2 and O2 partial pressures (Pa)
+    real(r8) :: ca                                ! CO2 partial pressure (Pa)
+    real(r8) :: cmol                              ! molar density of air P / (R T) (mol m-3)
     real(r8) :: gb                                ! boundary-layer conductance (mol m-2 s-1)
-    real(r8) :: bb                                ! stressed Ball-Berry intercept (mol m-2 s-1)
+    real(r8) :: bb, rbb                           ! stressed Ball-Berry intercept, its inverse (mol m-2 s-1, m2 s mol-1)
     real(r8) :: ei, dum1, dum2, dum3              ! leaf saturation vapour pressure (Pa), unused
     real(r8) :: hra                               ! humidity ratio at the leaf (-)
+    ! terms of the residual that do not depend on ci, hoisted out of ci_residual
+    real(r8) :: kcm                               ! Kc (1 + o / Ko) (Pa)
+    real(r8) :: g2                                ! 2 G* (Pa)
+    real(r8) :: we3, kwe, wp4                     ! C3 w_e, C4 d w_e / d ci, C4 co-limited w_p (mol m-2 s-1, mol m-2 s-1 Pa-1, mol m-2 s-1)
+    real(r8) :: p14, p16                          ! 1.4 P / g_b (Pa m2 s mol-1), 1.6 P (Pa)
+    real(r8) :: gbb, g1p, g1ph, gb2               ! g_b - b (mol m-2 s-1), m P, m P h (Pa), 2 g_b (mol m-2 s-1)
+    real(r8) :: tol                               ! residual tolerance 1e-7 ca (Pa)
     real(r8) :: lo, hi, flo, fhi, x, fx           ! bracket and function values (Pa)
-    real(r8) :: hi0, g, fg, g2, f2, dg            ! upper bound (Pa), guess and neighbour with residuals (Pa), offset (Pa)
-    logical :: bracketed, done                    ! a bracket is known; the guess already meets the tolerance
+    real(r8) :: hi0, xp, fp, xn, dfx              ! upper bound, previous point and residual, next point (Pa), slope (-)
+    real(r8) :: agx, csx, rgx                     ! state at x: A (mol m-2 s-1), c_s (Pa), 1 / g_s (m2 s mol-1)
+    real(r8) :: d1, d2, d3                        ! unused outputs (mixed)
+    logical :: haslo, hashi, done                 ! f(lo), f(hi) evaluated; |f(x)| meets the tolerance
     integer :: it, side
 
     ca = co2_ppm * 1.0e-6_r8 * psurf
-    po2 = o2_frac * psurf
-    gb = psurf / (rgas_univ * tleaf * rb)
-    bb = max(g0 * btran, g0_min)
     if (present(pt_in)) then
-      call photo_apply(c3, vcmax25, btran, pt_in, vcmax, rd, kc, ko, gammas)
+      call photo_apply(c3, vcmax25, btran, pt_in, vcmax, rd, gammas)
+      kcm = pt_in%kcm
+      cmol = pt_in%cmol
     else
-      call photo_rates(c3, vcmax25, btran, tleaf, psurf, vcmax, rd, kc, ko, gammas)
+      call photo_temperature(c3, tleaf, psurf, pt)
+      call photo_apply(c3, vcmax25, btran, pt, vcmax, rd, gammas)
+      kcm = pt%kcm
+      cmol = pt%cmol
     end if
+    gb = cmol / rb
+    p14 = 1.4_r8 * rgas_univ * tleaf * rb         ! 1.4 P / g_b without a division
+    p16 = 1.6_r8 * psurf
+    bb = max(g0 * btran, g0_min)
     if (present(ei_in)) then
       ei = ei_in
     else
@@ -228,82 +206,75 @@ contains
       ag = 0.0_r8
       an = -rd
       gs = bb
-      cs = max(ca - 1.4_r8 * an * psurf / gb, cs_min)
-      ci = cs - 1.6_r8 * an * psurf / gs
-    else
-      hi0 = ca + rd * psurf * (1.4_r8 / gb + 1.6_r8 / bb) + 1.0_r8
-      bracketed = .false.
-      done = .false.
-      if (present(ci_guess)) then
-        ! warm start: the residual at the guess (accepted if it already meets the tolerance of the loop below),
-        ! then a bracket [g - dg, g] or [g, g + dg] if the root is that close, otherwise the full bracket
-        ! narrowed on the side the guess tells (the full bracket [0, hi0] if anything is degenerate)
-        g = ci_guess
-        ! no previous value (first leaf iteration): a typical ci / ca of the Ball-Berry model
-        if (g <= 0.0_r8) g = merge(ci_ca_c3, ci_ca_c4, c3) * ca
-        if (g > 0.0_r8 .and. g < hi0) then
-          fg = ci_residual(g)
-          if (abs(fg) < 1.0e-7_r8 * ca) then
-            x = g
-            done = .true.
-          else
-            ! the residual's slope is close to 1 (c_i,new depends little on c_i), so the root is about fg
-            ! away: a bracket 1.1 |fg| wide usually holds it, and the first secant step of the loop below
-            ! then meets the tolerance
-            dg = max(1.1_r8 * abs(fg), 1.0e-6_r8 * ca)
-            if (fg > 0.0_r8) then
-              g2 = max(g - dg, 0.0_r8)
-              f2 = ci_residual(g2)
-              if (f2 <= 0.0_r8) then
-                ! root in [g - dg, g]
-                lo = g2
-                flo = f2
-                hi = g
-                fhi = fg
-                bracketed = .true.
-              else if (g2 > 0.0_r8) then
-                ! root below g - dg
-                lo = 0.0_r8
-                flo = ci_residual(lo)
-                hi = g2
-                fhi = f2
-                bracketed = .true.
-              end if
-            else
-              g2 = min(g + dg, hi0)
-              f2 = ci_residual(g2)
-              if (f2 > 0.0_r8) then
-                ! root in [g, g + dg]
-                lo = g
-                flo = fg
-                hi = g2
-                fhi = f2
-                bracketed = .true.
-              else if (g2 < hi0) then
-                ! root above g + dg
-                lo = g2
-                flo = f2
-                hi = hi0
-                fhi = ci_residual(hi)
-                bracketed = .true.
-              end if
-            end if
-          end if
-        end if
+      cs = max(ca - p14 * an, cs_min)
+      ci = cs - p16 * an / gs
+      rs = cmol / gs
+      return
+    end if
+
+    rbb = 1.0_r8 / bb
+    g2 = 2.0_r8 * gammas
+    we3 = 0.5_r8 * vcmax
+    kwe = 4000.0_r8 * vcmax / psurf
+    if (.not. c3) wp4 = colimit(th_c4, vcmax, je)
+    gbb = gb - bb
+    g1p = g1 * psurf
+    g1ph = g1p * hra
+    gb2 = 2.0_r8 * gb
+    tol = 1.0e-7_r8 * ca
+    hi0 = ca + rd * (p14 + p16 * rbb) + 1.0_r8
+
+    ! start at the guess (previous leaf iteration), else at a typical ci / ca of the Ball-Berry model
+    x = merge(ci_ca_c3, ci_ca_c4, c3) * ca
+    if (present(ci_guess)) then
+      if (ci_guess > 0.0_r8) x = ci_guess
+    end if
+    if (.not. (x > 0.0_r8 .and. x < hi0)) x = 0.5_r8 * hi0
+    ! f(0) < 0 < f(hi0) always (header); the values at the ends are computed only if the fallback needs them
+    lo = 0.0_r8
+    hi = hi0
+    haslo = .false.
+    hashi = .false.
+    call ci_residual(x, fx, agx, csx, rgx, dfx)
+    done = abs(fx) < tol
+    ! a Newton step with the analytic slope, then secant steps: usually 1-2 more residuals. Fallback to the
+    ! Illinois method on the bracket if a step leaves it or does not halve |f| (kinks at A_n = 0, c_s clip).
+    it = 0
+    do while (.not. done)
+      if (fx > 0.0_r8) then
+        hi = x
+        fhi = fx
+        hashi = .true.
+      else
+        lo = x
+        flo = fx
+        haslo = .true.
       end if
-      if (.not. bracketed .and. .not. done) then
-        lo = 0.0_r8
-        flo = ci_residual(lo)
-        hi = hi0
-        fhi = ci_residual(hi)
+      if (it == 0) then
+        if (.not. (dfx > 0.01_r8 .and. dfx < 100.0_r8)) dfx = 1.0_r8   ! c_i,new depends little on c_i
+        xn = x - fx / dfx
+      else if (abs(fx) <= 0.5_r8 * abs(fp) .and. fx /= fp) then
+        xn = x - fx * (x - xp) / (fx - fp)
+      else
+        exit
       end if
-      if (.not. done) x = lo
+      if (.not. (xn > lo .and. xn < hi) .or. it == 10) exit
+      it = it + 1
+      xp = x
+      fp = fx
+      x = xn
+      call ci_residual(x, fx, agx, csx, rgx)
+      done = abs(fx) < tol
+    end do
+    if (.not. done) then
+      ! Illinois (modified regula falsi) on the bracket
+      if (.not. haslo) call ci_residual(lo, flo, d1, d2, d3)
+      if (.not. hashi) call ci_residual(hi, fhi, d1, d2, d3)
       side = 0
       do it = 1, 200
-        if (done) exit
         x = (lo * fhi - hi * flo) / (fhi - flo)
-        fx = ci_residual(x)
-        if (abs(fx) < 1.0e-7_r8 * ca .or. hi - lo < 1.0e-10_r8 * ca) exit
+        call ci_residual(x, fx, agx, csx, rgx)
+        if (abs(fx) < tol .or. hi - lo < 1.0e-10_r8 * ca) exit
         if (fx > 0.0_r8) then
           hi = x
           fhi = fx
@@ -316,26 +287,108 @@ contains
           side = -1
         end if
       end do
-      ci = x
-      ag = gross_assim(c3, vcmax, kc, ko, gammas, je, po2, psurf, ci)
-      an = ag - rd
-      cs = max(ca - 1.4_r8 * an * psurf / gb, cs_min)
-      gs = ballberry_gs(an, cs, psurf, g1, bb, gb, hra)
     end if
-    rs = psurf / (rgas_univ * tleaf * gs)
+    ci = x
+    ag = agx
+    an = agx - rd
+    cs = csx
+    gs = 1.0_r8 / rgx
+    rs = cmol * rgx
 
   contains
 
-    ! ci - c_i,new(ci): negative at ci = 0, positive at the upper bound (see header).
-    pure real(r8) function ci_residual(cix)
+    ! ci - c_i,new(ci) (negative at ci = 0, positive at hi0, see header), the state at ci and, if asked,
+    ! the derivative d res / d ci. Written for a short dependency chain: the smaller roots as
+    ! (s - disc) / (2 theta) (absolute error ~ eps (a + b), far below the tolerance), the C3 division in
+    ! parallel with the first square root, the Ball-Berry quadratic multiplied by c_s,
+    ! c_s g_s^2 + bq g_s - cq = 0, solved for 1 / g_s with its division in parallel with the square root.
+    pure subroutine ci_residual(cix, res, a_g, c_s, rg_s, dres)
       real(r8), intent(in) :: cix                 ! trial intercellular CO2 (Pa)
-      real(r8) :: a_g, a_n, c_s, g_s              ! (mol m-2 s-1, Pa)
-      a_g = gross_assim(c3, vcmax, kc, ko, gammas, je, po2, psurf, cix)
+      real(r8), intent(out) :: res                ! residual (Pa)
+      real(r8), intent(out) :: a_g                ! gross assimilation (mol CO2 m-2 s-1)
+      real(r8), intent(out) :: c_s                ! leaf-surface CO2 (Pa)
+      real(r8), intent(out) :: rg_s               ! 1 / stomatal conductance (m2 s mol-1)
+      real(r8), intent(out), optional :: dres     ! d res / d cix (-)
+      real(r8) :: dc, dj, r2                      ! denominators of w_c and w_j (Pa), 1 / their product (Pa-2)
+      real(r8) :: u, v, k                         ! w_c = k u, w_j = k v (mol m-2 s-1 Pa, mol m-2 s-1 Pa, Pa-1)
+      real(r8) :: wp, we                          ! co-limited Rubisco/light rate, export rate (mol m-2 s-1)
+      real(r8) :: s1, s2, disc1, disc2            ! sums and discriminant roots of the co-limitations (s1, disc1 of u, v)
+      real(r8) :: a_n                             ! net assimilation (mol m-2 s-1)
+      real(r8) :: bq, cq2, rcq, sq                ! quadratic in g_s times c_s: bq (Pa mol m-2 s-1), 2 cq, 1 / (2 cq), root
+      real(r8) :: p14c                            ! -d c_s / d A_n: p14, 0 where c_s is clipped (Pa m2 s mol-1)
+      real(r8) :: num, den                        ! d res / d ci - 1 = num / den (mixed)
+      real(r8) :: q                               ! d g_s / d A_n / g_s^2 times sq (mixed)
+      if (c3) then
+        ! w_c = k u and w_j = k v with k = (ci - G*) / (dc dj); the smaller root is homogeneous,
+        ! x(k u, k v) = k x(u, v) for k > 0 (k times the larger root for k < 0)
+        dc = cix + kcm
+        dj = cix + g2
+        r2 = 1.0_r8 / (dc * dj)
+        u = vcmax * dj
+        v = je * dc
+        s1 = u + v
+        disc1 = sqrt(max(s1 * s1 - 4.0_r8 * th_c3 * u * v, 0.0_r8))
+        k = (cix - gammas) * r2
+        if (k >= 0.0_r8) then
+          wp = k * (s1 - disc1) * h_c3
+        else
+          wp = k * (s1 + disc1) * h_c3
+        end if
+        we = we3
+      else
+        wp = wp4
+        we = kwe * cix
+      end if
+      s2 = wp + we
+      disc2 = sqrt(max(s2 * s2 - 4.0_r8 * th_e * wp * we, 0.0_r8))
+      a_g = (s2 - disc2) * h_e
       a_n = a_g - rd
-      c_s = max(ca - 1.4_r8 * a_n * psurf / gb, cs_min)
-      g_s = ballberry_gs(a_n, c_s, psurf, g1, bb, gb, hra)
-      ci_residual = cix - (c_s - 1.6_r8 * a_n * psurf / g_s)
-    end function ci_residual
+      c_s = max(ca - p14 * a_n, cs_min)
+      if (a_n <= 0.0_r8) then
+        rg_s = rbb
+      else
+        bq = c_s * gbb - g1p * a_n
+        cq2 = gb2 * (g1ph * a_n + bb * c_s)
+        sq = sqrt(bq * bq + 2.0_r8 * c_s * cq2)
+        ! the form without cancellation
+        if (bq > 0.0_r8) then
+          rcq = 1.0_r8 / cq2
+          rg_s = (bq + sq) * rcq
+        else
+          rg_s = 2.0_r8 * c_s / (sq - bq)
+        end if
+      end if
+      res = cix - c_s + p16 * a_n * rg_s
+      if (.not. present(dres)) return
+
+      ! d res / d ci = 1 + num / den (one division): d a_g / d ci through the smaller roots,
+      ! dx = (da (b - x) + db (a - x)) / disc, then c_s and g_s (implicit derivative of the quadratic,
+      ! whose d / d g_s is sq). With q = sq rg_s^2 d g_s / d A_n:
+      ! d res / d ci = 1 + d a_g / d ci (p14c + p16 rg_s - p16 a_n q / sq).
+      p14c = merge(p14, 0.0_r8, c_s > cs_min)
+      if (a_n <= 0.0_r8) then
+        num = p14c + p16 * rbb
+        den = 1.0_r8
+      else
+        q = g1p * rg_s * (1.0_r8 + gb * hra * rg_s) + p14c * (1.0_r8 + rg_s * (gbb - gb * bb * rg_s))
+        num = (p14c + p16 * rg_s) * sq - p16 * a_n * q
+        den = sq
+      end if
+      if (c3) then
+        ! d w_c / d ci = vcmax (Kc' + G*) / dc^2, d w_j / d ci = 3 je G* / dj^2; disc of w_c, w_j is |k| disc1
+        num = num * (vcmax * (kcm + gammas) * (dj * r2)**2 * (k * v - wp) &
+                     + je * 3.0_r8 * gammas * (dc * r2)**2 * (k * u - wp)) * (we - a_g)
+        den = den * abs(k) * disc1 * disc2
+      else
+        num = num * kwe * (wp - a_g)
+        den = den * disc2
+      end if
+      if (den > 0.0_r8) then
+        dres = 1.0_r8 + num / den
+      else
+        dres = 1.0_r8                             ! degenerate (both rates 0): c_i,new depends little on c_i
+      end if
+    end subroutine ci_residual
   end subroutine leaf_photosynthesis
 
 end module colm_photosynthesis
