@@ -158,30 +158,46 @@ contains
     end if
   end function hyd_layer
 
+  ! The vG inverse of an unsaturated content: S* = Se Sc, x^n = S*^(-1/m) - 1 and x = alpha |h|; ok = .false.
+  ! where psi would be at or below smpmin (tested on psi itself, after a guard against overflow).
+  pure subroutine vg_inverse(hl, s, ss, xn, x, ok)
+    type(hyd_layer_t), intent(in) :: hl          ! layer constants (mixed)
+    real(r8), intent(in) :: s                    ! Se, 0 < Se < 1 (-)
+    real(r8), intent(out) :: ss, xn, x           ! S*, x^n, x (-)
+    logical, intent(out) :: ok                   ! psi = -x / alpha lies above smpmin (-)
+    real(r8) :: y                                ! -log(S*)/m (-)
+    real(r8), parameter :: ymax = 700.0_r8       ! -log(S*)/m beyond which psi is far below smpmin (-)
+    ss = s * hl%sc
+    y = -log(ss) / hl%m
+    ok = .false.
+    xn = 0.0_r8
+    x = 0.0_r8
+    if (y > ymax) return
+    xn = expm1_r8(y)
+    x = exp(log(xn) / hl%n)
+    ok = -x / hl%alpha > smpmin
+  end subroutine vg_inverse
+
   ! vG matric potential of an (ice-free) content theta and d psi / d theta, from the layer constants.
   pure subroutine vg_psi_of_theta(hl, theta, smp, dsmp_dtheta)
     type(hyd_layer_t), intent(in) :: hl          ! layer constants (mixed)
     real(r8), intent(in) :: theta                ! liquid content (m3 m-3)
     real(r8), intent(out) :: smp                 ! matric potential (mm, <= 0)
     real(r8), intent(out) :: dsmp_dtheta         ! d smp / d theta (mm per m3 m-3)
-    real(r8) :: s, ss, y, x, xr                  ! Se, S* = Se Sc, -log(S*)/m, S*^(-1/m) - 1, x^(1/n) (-)
-    real(r8), parameter :: ymax = 700.0_r8       ! -log(S*)/m beyond which psi is far below smpmin (-)
+    real(r8) :: s, ss, x, xr                     ! Se, S* = Se Sc, S*^(-1/m) - 1, x^(1/n) (-)
+    logical :: ok                                ! psi above smpmin (-)
     s = (theta - hl%thr) / (hl%ths - hl%thr)
     if (s >= 1.0_r8) then
       smp = PSI_E_VG
       dsmp_dtheta = 0.0_r8
       return
     end if
-    ! psi is clipped at smpmin (zero derivative); tested on psi itself, after a guard against overflow
+    ! psi is clipped at smpmin (zero derivative)
     smp = smpmin
     dsmp_dtheta = 0.0_r8
     if (s <= 0.0_r8) return
-    ss = s * hl%sc
-    y = -log(ss) / hl%m
-    if (y > ymax) return
-    x = expm1_r8(y)
-    xr = exp(log(x) / hl%n)
-    if (-xr / hl%alpha <= smpmin) return
+    call vg_inverse(hl, s, ss, x, xr, ok)
+    if (.not. ok) return
     smp = -xr / hl%alpha
     ! x^(1/n - 1) S*^(-1/m - 1) = (xr / x) (1 + x) / S*, since S*^(-1/m) = 1 + x
     dsmp_dtheta = hl%sc * (xr / x) * ((1.0_r8 + x) / ss) / (hl%alpha * hl%n * hl%m * (hl%ths - hl%thr))
@@ -382,20 +398,16 @@ contains
     real(r8), intent(out) :: hk                  ! hydraulic conductivity (mm s-1)
     real(r8), intent(out) :: dhk_dpsi            ! d hk / d smp (s-1)
     logical, intent(out) :: ok                   ! the case was handled (-)
-    real(r8) :: s, ss, y, xn, x, u, f, xr        ! Se, S*, -log(S*)/m, x^n, alpha|h|, x^-n, Mualem f, x^(n-1)/(1+x^n) (-)
-    real(r8), parameter :: ymax = 700.0_r8       ! as in vg_psi_of_theta (-)
+    real(r8) :: s, ss, xn, x, u, f, xr           ! Se, S*, x^n, alpha|h|, x^-n, Mualem f, x^(n-1)/(1+x^n) (-)
     ok = .false.
     if (hl%model /= HYDR_VG .or. hl%cap < hl%ths) return
     s = (theta - hl%thr) / (hl%ths - hl%thr)
     if (s >= 1.0_r8 .or. s <= 0.0_r8) return
-    ss = s * hl%sc
-    y = -log(ss) / hl%m
-    if (y > ymax) return
-    xn = expm1_r8(y)
-    x = exp(log(xn) / hl%n)
-    if (-x / hl%alpha <= smpmin) return
+    call vg_inverse(hl, s, ss, xn, x, ok)
+    if (.not. ok) return
     smp = -x / hl%alpha
-    if (smp >= PSI_E_VG) return
+    ok = smp < PSI_E_VG
+    if (.not. ok) return
     if (x <= 1.0_r8) then
       f = 1.0_r8 - (xn / x) * ss
       xr = (xn / x) / (1.0_r8 + xn)
