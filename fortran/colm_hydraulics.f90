@@ -39,6 +39,8 @@ module colm_hydraulics
     real(r8) :: ths, thr, ksat                   ! porosity, residual content (m3 m-3), Ksat (mm s-1)
     real(r8) :: alpha, n, m, l                   ! vG alpha (mm-1), n, m = 1 - 1/n, Mualem L (-)
     real(r8) :: sc, fc                           ! vG S*(psi_e) and Mualem factor at psi_e (-)
+    real(r8) :: rsc, dth_sc, mna, kfc            ! 1/sc (-), (theta_s - theta_r)/sc (-), m n alpha (mm-1),
+                                                 ! imped Ksat / fc^2 (mm s-1): divisions taken out of vg_state
     real(r8) :: b, psis                          ! Campbell exponent (-), air-entry potential (mm)
     real(r8) :: cap, hcap                        ! pore space left by ice (m3 m-3), vG potential at the cap (mm)
     real(r8) :: imped                            ! ice impedance factor (-)
@@ -135,6 +137,10 @@ contains
       else
         hl%fc = mualem_f(x, hl%n)
       end if
+      hl%rsc = 1.0_r8 / hl%sc
+      hl%dth_sc = (hl%ths - hl%thr) / hl%sc
+      hl%mna = hl%m * hl%n * hl%alpha
+      hl%kfc = hl%imped * hl%ksat / (hl%fc * hl%fc)
       hl%b = 0.0_r8
       hl%psis = PSI_E_VG
       if (hl%cap < hl%ths) then
@@ -153,6 +159,10 @@ contains
       hl%m = 0.0_r8
       hl%sc = 1.0_r8
       hl%fc = 1.0_r8
+      hl%rsc = 1.0_r8
+      hl%dth_sc = 0.0_r8
+      hl%mna = 0.0_r8
+      hl%kfc = 0.0_r8
       hl%b = sp(SP_BSW)
       hl%psis = sp(SP_PSI_S)
     end if
@@ -364,25 +374,24 @@ contains
     real(r8), intent(out) :: dtheta_dpsi         ! d vol_liq / d smp (m3 m-3 mm-1)
     real(r8), intent(out) :: hk                  ! hydraulic conductivity (mm s-1)
     real(r8), intent(out) :: dhk_dpsi            ! d hk / d smp (s-1)
-    real(r8) :: se, sel, dsdh, dwdh              ! Se, Se^L (-), dS*/dh, d(1-f)/dh (mm-1)
-    se = sstar / hl%sc
+    real(r8) :: se, sel                          ! Se, Se^L (-)
+    se = sstar * hl%rsc
     if (hl%l == 0.5_r8) then
       sel = sqrt(se)
     else
       sel = se**hl%l
     end if
     vol_liq = min(hl%thr + (hl%ths - hl%thr) * se, hl%cap)
-    hk = hl%imped * hl%ksat * sel * (f / hl%fc)**2
+    hk = hl%kfc * sel * (f * f)
     if (at_cap) then
       dtheta_dpsi = 0.0_r8
       dhk_dpsi = 0.0_r8
       return
     end if
-    ! dS*/dh with dx/dh = -alpha; w = x^(n-1) S* = 1 - f has dw/dh = -alpha (n-1) x^(n-2) S* / (1 + x^n)
-    dsdh = hl%m * hl%n * hl%alpha * xr * sstar
-    dwdh = -hl%alpha * (hl%n - 1.0_r8) * xr / x * sstar
-    dtheta_dpsi = (hl%ths - hl%thr) * dsdh / hl%sc
-    dhk_dpsi = hk * (hl%l * dsdh / sstar - 2.0_r8 * dwdh / f)
+    ! dS*/dh = m n alpha xr S* with dx/dh = -alpha; w = x^(n-1) S* = 1 - f has dw/dh = -alpha (n-1) xr S* / x, so
+    ! dlnK/dh = L dS*/dh / S* - 2 (dw/dh) / f (one division)
+    dtheta_dpsi = hl%dth_sc * (hl%mna * xr * sstar)
+    dhk_dpsi = hk * (hl%l * hl%mna * xr + 2.0_r8 * hl%alpha * (hl%n - 1.0_r8) * (xr * sstar) / (x * f))
   end subroutine vg_state_from_sstar
 
   ! The matric potential of an ice-free vG layer at liquid content theta together with the state layer_state_psi
