@@ -41,7 +41,7 @@
 module colm_canopy
   use colm_const
   use colm_layout
-  use colm_turbulence, only: mo_profile, obukhov_initial, obukhov_update, relax_obukhov, thermal_roughness, qsat
+  use colm_turbulence, only: mo_profile, obukhov_initial, obukhov_update, relax_obukhov, log_z0m_z0h, qsat
   use colm_radiation, only: surface_rad_t, is_vegetated
   use colm_photosynthesis, only: leaf_photosynthesis, mol_to_kgc, photo_temperature, photo_temp_t
   use colm_hydraulics, only: soil_matric_potential, hyd_layer_t, layer_matric_potential
@@ -57,7 +57,6 @@ module colm_canopy
   real(r8), parameter :: emg_soil = 0.96_r8       ! emissivity of soil (-)
   real(r8), parameter :: emg_snow = 0.97_r8       ! emissivity of snow (-)
   real(r8), parameter :: cv_leaf = 0.01_r8        ! leaf boundary-layer transfer coefficient (m s-1/2)
-  real(r8), parameter :: nu_air = 1.5e-5_r8       ! kinematic viscosity of air (m2 s-1)
   integer, parameter :: itmax = 40                ! maximum leaf temperature iterations (-)
   integer, parameter :: itmin = 6                 ! minimum leaf temperature iterations (-)
   real(r8), parameter :: delmax = 3.0_r8          ! largest leaf temperature step (K)
@@ -435,6 +434,8 @@ contains
     real(r8) :: zldis, ur, um, umold, obu, obuold   ! heights (m), winds (m s-1), Obukhov lengths (m)
     real(r8) :: thv, dth, dqh, dthv                 ! (K, K, kg kg-1, K)
     real(r8) :: z0hg                                ! ground thermal roughness (m)
+    real(r8) :: lzm, lzh                            ! log(zldis / z0mg), log(zldis / z0hg) (-)
+    real(r8) :: kh                                  ! log(z0mg / z0hg) (-)
     real(r8) :: fm, fh, fq, ustar                   ! profile integrals (-), friction velocity (m s-1)
     real(r8) :: rah, raw                            ! resistances (s m-1)
     real(r8) :: hflux, eflux, tstar, qstar          ! fluxes (W m-2, kg m-2 s-1), scales (K, kg kg-1)
@@ -447,12 +448,14 @@ contains
     dth = th - tg
     dqh = qair - (fsv * qsatg + (1.0_r8 - fsv) * qsoil)
     dthv = dth * (1.0_r8 + 0.61_r8 * qair) + 0.61_r8 * th * dqh
-    call obukhov_initial(ur, thv, dthv, zldis, z0mg, um, obu)
+    lzm = log(zldis / z0mg)                         ! (the log heights are passed on to save logs)
+    call obukhov_initial(ur, thv, dthv, zldis, z0mg, um, obu, lzm=lzm)
     z0hg = z0mg
+    lzh = lzm
     dzeta = 0.0_r8
     wrelax = 1.0_r8
     do it = 1, itmax_bare
-      call bare_state(zldis, z0mg, z0hg, obu, um, fsv, rss, sf%rhoair, tg, th, qair, qsatg, qsoil, &
+      call bare_state(zldis, z0mg, z0hg, lzm, lzh, obu, um, fsv, rss, sf%rhoair, tg, th, qair, qsatg, qsoil, &
                       fm, fh, fq, ustar, rah, raw, csn, cso, hflux, eflux)
       tstar = -hflux / (sf%rhoair * cpair * ustar)
       qstar = -eflux / (sf%rhoair * ustar)
@@ -460,10 +463,13 @@ contains
       umold = um
       call obukhov_update(ur, ustar, tstar, qstar, th, qair, zldis, obu, um)
       call relax_obukhov(zldis, obuold, umold, obu, um, dzeta, wrelax)
-      z0hg = thermal_roughness(z0mg, ustar)
+      ! Zeng and Dickinson (1998) thermal roughness
+      kh = log_z0m_z0h(z0mg, ustar)
+      z0hg = z0mg * exp(-kh)
+      lzh = lzm + kh
       if (it >= 3 .and. abs(zldis / obu - zldis / obuold) < 0.01_r8) exit
     end do
-    call bare_state(zldis, z0mg, z0hg, obu, um, fsv, rss, sf%rhoair, tg, th, qair, qsatg, qsoil, &
+    call bare_state(zldis, z0mg, z0hg, lzm, lzh, obu, um, fsv, rss, sf%rhoair, tg, th, qair, qsatg, qsoil, &
                     fm, fh, fq, ustar, rah, raw, csn, cso, hflux, eflux)
     sf%ustar = ustar
     sf%obu = obu
@@ -487,10 +493,11 @@ contains
   end subroutine bare_fluxes
 
   ! Profile, resistances and fluxes over bare ground for a given Obukhov length.
-  pure subroutine bare_state(zldis, z0mg, z0hg, obu, um, fsv, rss, rho, tg, th, qair, qsatg, qsoil, &
+  pure subroutine bare_state(zldis, z0mg, z0hg, lzm, lzh, obu, um, fsv, rss, rho, tg, th, qair, qsatg, qsoil, &
                              fm, fh, fq, ustar, rah, raw, csn, cso, hflux, eflux)
     real(r8), intent(in) :: zldis                   ! reference height (m)
     real(r8), intent(in) :: z0mg, z0hg              ! momentum and thermal roughness (m)
+    real(r8), intent(in) :: lzm, lzh                ! log(zldis / z0mg), log(zldis / z0hg) (-)
     real(r8), intent(in) :: obu                     ! Obukhov length (m)
     real(r8), intent(in) :: um                      ! wind including convective velocity (m s-1)
     real(r8), intent(in) :: fsv                     ! snow fraction for vapour exchange (-)
@@ -505,7 +512,7 @@ contains
     real(r8), intent(out) :: csn, cso               ! vapour conductances of the snow and soil parts (m s-1)
     real(r8), intent(out) :: hflux                  ! sensible heat (W m-2)
     real(r8), intent(out) :: eflux                  ! evaporation (kg m-2 s-1)
-    call mo_profile(zldis, z0mg, z0hg, z0hg, obu, fm, fh, fq)
+    call mo_profile(zldis, z0mg, z0hg, z0hg, obu, fm, fh, fq, lzm=lzm, lzh=lzh)
     ustar = vonkar * um / fm
     rah = fh / (vonkar * ustar)
     raw = fq / (vonkar * ustar)
@@ -592,7 +599,7 @@ contains
     dth = th - taf
     dqh = qair - qaf
     dthv = dth * (1.0_r8 + 0.61_r8 * qair) + 0.61_r8 * th * dqh
-    call obukhov_initial(ur, thv, dthv, zldis, z0mv, um, obu)
+    call obukhov_initial(ur, thv, dthv, zldis, z0mv, um, obu, lzm=lzm)
 
     dtv = 0.0_r8
     dele = 0.0_r8
@@ -622,7 +629,7 @@ contains
       rah = fh / (vonkar * ustar)
       raw = fq / (vonkar * ustar)
       rb = 1.0_r8 / (cv_leaf * sqrt(ustar / vegpar(VP_DLEAF)))
-      csoilcn = vonkar / (0.13_r8 * (z0mg * ustar / nu_air)**0.45_r8) * w + csoilc * (1.0_r8 - w)
+      csoilcn = vonkar / log_z0m_z0h(z0mg, ustar) * w + csoilc * (1.0_r8 - w)
       rd = 1.0_r8 / (csoilcn * ustar)
 
       ! saturation at the leaf: computed at the end of the previous iteration at the same tv
