@@ -167,12 +167,7 @@ contains
     end if
   end function expm1_
 
-  ! Two-stream canopy radiative transfer for one waveband, unit incoming flux.
-  ! Equations (x = cumulative LAI + SAI from the top, I_up / I_dn diffuse fluxes, K = G(mu)/mu):
-  !   -mu_bar dI_up/dx + (1 - (1 - beta) omega) I_up - omega beta I_dn = omega mu_bar K beta0 exp(-K x)
-  !    mu_bar dI_dn/dx + (1 - (1 - beta) omega) I_dn - omega beta I_up = omega mu_bar K (1 - beta0) exp(-K x)
-  ! Boundary conditions: I_dn(0) = 0 (beam) or 1 (diffuse); I_up(L) = alb_dir exp(-K L) + alb_dif I_dn(L).
-  ! Solution: two decaying modes plus the particular exp(-K x) term; idir = 1 beam, 2 diffuse.
+  ! Two-stream canopy radiative transfer for one waveband, unit incoming flux, one incidence (twostream_both).
   pure subroutine twostream_band(chil_in, rho, tau, coszen, lsai, albg_dir, albg_dif, idir, &
                                  refl, absv, abssun, absg, tdn_dif)
     real(r8), intent(in) :: chil_in                  ! leaf angle distribution index (-)
@@ -188,6 +183,36 @@ contains
     real(r8), intent(out) :: abssun                  ! fraction absorbed by sunlit phytoelements (-)
     real(r8), intent(out) :: absg                    ! fraction absorbed by the ground (-)
     real(r8), intent(out) :: tdn_dif                 ! diffuse downward flux at the ground (-)
+    real(r8) :: refl2(2), absv2(2), abssun2(2), absg2(2), tdn2(2) ! results of both incidences (-)
+    call twostream_both(chil_in, rho, tau, coszen, lsai, albg_dir, albg_dif, refl2, absv2, abssun2, absg2, tdn2)
+    refl = refl2(idir)
+    absv = absv2(idir)
+    abssun = abssun2(idir)
+    absg = absg2(idir)
+    tdn_dif = tdn2(idir)
+  end subroutine twostream_band
+
+  ! Two-stream canopy radiative transfer for one waveband, unit incoming flux, direct-beam (index 1) and
+  ! diffuse (index 2) incidence; the coefficients, exponentials and integrals are shared by both.
+  ! Equations (x = cumulative LAI + SAI from the top, I_up / I_dn diffuse fluxes, K = G(mu)/mu):
+  !   -mu_bar dI_up/dx + (1 - (1 - beta) omega) I_up - omega beta I_dn = omega mu_bar K beta0 exp(-K x)
+  !    mu_bar dI_dn/dx + (1 - (1 - beta) omega) I_dn - omega beta I_up = omega mu_bar K (1 - beta0) exp(-K x)
+  ! Boundary conditions: I_dn(0) = 0 (beam) or 1 (diffuse); I_up(L) = alb_dir exp(-K L) + alb_dif I_dn(L).
+  ! Solution: two decaying modes plus the particular exp(-K x) term.
+  pure subroutine twostream_both(chil_in, rho, tau, coszen, lsai, albg_dir, albg_dif, &
+                                 refl, absv, abssun, absg, tdn_dif)
+    real(r8), intent(in) :: chil_in                  ! leaf angle distribution index (-)
+    real(r8), intent(in) :: rho                      ! phytoelement reflectance (-)
+    real(r8), intent(in) :: tau                      ! phytoelement transmittance (-)
+    real(r8), intent(in) :: coszen                   ! cosine of the solar zenith angle, > 0 (-)
+    real(r8), intent(in) :: lsai                     ! LAI + SAI (m2 m-2)
+    real(r8), intent(in) :: albg_dir                 ! ground albedo, direct beam (-)
+    real(r8), intent(in) :: albg_dif                 ! ground albedo, diffuse (-)
+    real(r8), intent(out) :: refl(2)                 ! reflected fraction (canopy + ground albedo) (-)
+    real(r8), intent(out) :: absv(2)                 ! fraction absorbed by the vegetation (-)
+    real(r8), intent(out) :: abssun(2)               ! fraction absorbed by sunlit phytoelements (-)
+    real(r8), intent(out) :: absg(2)                 ! fraction absorbed by the ground (-)
+    real(r8), intent(out) :: tdn_dif(2)              ! diffuse downward flux at the ground (-)
     real(r8) :: chil, phi1, phi2, mubar              ! leaf angle parameters (-)
     real(r8) :: mu, gmu, extkb                       ! cosine zenith, G(mu), K (-)
     real(r8) :: omega, upscat, asu, betao            ! scattering coefficient, omega beta, a_s, omega beta0 (-)
@@ -198,6 +223,7 @@ contains
     real(r8) :: c1, c2                               ! mode amplitudes (-)
     real(r8) :: v0, beam                             ! top diffuse flux, beam flag (-)
     real(r8) :: t1, t2, t3, tmp, y                   ! integrals, a_s terms (-)
+    integer :: idir                                  ! 1 direct-beam incidence, 2 diffuse incidence (-)
 
     call leaf_angle_params(chil_in, chil, phi1, phi2, mubar)
     mu = max(coszen, 1.0e-3_r8)
@@ -228,47 +254,50 @@ contains
     d = betao * mubar * extkb
     f = omega * mubar * extkb - d
 
-    if (idir == 1) then
-      beam = 1.0_r8
-      v0 = 0.0_r8
-      det = b * b - c * c - (mubar * extkb)**2
-      alpha = (d * (b - mubar * extkb) + c * f) / det
-      gamma = ((b + mubar * extkb) * f + c * d) / det
-    else
-      beam = 0.0_r8
-      v0 = 1.0_r8
-      alpha = 0.0_r8
-      gamma = 0.0_r8
-    end if
-
     e1 = exp(-min(h * lsai, 200.0_r8))
     s2 = exp(-min(extkb * lsai, 200.0_r8))
     ! I_up = c1 p exp(-h (L - x)) + c2 c exp(-h x) + alpha exp(-K x)
     ! I_dn = c1 c exp(-h (L - x)) + c2 p exp(-h x) + gamma exp(-K x)
     a11 = c * e1
     a12 = p
-    r1 = v0 - gamma
     a21 = p - albg_dif * c
     a22 = e1 * (c - albg_dif * p)
-    r2 = (beam * albg_dir - alpha + albg_dif * gamma) * s2
     det2 = a11 * a22 - a12 * a21
-    c1 = (r1 * a22 - a12 * r2) / det2
-    c2 = (a11 * r2 - a21 * r1) / det2
-
-    refl = c1 * p * e1 + c2 * c + alpha
-    tdn_dif = c1 * c + c2 * p * e1 + gamma * s2
-    absg = beam * (1.0_r8 - albg_dir) * s2 + (1.0_r8 - albg_dif) * tdn_dif
-    absv = 1.0_r8 - refl - absg
-
-    ! sunlit absorption: all of the intercepted beam, (1 - omega)(1 - exp(-K L)), plus the sunlit share
-    ! exp(-K x) of the diffuse absorption, int (1 - omega) (I_up + I_dn)/mu_bar exp(-K x) dx
+    ! integrals for the sunlit absorption (below)
     t1 = int_exp2(extkb, h, lsai)
     t2 = int_exp(h + extkb, lsai)
     t3 = int_exp(2.0_r8 * extkb, lsai)
-    abssun = (1.0_r8 - omega) * (((p + c) * (c1 * t1 + c2 * t2) + (alpha + gamma) * t3) / mubar &
-                                 + beam * (1.0_r8 - s2))
-    abssun = min(max(abssun, 0.0_r8), max(absv, 0.0_r8))
-  end subroutine twostream_band
+
+    do idir = 1, 2
+      if (idir == 1) then
+        beam = 1.0_r8
+        v0 = 0.0_r8
+        det = b * b - c * c - (mubar * extkb)**2
+        alpha = (d * (b - mubar * extkb) + c * f) / det
+        gamma = ((b + mubar * extkb) * f + c * d) / det
+      else
+        beam = 0.0_r8
+        v0 = 1.0_r8
+        alpha = 0.0_r8
+        gamma = 0.0_r8
+      end if
+      r1 = v0 - gamma
+      r2 = (beam * albg_dir - alpha + albg_dif * gamma) * s2
+      c1 = (r1 * a22 - a12 * r2) / det2
+      c2 = (a11 * r2 - a21 * r1) / det2
+
+      refl(idir) = c1 * p * e1 + c2 * c + alpha
+      tdn_dif(idir) = c1 * c + c2 * p * e1 + gamma * s2
+      absg(idir) = beam * (1.0_r8 - albg_dir) * s2 + (1.0_r8 - albg_dif) * tdn_dif(idir)
+      absv(idir) = 1.0_r8 - refl(idir) - absg(idir)
+
+      ! sunlit absorption: all of the intercepted beam, (1 - omega)(1 - exp(-K L)), plus the sunlit share
+      ! exp(-K x) of the diffuse absorption, int (1 - omega) (I_up + I_dn)/mu_bar exp(-K x) dx
+      abssun(idir) = (1.0_r8 - omega) * (((p + c) * (c1 * t1 + c2 * t2) + (alpha + gamma) * t3) / mubar &
+                                         + beam * (1.0_r8 - s2))
+      abssun(idir) = min(max(abssun(idir), 0.0_r8), max(absv(idir), 0.0_r8))
+    end do
+  end subroutine twostream_both
 
   ! Shortwave fluxes, albedos and the sunlit/shaded big leaves of one column.
   pure subroutine surface_radiation(coszen, swdown, vegpar, lai, sai, colpar, theta1, fsno, snowage, rad)
@@ -287,7 +316,7 @@ contains
     real(r8) :: rho, tau                             ! phytoelement optics (-)
     real(r8) :: wl, ws                               ! leaf and stem fractions of LAI + SAI (-)
     real(r8) :: lsai                                 ! LAI + SAI (m2 m-2)
-    real(r8) :: refl, absv, abssun, absg, tdn        ! two-stream results (-)
+    real(r8) :: refl(2), absv(2), abssun(2), absg(2), tdn(2) ! two-stream results, beam and diffuse (-)
     real(r8) :: chil, phi1, phi2, mubar              ! leaf angle parameters (-)
     real(r8) :: extk_leaf                            ! K per unit leaf depth, K (L+S)/L (-)
     real(r8) :: kn                                   ! nitrogen extinction coefficient (-)
@@ -329,15 +358,15 @@ contains
           rho = wl * vegpar(VP_RHO_NIR) + ws * rho_stem(2)
           tau = wl * vegpar(VP_TAU_NIR) + ws * tau_stem(2)
         end if
+        call twostream_both(vegpar(VP_CHIL), rho, tau, coszen, lsai, rad%albg(ib,1), rad%albg(ib,2), &
+                            refl, absv, abssun, absg, tdn)
         do id = 1, 2
-          call twostream_band(vegpar(VP_CHIL), rho, tau, coszen, lsai, rad%albg(ib,1), rad%albg(ib,2), id, &
-                              refl, absv, abssun, absg, tdn)
-          rad%alb(ib,id) = refl
-          rad%fabv(ib,id) = absv
-          rad%fabg(ib,id) = absg
+          rad%alb(ib,id) = refl(id)
+          rad%fabv(ib,id) = absv(id)
+          rad%fabg(ib,id) = absg(id)
           if (ib == 1) then
-            par_sun = par_sun + wl * rad%sw(ib,id) * abssun
-            par_sha = par_sha + wl * rad%sw(ib,id) * (absv - abssun)
+            par_sun = par_sun + wl * rad%sw(ib,id) * abssun(id)
+            par_sha = par_sha + wl * rad%sw(ib,id) * (absv(id) - abssun(id))
           end if
         end do
       end do
