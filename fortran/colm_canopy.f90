@@ -282,6 +282,7 @@ contains
     real(r8) :: ths, vol_liq, vol_ice, eff_por      ! contents (m3 m-3)
     real(r8) :: aird                                ! air-dry water content at -1e7 mm (m3 m-3)
     real(r8) :: tort, d0, dsl                       ! tortuosity (-), diffusivity (m2 s-1), DSL (m)
+    real(r8) :: tr                                  ! T / 273.15 K (-)
     real(r8) :: smp, dsmp                           ! matric potential (mm), derivative
     ths = sp(SP_THETA_S)
     vol_liq = max(wliq1, 0.0_r8) / (dz1 * denh2o)
@@ -293,7 +294,8 @@ contains
     else
       call soil_evap_params(sp, hydr_model, aird, tort)
     end if
-    d0 = 2.12e-5_r8 * (t1 / 273.15_r8)**1.75_r8
+    tr = t1 / 273.15_r8
+    d0 = 2.12e-5_r8 * tr * sqrt(tr) * sqrt(sqrt(tr))  ! (T/273.15)^1.75 without pow
     dsl = dz1 * max(1.0e-6_r8, 0.8_r8 * eff_por - vol_liq) / max(1.0e-6_r8, 0.8_r8 * ths - aird)
     dsl = min(max(dsl, 0.0_r8), 0.2_r8)
     rss = min(dsl / (d0 * tort), 1.0e6_r8)
