@@ -73,6 +73,11 @@ contains
     real(r8), intent(in), optional :: lzh       ! log(zldis / z0h) if the caller has it (-)
     real(r8) :: zeta                            ! zldis / L (-)
     zeta = zldis / obu
+    if (present(lzm) .and. z0h == z0m .and. z0q == z0m) then
+      call profiles_one_roughness(zldis, z0m, obu, zeta, lzm, fm, fh)
+      fq = fh
+      return
+    end if
     fm = profile_m(zldis, z0m, obu, zeta, lzm)
     if (present(lzh)) then
       fh = profile_h(zldis, z0h, obu, zeta, lzh)
@@ -87,6 +92,46 @@ contains
       fq = profile_h(zldis, z0q, obu, zeta)
     end if
   end subroutine mo_profile
+
+  ! profile_m and profile_h for one roughness length (the canopy iteration), with the square roots, the cube
+  ! root and the stable branches shared; the same expressions as profile_m / profile_h.
+  pure subroutine profiles_one_roughness(zldis, z0, obu, zeta, lz, fm, fh)
+    real(r8), intent(in) :: zldis, z0, obu      ! heights (m), Obukhov length (m)
+    real(r8), intent(in) :: zeta                ! zldis / obu (-)
+    real(r8), intent(in) :: lz                  ! log(zldis / z0) (-)
+    real(r8), intent(out) :: fm                 ! momentum profile integral (-)
+    real(r8), intent(out) :: fh                 ! heat profile integral (-)
+    real(r8) :: x, x0                           ! (1 - 16 zeta)^(1/4) at zldis and at z0 (-)
+    real(r8) :: y, y0                           ! (1 - 16 zeta)^(1/2) at zldis and at z0 (-)
+    real(r8) :: a0                              ! (1 + x0)^2 (1 + x0^2) (-)
+    real(r8) :: cz                              ! (-zeta)^(1/3) (-)
+    if (zeta < 0.0_r8) then
+      y0 = sqrt(1.0_r8 - 16.0_r8 * z0 / obu)
+      x0 = sqrt(y0)
+      a0 = (1.0_r8 + x0) * (1.0_r8 + x0) * (1.0_r8 + x0 * x0)
+      if (zeta < -zetat) cz = cbrt_pos(-zeta)
+      if (zeta < -zetam) then
+        fm = log(-zetam * obu / z0 * 0.125_r8 * a0) - 2.0_r8 * atan((x0 - 1.0_r8) / (x0 + 1.0_r8)) - psim_zetam &
+             + 1.14_r8 * (cz - zetam_13)
+      else
+        y = sqrt(1.0_r8 - 16.0_r8 * zeta)
+        x = sqrt(y)
+        fm = lz - log((1.0_r8 + x) * (1.0_r8 + x) * (1.0_r8 + x * x) / a0) &
+             + 2.0_r8 * atan((x - x0) / (1.0_r8 + x * x0))
+      end if
+      if (zeta < -zetat) then
+        fh = log(-zetat * obu / z0 * (0.5_r8 * (1.0_r8 + y0))**2) - psih_zetat + 0.8_r8 * (zetat_m13 - 1.0_r8 / cz)
+      else
+        fh = lz - 2.0_r8 * log((1.0_r8 + y) / (1.0_r8 + y0))
+      end if
+    else if (zeta <= 1.0_r8) then
+      fm = lz + 5.0_r8 * zeta - 5.0_r8 * z0 / obu
+      fh = fm
+    else
+      fm = lz + 4.0_r8 * log(zeta) + 5.0_r8 - 5.0_r8 * z0 / obu + (zeta - 1.0_r8)
+      fh = fm
+    end if
+  end subroutine profiles_one_roughness
 
   ! log(zldis / z0), from lz if given (-).
   pure real(r8) function log_height(zldis, z0, lz) result(l)
