@@ -590,9 +590,15 @@ contains
     ir4 = emv * ((1.0_r8 - emg) * emv - 2.0_r8) * stefnc
 
     ! aerodynamic geometry: sparse-canopy blend towards bare ground, forcing at least 1 m above the canopy
-    egvf = (1.0_r8 - exp(-min(lsai, 2.0_r8))) / (1.0_r8 - exp(-2.0_r8))
+    ! egvf = (1 - exp(-min(L+S, 2))) / (1 - exp(-2)), with exp(-(L+S)) = w; a dense canopy needs no blend
+    if (lsai < 2.0_r8) then
+      egvf = (1.0_r8 - w) / (1.0_r8 - exp(-2.0_r8))
+      z0mv = exp(egvf * log(max(vegpar(VP_Z0M), 1.0e-4_r8)) + (1.0_r8 - egvf) * log(z0mg))
+    else
+      egvf = 1.0_r8
+      z0mv = max(vegpar(VP_Z0M), 1.0e-4_r8)
+    end if
     displa = egvf * vegpar(VP_DISPLA)
-    z0mv = exp(egvf * log(max(vegpar(VP_Z0M), 1.0e-4_r8)) + (1.0_r8 - egvf) * log(z0mg))
     zref_eff = max(zref, vegpar(VP_HTOP) + 1.0_r8)
     zldis = zref_eff - displa
     lzm = log(zldis / z0mv)                          ! (fixed over the leaf-temperature iteration)

@@ -354,7 +354,7 @@ contains
     real(r8) :: lsai                                 ! LAI + SAI (m2 m-2)
     real(r8) :: refl(2), absv(2), abssun(2), absg(2), tdn(2) ! two-stream results, beam and diffuse (-)
     type(ts_geom_t) :: geom                          ! sun and leaf angle terms of the two-stream solution (mixed)
-    real(r8) :: ikn                                  ! int_0^LAI exp(-kn x) dx (m2 m-2)
+    real(r8) :: ikn, iknk                            ! int_0^LAI exp(-kn x) dx, same for kn + K (m2 m-2)
     real(r8) :: extk_leaf                            ! K per unit leaf depth, K (L+S)/L (-)
     real(r8) :: kn                                   ! nitrogen extinction coefficient (-)
     real(r8) :: par_sun, par_sha                     ! PAR absorbed by sunlit / shaded leaves (W m-2 ground)
@@ -416,9 +416,10 @@ contains
         rad%lai_sha = lai - rad%lai_sun
         ! Nitrogen-weighted Vcmax factors of the two big leaves (depth x in leaf area, exp(-kn x) profile).
         extk_leaf = rad%extkb * lsai / lai
-        rad%fn_sun = int_exp(kn + extk_leaf, lai) / max(int_exp(extk_leaf, lai), 1.0e-12_r8)
+        iknk = int_exp(kn + extk_leaf, lai)
+        rad%fn_sun = iknk / max(int_exp(extk_leaf, lai), 1.0e-12_r8)
         if (rad%lai_sha > 1.0e-12_r8) then
-          rad%fn_sha = (ikn - int_exp(kn + extk_leaf, lai)) / rad%lai_sha
+          rad%fn_sha = (ikn - iknk) / rad%lai_sha
         else
           rad%fn_sha = rad%fn_sun
         end if
