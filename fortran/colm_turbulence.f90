@@ -40,7 +40,7 @@ module colm_turbulence
 contains
 
   ! Paulson (1970) integrated momentum stability function for zeta < 0; x = (1 - 16 zeta)^(1/4).
-  ! 2 log((1+x)/2) + log((1+x^2)/2) as one log (the argument lies in [1, 61] for zeta in [-100, 0]).
+  ! 2 log((1+x)/2) + log((1+x^2)/2) as one log (the argument lies in [1, 275] for zeta in [-100, 0]).
   elemental real(r8) function psi_m_paulson(zeta) result(psi)
     real(r8), intent(in) :: zeta                ! z / L, <= 0 (-)
     real(r8) :: x                               ! (1 - 16 zeta)^(1/4) (-)
