@@ -41,7 +41,7 @@
 module colm_canopy
   use colm_const
   use colm_layout
-  use colm_turbulence, only: mo_profile, obukhov_initial, obukhov_update, relax_obukhov, thermal_roughness, qsat
+  use colm_turbulence, only: mo_profile, obukhov_initial, obukhov_update, relax_obukhov, log_z0m_z0h, qsat
   use colm_radiation, only: surface_rad_t, is_vegetated
   use colm_photosynthesis, only: leaf_photosynthesis, mol_to_kgc, photo_temperature, photo_temp_t
   use colm_hydraulics, only: soil_matric_potential, hyd_layer_t, layer_matric_potential, layer_state_theta
@@ -57,7 +57,6 @@ module colm_canopy
   real(r8), parameter :: emg_soil = 0.96_r8       ! emissivity of soil (-)
   real(r8), parameter :: emg_snow = 0.97_r8       ! emissivity of snow (-)
   real(r8), parameter :: cv_leaf = 0.01_r8        ! leaf boundary-layer transfer coefficient (m s-1/2)
-  real(r8), parameter :: nu_air = 1.5e-5_r8       ! kinematic viscosity of air (m2 s-1)
   integer, parameter :: itmax = 40                ! maximum leaf temperature iterations (-)
   integer, parameter :: itmin = 6                 ! minimum leaf temperature iterations (-)
   real(r8), parameter :: delmax = 3.0_r8          ! largest leaf temperature step (K)
@@ -298,6 +297,7 @@ contains
     real(r8) :: ths, vol_liq, vol_ice, eff_por      ! contents (m3 m-3)
     real(r8) :: aird                                ! air-dry water content at -1e7 mm (m3 m-3)
     real(r8) :: tort, d0, dsl                       ! tortuosity (-), diffusivity (m2 s-1), DSL (m)
+    real(r8) :: tr                                  ! T / 273.15 K (-)
     real(r8) :: smp, dsmp                           ! matric potential (mm), derivative
     ths = sp(SP_THETA_S)
     vol_liq = max(wliq1, 0.0_r8) / (dz1 * denh2o)
@@ -309,7 +309,8 @@ contains
     else
       call soil_evap_params(sp, hydr_model, aird, tort)
     end if
-    d0 = 2.12e-5_r8 * (t1 / 273.15_r8)**1.75_r8
+    tr = t1 / 273.15_r8
+    d0 = 2.12e-5_r8 * tr * sqrt(tr) * sqrt(sqrt(tr))  ! (T/273.15)^1.75 without pow
     dsl = dz1 * max(1.0e-6_r8, 0.8_r8 * eff_por - vol_liq) / max(1.0e-6_r8, 0.8_r8 * ths - aird)
     dsl = min(max(dsl, 0.0_r8), 0.2_r8)
     rss = min(dsl / (d0 * tort), 1.0e6_r8)
@@ -450,6 +451,8 @@ contains
     real(r8) :: zldis, ur, um, umold, obu, obuold   ! heights (m), winds (m s-1), Obukhov lengths (m)
     real(r8) :: thv, dth, dqh, dthv                 ! (K, K, kg kg-1, K)
     real(r8) :: z0hg                                ! ground thermal roughness (m)
+    real(r8) :: lzm, lzh                            ! log(zldis / z0mg), log(zldis / z0hg) (-)
+    real(r8) :: kh                                  ! log(z0mg / z0hg) (-)
     real(r8) :: fm, fh, fq, ustar                   ! profile integrals (-), friction velocity (m s-1)
     real(r8) :: rah, raw                            ! resistances (s m-1)
     real(r8) :: hflux, eflux, tstar, qstar          ! fluxes (W m-2, kg m-2 s-1), scales (K, kg kg-1)
@@ -462,12 +465,14 @@ contains
     dth = th - tg
     dqh = qair - (fsv * qsatg + (1.0_r8 - fsv) * qsoil)
     dthv = dth * (1.0_r8 + 0.61_r8 * qair) + 0.61_r8 * th * dqh
-    call obukhov_initial(ur, thv, dthv, zldis, z0mg, um, obu)
+    lzm = log(zldis / z0mg)                         ! (the log heights are passed on to save logs)
+    call obukhov_initial(ur, thv, dthv, zldis, z0mg, um, obu, lzm=lzm)
     z0hg = z0mg
+    lzh = lzm
     dzeta = 0.0_r8
     wrelax = 1.0_r8
     do it = 1, itmax_bare
-      call bare_state(zldis, z0mg, z0hg, obu, um, fsv, rss, sf%rhoair, tg, th, qair, qsatg, qsoil, &
+      call bare_state(zldis, z0mg, z0hg, lzm, lzh, obu, um, fsv, rss, sf%rhoair, tg, th, qair, qsatg, qsoil, &
                       fm, fh, fq, ustar, rah, raw, csn, cso, hflux, eflux)
       tstar = -hflux / (sf%rhoair * cpair * ustar)
       qstar = -eflux / (sf%rhoair * ustar)
@@ -475,10 +480,13 @@ contains
       umold = um
       call obukhov_update(ur, ustar, tstar, qstar, th, qair, zldis, obu, um)
       call relax_obukhov(zldis, obuold, umold, obu, um, dzeta, wrelax)
-      z0hg = thermal_roughness(z0mg, ustar)
+      ! Zeng and Dickinson (1998) thermal roughness
+      kh = log_z0m_z0h(z0mg, ustar)
+      z0hg = z0mg * exp(-kh)
+      lzh = lzm + kh
       if (it >= 3 .and. abs(zldis / obu - zldis / obuold) < 0.01_r8) exit
     end do
-    call bare_state(zldis, z0mg, z0hg, obu, um, fsv, rss, sf%rhoair, tg, th, qair, qsatg, qsoil, &
+    call bare_state(zldis, z0mg, z0hg, lzm, lzh, obu, um, fsv, rss, sf%rhoair, tg, th, qair, qsatg, qsoil, &
                     fm, fh, fq, ustar, rah, raw, csn, cso, hflux, eflux)
     sf%ustar = ustar
     sf%obu = obu
@@ -502,10 +510,11 @@ contains
   end subroutine bare_fluxes
 
   ! Profile, resistances and fluxes over bare ground for a given Obukhov length.
-  pure subroutine bare_state(zldis, z0mg, z0hg, obu, um, fsv, rss, rho, tg, th, qair, qsatg, qsoil, &
+  pure subroutine bare_state(zldis, z0mg, z0hg, lzm, lzh, obu, um, fsv, rss, rho, tg, th, qair, qsatg, qsoil, &
                              fm, fh, fq, ustar, rah, raw, csn, cso, hflux, eflux)
     real(r8), intent(in) :: zldis                   ! reference height (m)
     real(r8), intent(in) :: z0mg, z0hg              ! momentum and thermal roughness (m)
+    real(r8), intent(in) :: lzm, lzh                ! log(zldis / z0mg), log(zldis / z0hg) (-)
     real(r8), intent(in) :: obu                     ! Obukhov length (m)
     real(r8), intent(in) :: um                      ! wind including convective velocity (m s-1)
     real(r8), intent(in) :: fsv                     ! snow fraction for vapour exchange (-)
@@ -520,7 +529,7 @@ contains
     real(r8), intent(out) :: csn, cso               ! vapour conductances of the snow and soil parts (m s-1)
     real(r8), intent(out) :: hflux                  ! sensible heat (W m-2)
     real(r8), intent(out) :: eflux                  ! evaporation (kg m-2 s-1)
-    call mo_profile(zldis, z0mg, z0hg, z0hg, obu, fm, fh, fq)
+    call mo_profile(zldis, z0mg, z0hg, z0hg, obu, fm, fh, fq, lzm=lzm, lzh=lzh)
     ustar = vonkar * um / fm
     rah = fh / (vonkar * ustar)
     raw = fq / (vonkar * ustar)
@@ -568,6 +577,7 @@ contains
     real(r8) :: hv, ev, irab, dirab, fres, dfres    ! fluxes (W m-2, kg m-2 s-1), LW (W m-2, W m-2 K-1), residual
     real(r8) :: le_old, dele, dele_prev             ! latent heat and its changes (W m-2)
     real(r8) :: emv, emg, htvp_v, rho               ! emissivities (-), latent heat (J kg-1), air density (kg m-3)
+    real(r8) :: ir0, ir4                            ! leaf net longwave irab = ir0 + ir4 T^4 (W m-2, W m-2 K-4)
     real(r8) :: ea_caf                              ! canopy air vapour pressure (Pa)
     real(r8) :: an, ag, rdk, ci, cs, gs             ! photosynthesis outputs (mol m-2 s-1, Pa)
     real(r8) :: rs_sun, rs_sha, ag_sun, ag_sha      ! stomatal resistances (s m-1), gross assimilation (mol m-2 s-1)
@@ -589,11 +599,21 @@ contains
     w = exp(-lsai)                                  ! (also the under-canopy weight in the iteration)
     emv = 1.0_r8 - w
     sf%emv = emv
+    ! Leaf net longwave: the canopy absorbs emv of the sky and of the ground's upward stream (emission plus
+    ! reflected sky and canopy radiation) and emits from both faces; the T-independent part once here.
+    ir0 = emv * (lwdown + emg * stefnc * tg**4 + (1.0_r8 - emg) * (1.0_r8 - emv) * lwdown)
+    ir4 = emv * ((1.0_r8 - emg) * emv - 2.0_r8) * stefnc
 
     ! aerodynamic geometry: sparse-canopy blend towards bare ground, forcing at least 1 m above the canopy
-    egvf = (1.0_r8 - exp(-min(lsai, 2.0_r8))) / (1.0_r8 - exp(-2.0_r8))
+    ! egvf = (1 - exp(-min(L+S, 2))) / (1 - exp(-2)), with exp(-(L+S)) = w; a dense canopy needs no blend
+    if (lsai < 2.0_r8) then
+      egvf = (1.0_r8 - w) / (1.0_r8 - exp(-2.0_r8))
+      z0mv = exp(egvf * log(max(vegpar(VP_Z0M), 1.0e-4_r8)) + (1.0_r8 - egvf) * log(z0mg))
+    else
+      egvf = 1.0_r8
+      z0mv = max(vegpar(VP_Z0M), 1.0e-4_r8)
+    end if
     displa = egvf * vegpar(VP_DISPLA)
-    z0mv = exp(egvf * log(max(vegpar(VP_Z0M), 1.0e-4_r8)) + (1.0_r8 - egvf) * log(z0mg))
     zref_eff = max(zref, vegpar(VP_HTOP) + 1.0_r8)
     zldis = zref_eff - displa
     lzm = log(zldis / z0mv)                          ! (fixed over the leaf-temperature iteration)
@@ -607,7 +627,7 @@ contains
     dth = th - taf
     dqh = qair - qaf
     dthv = dth * (1.0_r8 + 0.61_r8 * qair) + 0.61_r8 * th * dqh
-    call obukhov_initial(ur, thv, dthv, zldis, z0mv, um, obu)
+    call obukhov_initial(ur, thv, dthv, zldis, z0mv, um, obu, lzm=lzm)
 
     dtv = 0.0_r8
     dele = 0.0_r8
@@ -637,7 +657,7 @@ contains
       rah = fh / (vonkar * ustar)
       raw = fq / (vonkar * ustar)
       rb = 1.0_r8 / (cv_leaf * sqrt(ustar / vegpar(VP_DLEAF)))
-      csoilcn = vonkar / (0.13_r8 * (z0mg * ustar / nu_air)**0.45_r8) * w + csoilc * (1.0_r8 - w)
+      csoilcn = vonkar / log_z0m_z0h(z0mg, ustar) * w + csoilc * (1.0_r8 - w)
       rd = 1.0_r8 / (csoilcn * ustar)
 
       ! saturation at the leaf: computed at the end of the previous iteration at the same tv
@@ -685,7 +705,7 @@ contains
       cfw = gdry + gwet
 
       ! leaf energy balance and its derivative at tv (ground temperature held)
-      call leaf_state(tv, qsatl, cah, cgh, cfh, caw, cgw, cfw, th, tg, qair, qg, rho, emv, emg, lwdown, &
+      call leaf_state(tv, qsatl, cah, cgh, cfh, caw, cgw, cfw, th, tg, qair, qg, rho, ir0, ir4, &
                       sumh, sumw, taf, qaf, hv, ev, irab, dirab)
       fres = sf%sabv + irab - hv - htvp_v * ev
       dfres = dirab - rho * cpair * cfh * (1.0_r8 - cfh / sumh) &
@@ -697,7 +717,7 @@ contains
       if (dtv * dtv_prev < 0.0_r8) dtv = sign(min(abs(dtv), 0.5_r8 * abs(dtv_prev)), dtv)
       tv = tv + dtv
       call qsat(tv, psurf, el, deldt, qsatl, dqsatl)
-      call leaf_state(tv, qsatl, cah, cgh, cfh, caw, cgw, cfw, th, tg, qair, qg, rho, emv, emg, lwdown, &
+      call leaf_state(tv, qsatl, cah, cgh, cfh, caw, cgw, cfw, th, tg, qair, qg, rho, ir0, ir4, &
                       sumh, sumw, taf, qaf, hv, ev, irab, dirab)
       dele = abs(htvp_v * ev - le_old)
 
@@ -715,11 +735,7 @@ contains
     ! Final leaf temperature: the balance solved exactly at the resistances of the last iteration (the
     ! stability and stomata lag one iteration, as in CoLM); whatever remains is moved into hv.
     call solve_leaf_balance(tv, sf%sabv, htvp_v, psurf, cah, cgh, cfh, caw, cgw, cfw, th, tg, qair, qg, rho, &
-                            emv, emg, lwdown)
-    call qsat(tv, psurf, el, deldt, qsatl, dqsatl)
-    call leaf_state(tv, qsatl, cah, cgh, cfh, caw, cgw, cfw, th, tg, qair, qg, rho, emv, emg, lwdown, &
-                    sumh, sumw, taf, qaf, hv, ev, irab, dirab)
-    fres = sf%sabv + irab - hv - htvp_v * ev
+                            ir0, ir4, qsatl, sumh, sumw, taf, qaf, hv, ev, fres)
     sf%leaf_res_conv = fres
     sf%hv0 = hv + fres
     tleaf = tv
@@ -759,9 +775,10 @@ contains
 
   ! Leaf energy balance f(T) = sabv + irab(T) - hv(T) - htvp ev(T) = 0 at fixed conductances. f decreases
   ! strictly with T (emission, sensible and latent heat all grow with T), so the root is unique: Newton steps
-  ! safeguarded by bisection inside a bracket found by doubling steps from the start value.
+  ! safeguarded by bisection inside a bracket found by doubling steps from the start value. Returns the leaf
+  ! state at the root (kept from the last evaluation when that was at the root).
   pure subroutine solve_leaf_balance(tv, sabv, htvp, psurf, cah, cgh, cfh, caw, cgw, cfw, th, tg, qair, qg, rho, &
-                                     emv, emg, lwdown)
+                                     ir0, ir4, qsatl, sumh, sumw, taf, qaf, hv, ev, fres)
     real(r8), intent(inout) :: tv                   ! leaf temperature: start value in, root out (K)
     real(r8), intent(in) :: sabv                    ! shortwave absorbed by the canopy (W m-2)
     real(r8), intent(in) :: htvp                    ! latent heat of the canopy water exchange (J kg-1)
@@ -771,12 +788,24 @@ contains
     real(r8), intent(in) :: th, tg                  ! reference potential temperature, ground temperature (K)
     real(r8), intent(in) :: qair, qg                ! reference and effective ground humidity (kg kg-1)
     real(r8), intent(in) :: rho                     ! air density (kg m-3)
-    real(r8), intent(in) :: emv, emg                ! canopy and ground emissivity (-)
-    real(r8), intent(in) :: lwdown                  ! downward longwave (W m-2)
+    real(r8), intent(in) :: ir0, ir4                ! leaf net longwave ir0 + ir4 T^4 (W m-2, W m-2 K-4)
+    real(r8), intent(out) :: qsatl                  ! saturation humidity at the root (kg kg-1)
+    real(r8), intent(out) :: sumh, sumw             ! conductance sums (m s-1)
+    real(r8), intent(out) :: taf, qaf               ! canopy air temperature (K) and humidity (kg kg-1)
+    real(r8), intent(out) :: hv                     ! leaf sensible heat (W m-2)
+    real(r8), intent(out) :: ev                     ! leaf evaporation + transpiration (kg m-2 s-1)
+    real(r8), intent(out) :: fres                   ! leaf energy balance residual at the root (W m-2)
     real(r8) :: lo, hi, t, tn, f, df, flo, fhi, step ! bracket (K), residual (W m-2), derivative (W m-2 K-1)
+    real(r8) :: f0, df0                             ! residual and derivative at the start value (W m-2, W m-2 K-1)
+    real(r8) :: tlast                               ! temperature of the last evaluation, whose state is held (K)
     integer :: it
-    call leaf_residual(tv, f, df)
-    if (abs(f) < 1.0e-9_r8) return
+    call leaf_residual(tv, f, df, qsatl, sumh, sumw, taf, qaf, hv, ev)
+    if (abs(f) < 1.0e-9_r8) then
+      fres = f
+      return
+    end if
+    f0 = f
+    df0 = df
     ! bracket the root
     step = 2.0_r8
     lo = tv
@@ -786,23 +815,33 @@ contains
     do it = 1, 12
       if (f > 0.0_r8) then
         hi = tv + step
-        call leaf_residual(hi, fhi, df)
+        call leaf_residual(hi, fhi, df, qsatl, sumh, sumw, taf, qaf, hv, ev)
+        tlast = hi
         if (fhi <= 0.0_r8) exit
         lo = hi
         flo = fhi
       else
         lo = tv - step
-        call leaf_residual(lo, flo, df)
+        call leaf_residual(lo, flo, df, qsatl, sumh, sumw, taf, qaf, hv, ev)
+        tlast = lo
         if (flo >= 0.0_r8) exit
         hi = lo
         fhi = flo
       end if
       step = 2.0_r8 * step
     end do
-    if (flo < 0.0_r8 .or. fhi > 0.0_r8) return     ! no bracket within 8000 K: keep the iteration value
+    if (flo < 0.0_r8 .or. fhi > 0.0_r8) then        ! no bracket within 8000 K: keep the iteration value
+      call leaf_residual(tv, fres, df, qsatl, sumh, sumw, taf, qaf, hv, ev)
+      return
+    end if
     t = tv
+    f = f0                                          ! (the start value was evaluated above)
+    df = df0
     do it = 1, 60
-      call leaf_residual(t, f, df)
+      if (it > 1) then
+        call leaf_residual(t, f, df, qsatl, sumh, sumw, taf, qaf, hv, ev)
+        tlast = t
+      end if
       if (abs(f) < 1.0e-9_r8) exit
       if (f > 0.0_r8) then
         lo = t
@@ -815,23 +854,31 @@ contains
       t = tn
     end do
     tv = t
+    fres = f
+    if (tlast /= tv) call leaf_residual(tv, fres, df, qsatl, sumh, sumw, taf, qaf, hv, ev)
   contains
-    pure subroutine leaf_residual(tx, fx, dfx)
+    ! Residual, derivative and leaf state at tx.
+    pure subroutine leaf_residual(tx, fx, dfx, qs, sh, sw, ta, qa, h, e)
       real(r8), intent(in) :: tx                    ! leaf temperature (K)
       real(r8), intent(out) :: fx                   ! leaf energy balance residual (W m-2)
       real(r8), intent(out) :: dfx                  ! its derivative (W m-2 K-1)
-      real(r8) :: el, deldt, qsatl, dqsatl, sumh, sumw, taf, qaf, hv, ev, irab, dirab ! leaf state (mixed)
-      call qsat(tx, psurf, el, deldt, qsatl, dqsatl)
-      call leaf_state(tx, qsatl, cah, cgh, cfh, caw, cgw, cfw, th, tg, qair, qg, rho, emv, emg, lwdown, &
-                      sumh, sumw, taf, qaf, hv, ev, irab, dirab)
-      fx = sabv + irab - hv - htvp * ev
-      dfx = dirab - rho * cpair * cfh * (1.0_r8 - cfh / sumh) - htvp * rho * cfw * dqsatl * (1.0_r8 - cfw / sumw)
+      real(r8), intent(out) :: qs                   ! saturation humidity at tx (kg kg-1)
+      real(r8), intent(out) :: sh, sw               ! conductance sums (m s-1)
+      real(r8), intent(out) :: ta, qa               ! canopy air temperature (K) and humidity (kg kg-1)
+      real(r8), intent(out) :: h                    ! leaf sensible heat (W m-2)
+      real(r8), intent(out) :: e                    ! leaf evaporation + transpiration (kg m-2 s-1)
+      real(r8) :: el, deldt, dqs, irab, dirab       ! (Pa, Pa K-1, kg kg-1 K-1, W m-2, W m-2 K-1)
+      call qsat(tx, psurf, el, deldt, qs, dqs)
+      call leaf_state(tx, qs, cah, cgh, cfh, caw, cgw, cfw, th, tg, qair, qg, rho, ir0, ir4, &
+                      sh, sw, ta, qa, h, e, irab, dirab)
+      fx = sabv + irab - h - htvp * e
+      dfx = dirab - rho * cpair * cfh * (1.0_r8 - cfh / sh) - htvp * rho * cfw * dqs * (1.0_r8 - cfw / sw)
     end subroutine leaf_residual
   end subroutine solve_leaf_balance
 
   ! Canopy air state, leaf fluxes and leaf net longwave at leaf temperature t with fixed conductances:
   ! t_af and q_af are the conductance-weighted means of the atmosphere, ground and leaf values.
-  pure subroutine leaf_state(t, qsatl, cah, cgh, cfh, caw, cgw, cfw, th, tg, qair, qg, rho, emv, emg, lwdown, &
+  pure subroutine leaf_state(t, qsatl, cah, cgh, cfh, caw, cgw, cfw, th, tg, qair, qg, rho, ir0, ir4, &
                              sumh, sumw, taf, qaf, hv, ev, irab, dirab)
     real(r8), intent(in) :: t                       ! leaf temperature (K)
     real(r8), intent(in) :: qsatl                   ! saturation humidity at t (kg kg-1)
@@ -840,24 +887,23 @@ contains
     real(r8), intent(in) :: th, tg                  ! reference potential temperature, ground temperature (K)
     real(r8), intent(in) :: qair, qg                ! reference and effective ground humidity (kg kg-1)
     real(r8), intent(in) :: rho                     ! air density (kg m-3)
-    real(r8), intent(in) :: emv, emg                ! canopy and ground emissivity (-)
-    real(r8), intent(in) :: lwdown                  ! downward longwave (W m-2)
+    real(r8), intent(in) :: ir0, ir4                ! leaf net longwave ir0 + ir4 T^4 (W m-2, W m-2 K-4)
     real(r8), intent(out) :: sumh, sumw             ! conductance sums (m s-1)
     real(r8), intent(out) :: taf, qaf               ! canopy air temperature (K) and humidity (kg kg-1)
     real(r8), intent(out) :: hv                     ! leaf sensible heat (W m-2)
     real(r8), intent(out) :: ev                     ! leaf evaporation + transpiration (kg m-2 s-1)
     real(r8), intent(out) :: irab                   ! leaf net longwave (W m-2)
     real(r8), intent(out) :: dirab                  ! d irab / d t (W m-2 K-1)
-    real(r8) :: lgup                                ! longwave leaving the ground upward (W m-2)
+    real(r8) :: t3                                  ! t^3 (K3)
     sumh = cah + cgh + cfh
     sumw = caw + cgw + cfw
     taf = (cah * th + cgh * tg + cfh * t) / sumh
     qaf = (caw * qair + cgw * qg + cfw * qsatl) / sumw
     hv = rho * cpair * cfh * (t - taf)
     ev = rho * cfw * (qsatl - qaf)
-    lgup = emg * stefnc * tg**4 + (1.0_r8 - emg) * ((1.0_r8 - emv) * lwdown + emv * stefnc * t**4)
-    irab = emv * (lwdown + lgup) - 2.0_r8 * emv * stefnc * t**4
-    dirab = (emv * (1.0_r8 - emg) * emv - 2.0_r8 * emv) * 4.0_r8 * stefnc * t**3
+    t3 = t * t * t
+    irab = ir0 + ir4 * t3 * t
+    dirab = 4.0_r8 * ir4 * t3
   end subroutine leaf_state
 
   ! Final fluxes after the heat solve changed the top-layer temperature by dT_top (header). Idempotent: may be

@@ -63,6 +63,15 @@ module colm_radiation
     integer :: vegetated = 0                        ! 1 if the canopy was treated as present (-)
   end type surface_rad_t
 
+  ! Sun- and leaf-angle dependent quantities of the two-stream solution, shared by both wavebands.
+  type :: ts_geom_t
+    real(r8) :: chil, phi1, phi2, mubar              ! leaf angle parameters (-)
+    real(r8) :: mu, gmu, extkb                       ! cosine zenith (bounded), G(mu), K (-)
+    real(r8) :: tmp, y, ly                           ! mu phi2 + G, tmp / (mu phi1), log(1 + y) for the a_s (-)
+    real(r8) :: s2, ekl                              ! exp(-min(K L, 200)), exp(-K L) (-)
+    real(r8) :: t3                                   ! int_0^L exp(-2 K x) dx (-)
+  end type ts_geom_t
+
 contains
 
   ! A column has a canopy for radiation and fluxes if its PFT is vegetated and LAI + SAI >= lsai_min.
@@ -134,26 +143,30 @@ contains
   end subroutine leaf_angle_params
 
   ! (1 - exp(-a L)) / a, the integral of exp(-a x) over [0, L]; L when a L -> 0.
-  pure real(r8) function int_exp(a, el)
+  pure real(r8) function int_exp(a, el, ea)
     real(r8), intent(in) :: a                        ! decay rate (-)
     real(r8), intent(in) :: el                       ! upper limit (-)
+    real(r8), intent(in), optional :: ea             ! exp(-a L) if the caller has it (-)
     if (abs(a * el) < 1.0e-6_r8) then
       int_exp = el * (1.0_r8 - 0.5_r8 * a * el)
+    else if (present(ea) .and. abs(a * el) >= 1.0e-5_r8) then
+      int_exp = -(ea - 1.0_r8) / a                   ! (= -expm1_(-a L) / a)
     else
       int_exp = -expm1_(-a * el) / a
     end if
   end function int_exp
 
   ! (exp(-a L) - exp(-b L)) / (b - a), the integral of exp(-b (L - x)) exp(-a x) over [0, L].
-  pure real(r8) function int_exp2(a, b, el)
+  pure real(r8) function int_exp2(a, b, el, ea)
     real(r8), intent(in) :: a, b                     ! decay rates (-)
     real(r8), intent(in) :: el                       ! upper limit (-)
+    real(r8), intent(in) :: ea                       ! exp(-a L) (-)
     real(r8) :: y                                    ! (b - a) L (-)
     y = (b - a) * el
     if (abs(y) < 1.0e-4_r8) then
-      int_exp2 = el * exp(-a * el) * (1.0_r8 - 0.5_r8 * y + y * y / 6.0_r8)
+      int_exp2 = el * ea * (1.0_r8 - 0.5_r8 * y + y * y / 6.0_r8)
     else
-      int_exp2 = exp(-a * el) * (-expm1_(-y)) / (b - a)
+      int_exp2 = ea * (-expm1_(-y)) / (b - a)
     end if
   end function int_exp2
 
@@ -167,12 +180,26 @@ contains
     end if
   end function expm1_
 
-  ! Two-stream canopy radiative transfer for one waveband, unit incoming flux.
-  ! Equations (x = cumulative LAI + SAI from the top, I_up / I_dn diffuse fluxes, K = G(mu)/mu):
-  !   -mu_bar dI_up/dx + (1 - (1 - beta) omega) I_up - omega beta I_dn = omega mu_bar K beta0 exp(-K x)
-  !    mu_bar dI_dn/dx + (1 - (1 - beta) omega) I_dn - omega beta I_up = omega mu_bar K (1 - beta0) exp(-K x)
-  ! Boundary conditions: I_dn(0) = 0 (beam) or 1 (diffuse); I_up(L) = alb_dir exp(-K L) + alb_dif I_dn(L).
-  ! Solution: two decaying modes plus the particular exp(-K x) term; idir = 1 beam, 2 diffuse.
+  ! The band-independent quantities of twostream_both for the cosine of the zenith angle mu.
+  pure subroutine twostream_geometry(chil_in, mu, lsai, g)
+    real(r8), intent(in) :: chil_in                  ! leaf angle distribution index (-)
+    real(r8), intent(in) :: mu                       ! cosine of the solar zenith angle, >= 1e-3 (-)
+    real(r8), intent(in) :: lsai                     ! LAI + SAI (m2 m-2)
+    type(ts_geom_t), intent(out) :: g                ! geometry (mixed)
+    call leaf_angle_params(chil_in, g%chil, g%phi1, g%phi2, g%mubar)
+    g%mu = mu
+    g%gmu = g%phi1 + g%phi2 * mu
+    g%extkb = g%gmu / mu
+    g%tmp = mu * g%phi2 + g%gmu
+    g%y = g%tmp / (mu * g%phi1)
+    g%ly = 0.0_r8
+    if (abs(g%y) >= 1.0e-3_r8) g%ly = log(1.0_r8 + g%y)
+    g%s2 = exp(-min(g%extkb * lsai, 200.0_r8))
+    g%ekl = exp(-g%extkb * lsai)
+    g%t3 = int_exp(2.0_r8 * g%extkb, lsai)
+  end subroutine twostream_geometry
+
+  ! Two-stream canopy radiative transfer for one waveband, unit incoming flux, one incidence (twostream_both).
   pure subroutine twostream_band(chil_in, rho, tau, coszen, lsai, albg_dir, albg_dif, idir, &
                                  refl, absv, abssun, absg, tdn_dif)
     real(r8), intent(in) :: chil_in                  ! leaf angle distribution index (-)
@@ -188,7 +215,39 @@ contains
     real(r8), intent(out) :: abssun                  ! fraction absorbed by sunlit phytoelements (-)
     real(r8), intent(out) :: absg                    ! fraction absorbed by the ground (-)
     real(r8), intent(out) :: tdn_dif                 ! diffuse downward flux at the ground (-)
-    real(r8) :: chil, phi1, phi2, mubar              ! leaf angle parameters (-)
+    real(r8) :: refl2(2), absv2(2), abssun2(2), absg2(2), tdn2(2) ! results of both incidences (-)
+    call twostream_both(chil_in, rho, tau, coszen, lsai, albg_dir, albg_dif, refl2, absv2, abssun2, absg2, tdn2)
+    refl = refl2(idir)
+    absv = absv2(idir)
+    abssun = abssun2(idir)
+    absg = absg2(idir)
+    tdn_dif = tdn2(idir)
+  end subroutine twostream_band
+
+  ! Two-stream canopy radiative transfer for one waveband, unit incoming flux, direct-beam (index 1) and
+  ! diffuse (index 2) incidence; the coefficients, exponentials and integrals are shared by both.
+  ! Equations (x = cumulative LAI + SAI from the top, I_up / I_dn diffuse fluxes, K = G(mu)/mu):
+  !   -mu_bar dI_up/dx + (1 - (1 - beta) omega) I_up - omega beta I_dn = omega mu_bar K beta0 exp(-K x)
+  !    mu_bar dI_dn/dx + (1 - (1 - beta) omega) I_dn - omega beta I_up = omega mu_bar K (1 - beta0) exp(-K x)
+  ! Boundary conditions: I_dn(0) = 0 (beam) or 1 (diffuse); I_up(L) = alb_dir exp(-K L) + alb_dif I_dn(L).
+  ! Solution: two decaying modes plus the particular exp(-K x) term.
+  pure subroutine twostream_both(chil_in, rho, tau, coszen, lsai, albg_dir, albg_dif, &
+                                 refl, absv, abssun, absg, tdn_dif, geom)
+    real(r8), intent(in) :: chil_in                  ! leaf angle distribution index (-)
+    real(r8), intent(in) :: rho                      ! phytoelement reflectance (-)
+    real(r8), intent(in) :: tau                      ! phytoelement transmittance (-)
+    real(r8), intent(in) :: coszen                   ! cosine of the solar zenith angle, > 0 (-)
+    real(r8), intent(in) :: lsai                     ! LAI + SAI (m2 m-2)
+    real(r8), intent(in) :: albg_dir                 ! ground albedo, direct beam (-)
+    real(r8), intent(in) :: albg_dif                 ! ground albedo, diffuse (-)
+    real(r8), intent(out) :: refl(2)                 ! reflected fraction (canopy + ground albedo) (-)
+    real(r8), intent(out) :: absv(2)                 ! fraction absorbed by the vegetation (-)
+    real(r8), intent(out) :: abssun(2)               ! fraction absorbed by sunlit phytoelements (-)
+    real(r8), intent(out) :: absg(2)                 ! fraction absorbed by the ground (-)
+    real(r8), intent(out) :: tdn_dif(2)              ! diffuse downward flux at the ground (-)
+    type(ts_geom_t), intent(in), optional :: geom    ! twostream_geometry at max(coszen, 1e-3) if the caller has it
+    type(ts_geom_t) :: g                             ! geometry used (mixed)
+    real(r8) :: chil, mubar                          ! leaf angle parameters (-)
     real(r8) :: mu, gmu, extkb                       ! cosine zenith, G(mu), K (-)
     real(r8) :: omega, upscat, asu, betao            ! scattering coefficient, omega beta, a_s, omega beta0 (-)
     real(r8) :: b, c, d, f, h, p                     ! two-stream coefficients (-)
@@ -198,9 +257,15 @@ contains
     real(r8) :: c1, c2                               ! mode amplitudes (-)
     real(r8) :: v0, beam                             ! top diffuse flux, beam flag (-)
     real(r8) :: t1, t2, t3, tmp, y                   ! integrals, a_s terms (-)
+    integer :: idir                                  ! 1 direct-beam incidence, 2 diffuse incidence (-)
 
-    call leaf_angle_params(chil_in, chil, phi1, phi2, mubar)
-    mu = max(coszen, 1.0e-3_r8)
+    if (present(geom)) then
+      g = geom
+    else
+      call twostream_geometry(chil_in, max(coszen, 1.0e-3_r8), lsai, g)
+    end if
+    chil = g%chil
+    mubar = g%mubar
     omega = rho + tau
     upscat = 0.5_r8 * (rho + tau + (rho - tau) * (0.5_r8 * (1.0_r8 + chil))**2)
     b = 1.0_r8 - omega + upscat
@@ -208,67 +273,67 @@ contains
     h = sqrt(b * b - c * c) / mubar
     p = b + mubar * h
 
-    gmu = phi1 + phi2 * mu
-    extkb = gmu / mu
     ! Avoid the resonance K = h of the particular solution: move the sun by a negligible amount.
-    if (abs(extkb - h) < 1.0e-6_r8 * h) then
-      mu = mu * (1.0_r8 + 1.0e-5_r8)
-      gmu = phi1 + phi2 * mu
-      extkb = gmu / mu
-    end if
+    if (abs(g%extkb - h) < 1.0e-6_r8 * h) call twostream_geometry(chil_in, g%mu * (1.0_r8 + 1.0e-5_r8), lsai, g)
+    mu = g%mu
+    gmu = g%gmu
+    extkb = g%extkb
     ! single-scattering albedo a_s = omega/2 G int_0^1 x / (A + B x) dx, A = mu phi1, B = mu phi2 + G
-    tmp = mu * phi2 + gmu
-    y = tmp / (mu * phi1)
+    tmp = g%tmp
+    y = g%y
     if (abs(y) < 1.0e-3_r8) then
-      asu = 0.5_r8 * omega * gmu / (mu * phi1) * (0.5_r8 - y / 3.0_r8 + y * y / 4.0_r8 - y**3 / 5.0_r8)
+      asu = 0.5_r8 * omega * gmu / (mu * g%phi1) * (0.5_r8 - y / 3.0_r8 + y * y / 4.0_r8 - y**3 / 5.0_r8)
     else
-      asu = 0.5_r8 * omega * gmu / tmp * (1.0_r8 - log(1.0_r8 + y) / y)
+      asu = 0.5_r8 * omega * gmu / tmp * (1.0_r8 - g%ly / y)
     end if
     betao = (1.0_r8 + mubar * extkb) / (mubar * extkb) * asu
     d = betao * mubar * extkb
     f = omega * mubar * extkb - d
 
-    if (idir == 1) then
-      beam = 1.0_r8
-      v0 = 0.0_r8
-      det = b * b - c * c - (mubar * extkb)**2
-      alpha = (d * (b - mubar * extkb) + c * f) / det
-      gamma = ((b + mubar * extkb) * f + c * d) / det
-    else
-      beam = 0.0_r8
-      v0 = 1.0_r8
-      alpha = 0.0_r8
-      gamma = 0.0_r8
-    end if
-
     e1 = exp(-min(h * lsai, 200.0_r8))
-    s2 = exp(-min(extkb * lsai, 200.0_r8))
+    s2 = g%s2
     ! I_up = c1 p exp(-h (L - x)) + c2 c exp(-h x) + alpha exp(-K x)
     ! I_dn = c1 c exp(-h (L - x)) + c2 p exp(-h x) + gamma exp(-K x)
     a11 = c * e1
     a12 = p
-    r1 = v0 - gamma
     a21 = p - albg_dif * c
     a22 = e1 * (c - albg_dif * p)
-    r2 = (beam * albg_dir - alpha + albg_dif * gamma) * s2
     det2 = a11 * a22 - a12 * a21
-    c1 = (r1 * a22 - a12 * r2) / det2
-    c2 = (a11 * r2 - a21 * r1) / det2
-
-    refl = c1 * p * e1 + c2 * c + alpha
-    tdn_dif = c1 * c + c2 * p * e1 + gamma * s2
-    absg = beam * (1.0_r8 - albg_dir) * s2 + (1.0_r8 - albg_dif) * tdn_dif
-    absv = 1.0_r8 - refl - absg
-
-    ! sunlit absorption: all of the intercepted beam, (1 - omega)(1 - exp(-K L)), plus the sunlit share
-    ! exp(-K x) of the diffuse absorption, int (1 - omega) (I_up + I_dn)/mu_bar exp(-K x) dx
-    t1 = int_exp2(extkb, h, lsai)
+    ! integrals for the sunlit absorption (below)
+    t1 = int_exp2(extkb, h, lsai, g%ekl)
     t2 = int_exp(h + extkb, lsai)
-    t3 = int_exp(2.0_r8 * extkb, lsai)
-    abssun = (1.0_r8 - omega) * (((p + c) * (c1 * t1 + c2 * t2) + (alpha + gamma) * t3) / mubar &
-                                 + beam * (1.0_r8 - s2))
-    abssun = min(max(abssun, 0.0_r8), max(absv, 0.0_r8))
-  end subroutine twostream_band
+    t3 = g%t3
+
+    do idir = 1, 2
+      if (idir == 1) then
+        beam = 1.0_r8
+        v0 = 0.0_r8
+        det = b * b - c * c - (mubar * extkb)**2
+        alpha = (d * (b - mubar * extkb) + c * f) / det
+        gamma = ((b + mubar * extkb) * f + c * d) / det
+      else
+        beam = 0.0_r8
+        v0 = 1.0_r8
+        alpha = 0.0_r8
+        gamma = 0.0_r8
+      end if
+      r1 = v0 - gamma
+      r2 = (beam * albg_dir - alpha + albg_dif * gamma) * s2
+      c1 = (r1 * a22 - a12 * r2) / det2
+      c2 = (a11 * r2 - a21 * r1) / det2
+
+      refl(idir) = c1 * p * e1 + c2 * c + alpha
+      tdn_dif(idir) = c1 * c + c2 * p * e1 + gamma * s2
+      absg(idir) = beam * (1.0_r8 - albg_dir) * s2 + (1.0_r8 - albg_dif) * tdn_dif(idir)
+      absv(idir) = 1.0_r8 - refl(idir) - absg(idir)
+
+      ! sunlit absorption: all of the intercepted beam, (1 - omega)(1 - exp(-K L)), plus the sunlit share
+      ! exp(-K x) of the diffuse absorption, int (1 - omega) (I_up + I_dn)/mu_bar exp(-K x) dx
+      abssun(idir) = (1.0_r8 - omega) * (((p + c) * (c1 * t1 + c2 * t2) + (alpha + gamma) * t3) / mubar &
+                                         + beam * (1.0_r8 - s2))
+      abssun(idir) = min(max(abssun(idir), 0.0_r8), max(absv(idir), 0.0_r8))
+    end do
+  end subroutine twostream_both
 
   ! Shortwave fluxes, albedos and the sunlit/shaded big leaves of one column.
   pure subroutine surface_radiation(coszen, swdown, vegpar, lai, sai, colpar, theta1, fsno, snowage, rad)
@@ -287,8 +352,9 @@ contains
     real(r8) :: rho, tau                             ! phytoelement optics (-)
     real(r8) :: wl, ws                               ! leaf and stem fractions of LAI + SAI (-)
     real(r8) :: lsai                                 ! LAI + SAI (m2 m-2)
-    real(r8) :: refl, absv, abssun, absg, tdn        ! two-stream results (-)
-    real(r8) :: chil, phi1, phi2, mubar              ! leaf angle parameters (-)
+    real(r8) :: refl(2), absv(2), abssun(2), absg(2), tdn(2) ! two-stream results, beam and diffuse (-)
+    type(ts_geom_t) :: geom                          ! sun and leaf angle terms of the two-stream solution (mixed)
+    real(r8) :: ikn, iknk                            ! int_0^LAI exp(-kn x) dx, same for kn + K (m2 m-2)
     real(r8) :: extk_leaf                            ! K per unit leaf depth, K (L+S)/L (-)
     real(r8) :: kn                                   ! nitrogen extinction coefficient (-)
     real(r8) :: par_sun, par_sha                     ! PAR absorbed by sunlit / shaded leaves (W m-2 ground)
@@ -302,8 +368,9 @@ contains
 
     ! All leaves shaded unless the sun is up; shaded nitrogen factor = canopy mean.
     if (rad%vegetated == 1 .and. lai > 0.0_r8) then
+      ikn = int_exp(kn, lai)
       rad%lai_sha = lai
-      rad%fn_sha = int_exp(kn, lai) / lai
+      rad%fn_sha = ikn / lai
     end if
     if (coszen <= 0.0_r8 .or. swdown <= 0.0_r8) return
 
@@ -321,6 +388,7 @@ contains
     if (rad%vegetated == 1) then
       wl = lai / lsai
       ws = sai / lsai
+      call twostream_geometry(vegpar(VP_CHIL), max(coszen, 1.0e-3_r8), lsai, geom)
       do ib = 1, 2
         if (ib == 1) then
           rho = wl * vegpar(VP_RHO_VIS) + ws * rho_stem(1)
@@ -329,29 +397,29 @@ contains
           rho = wl * vegpar(VP_RHO_NIR) + ws * rho_stem(2)
           tau = wl * vegpar(VP_TAU_NIR) + ws * tau_stem(2)
         end if
+        call twostream_both(vegpar(VP_CHIL), rho, tau, coszen, lsai, rad%albg(ib,1), rad%albg(ib,2), &
+                            refl, absv, abssun, absg, tdn, geom=geom)
         do id = 1, 2
-          call twostream_band(vegpar(VP_CHIL), rho, tau, coszen, lsai, rad%albg(ib,1), rad%albg(ib,2), id, &
-                              refl, absv, abssun, absg, tdn)
-          rad%alb(ib,id) = refl
-          rad%fabv(ib,id) = absv
-          rad%fabg(ib,id) = absg
+          rad%alb(ib,id) = refl(id)
+          rad%fabv(ib,id) = absv(id)
+          rad%fabg(ib,id) = absg(id)
           if (ib == 1) then
-            par_sun = par_sun + wl * rad%sw(ib,id) * abssun
-            par_sha = par_sha + wl * rad%sw(ib,id) * (absv - abssun)
+            par_sun = par_sun + wl * rad%sw(ib,id) * abssun(id)
+            par_sha = par_sha + wl * rad%sw(ib,id) * (absv(id) - abssun(id))
           end if
         end do
       end do
-      call leaf_angle_params(vegpar(VP_CHIL), chil, phi1, phi2, mubar)
-      rad%extkb = (phi1 + phi2 * max(coszen, 1.0e-3_r8)) / max(coszen, 1.0e-3_r8)
-      rad%fsun = int_exp(rad%extkb, lsai) / lsai
+      rad%extkb = geom%extkb
+      rad%fsun = int_exp(rad%extkb, lsai, ea=geom%ekl) / lsai
       if (lai > 0.0_r8) then
         rad%lai_sun = lai * rad%fsun
         rad%lai_sha = lai - rad%lai_sun
         ! Nitrogen-weighted Vcmax factors of the two big leaves (depth x in leaf area, exp(-kn x) profile).
         extk_leaf = rad%extkb * lsai / lai
-        rad%fn_sun = int_exp(kn + extk_leaf, lai) / max(int_exp(extk_leaf, lai), 1.0e-12_r8)
+        iknk = int_exp(kn + extk_leaf, lai)
+        rad%fn_sun = iknk / max(int_exp(extk_leaf, lai), 1.0e-12_r8)
         if (rad%lai_sha > 1.0e-12_r8) then
-          rad%fn_sha = (int_exp(kn, lai) - int_exp(kn + extk_leaf, lai)) / rad%lai_sha
+          rad%fn_sha = (ikn - iknk) / rad%lai_sha
         else
           rad%fn_sha = rad%fn_sun
         end if
