@@ -164,8 +164,11 @@ contains
       end if
       dhk(j) = fnewt * dhk(j)
     end do
-    dqa = 0.0_r8
-    dqb = 0.0_r8
+    ! no node above the surface / below the bottom; the boundary fluxes below may set dqb(0) and dqa(nl)
+    dqa(0) = 0.0_r8
+    dqb(0) = 0.0_r8
+    dqa(nl) = 0.0_r8
+    dqb(nl) = 0.0_r8
     ! interior interfaces
     do j = 1, nl - 1
       g = (h(j) - h(j+1)) * rdist(j) + 1.0_r8
@@ -344,7 +347,7 @@ contains
       else
         call layer_state_psi(hl(j), smpmin, thmin(j), scr, dsmp, piv)
       end if
-      call layer_state_psi(hl(j), 0.0_r8, thmax(j), scr, dsmp, piv)
+      thmax(j) = min(hl(j)%ths, hl(j)%cap)        ! layer_state_psi at h = 0 (at or above air entry, both models)
       if (h_init /= 1) then
         if (present(h_start)) then
           if (h_start(j) <= 0.0_r8) then
