@@ -220,6 +220,17 @@ def _history():
     return _dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ') + ' written by colmda'
 
 
+def _put(nc, name, dtype, dims, data, fill=None, **attrs):
+    """One variable: create it (with ``fill`` as _FillValue if given) with its CF attributes and write ``data``."""
+    v = nc.createVariable(name, dtype, dims, **({} if fill is None else {'fill_value': fill}))
+    v.setncatts(attrs)
+    if dims:
+        v[:] = data
+    else:
+        v.assignValue(data)
+    return v
+
+
 def write_insitu(path, table: InsituTable, source='colmda OSSE: simulated in-situ network') -> Path:
     """Write the station table to netCDF-4 atomically (layout in ``docs/observations.md``)."""
     import netCDF4
@@ -231,31 +242,24 @@ def write_insitu(path, table: InsituTable, source='colmda OSSE: simulated in-sit
             nc.createDimension('time', table.time.size)
             nc.createDimension('station', table.nstation)
             _nc_time(nc, table.time)
-            v = nc.createVariable('sm', 'f8', ('time', 'station'), fill_value=np.nan)
-            v.setncatts(dict(standard_name='volume_fraction_of_condensed_water_in_soil', units='m3 m-3',
-                             long_name='daily mean volumetric soil moisture at the probe depth',
-                             coordinates='station_lat station_lon depth'))
-            v[:] = table.sm
-            v = nc.createVariable('column', 'i8', ('station',))
-            v.setncatts(dict(long_name='global domain column index j*nlon+i of the containing cell', units='1'))
-            v[:] = table.column
-            v = nc.createVariable('station_lat', 'f8', ('station',))
-            v.setncatts(dict(standard_name='latitude', units='degrees_north', long_name='station latitude'))
-            v[:] = table.station_lat
-            v = nc.createVariable('station_lon', 'f8', ('station',))
-            v.setncatts(dict(standard_name='longitude', units='degrees_east', long_name='station longitude'))
-            v[:] = table.station_lon
+            _put(nc, 'sm', 'f8', ('time', 'station'), table.sm, fill=np.nan,
+                 standard_name='volume_fraction_of_condensed_water_in_soil', units='m3 m-3',
+                 long_name='daily mean volumetric soil moisture at the probe depth',
+                 coordinates='station_lat station_lon depth')
+            _put(nc, 'column', 'i8', ('station',), table.column,
+                 long_name='global domain column index j*nlon+i of the containing cell', units='1')
+            _put(nc, 'station_lat', 'f8', ('station',), table.station_lat,
+                 standard_name='latitude', units='degrees_north', long_name='station latitude')
+            _put(nc, 'station_lon', 'f8', ('station',), table.station_lon,
+                 standard_name='longitude', units='degrees_east', long_name='station longitude')
             v = nc.createVariable('station_name', str, ('station',))
             v.setncatts(dict(long_name='station name', cf_role='timeseries_id'))
             for i, nm in enumerate(table.station_name):
                 v[i] = str(nm)
-            v = nc.createVariable('pft', 'i4', ('station',))
-            v.setncatts(dict(long_name='plant functional type of the containing cell (colmda.domain.PFT_NAMES)',
-                             units='1'))
-            v[:] = table.pft
-            v = nc.createVariable('depth', 'f8', ())
-            v.setncatts(dict(standard_name='depth', units='m', positive='down', long_name='probe depth'))
-            v.assignValue(float(table.depth))
+            _put(nc, 'pft', 'i4', ('station',), table.pft,
+                 long_name='plant functional type of the containing cell (colmda.domain.PFT_NAMES)', units='1')
+            _put(nc, 'depth', 'f8', (), float(table.depth),
+                 standard_name='depth', units='m', positive='down', long_name='probe depth')
             nc.setncatts(dict(Conventions='CF-1.8', featureType='timeSeries', title='in-situ soil moisture',
                               source=source, history=_history()))
         finally:
@@ -411,24 +415,19 @@ def write_reference(path, ref: ReferenceField, source='colmda OSSE: simulated ER
             nc.createDimension('layer', ref.layer_top.size)
             nc.createDimension('column', ref.column.size)
             _nc_time(nc, ref.time)
-            v = nc.createVariable('sm', 'f8', ('time', 'layer', 'column'), fill_value=np.nan)
-            v.setncatts(dict(standard_name='volume_fraction_of_condensed_water_in_soil', units='m3 m-3',
-                             long_name='daily mean volumetric soil moisture of the layer', coordinates='lat lon'))
-            v[:] = ref.sm
-            for name, a, ln in (('layer_top', ref.layer_top, 'depth of the top of the layer'),
-                                ('layer_bottom', ref.layer_bottom, 'depth of the bottom of the layer')):
-                v = nc.createVariable(name, 'f8', ('layer',))
-                v.setncatts(dict(units='m', positive='down', long_name=ln))
-                v[:] = a
-            v = nc.createVariable('column', 'i8', ('column',))
-            v.setncatts(dict(long_name='global domain column index j*nlon+i', units='1'))
-            v[:] = ref.column
-            v = nc.createVariable('lat', 'f8', ('column',))
-            v.setncatts(dict(standard_name='latitude', units='degrees_north', long_name='cell centre latitude'))
-            v[:] = ref.lat
-            v = nc.createVariable('lon', 'f8', ('column',))
-            v.setncatts(dict(standard_name='longitude', units='degrees_east', long_name='cell centre longitude'))
-            v[:] = ref.lon
+            _put(nc, 'sm', 'f8', ('time', 'layer', 'column'), ref.sm, fill=np.nan,
+                 standard_name='volume_fraction_of_condensed_water_in_soil', units='m3 m-3',
+                 long_name='daily mean volumetric soil moisture of the layer', coordinates='lat lon')
+            _put(nc, 'layer_top', 'f8', ('layer',), ref.layer_top,
+                 units='m', positive='down', long_name='depth of the top of the layer')
+            _put(nc, 'layer_bottom', 'f8', ('layer',), ref.layer_bottom,
+                 units='m', positive='down', long_name='depth of the bottom of the layer')
+            _put(nc, 'column', 'i8', ('column',), ref.column,
+                 long_name='global domain column index j*nlon+i', units='1')
+            _put(nc, 'lat', 'f8', ('column',), ref.lat,
+                 standard_name='latitude', units='degrees_north', long_name='cell centre latitude')
+            _put(nc, 'lon', 'f8', ('column',), ref.lon,
+                 standard_name='longitude', units='degrees_east', long_name='cell centre longitude')
             nc.setncatts(dict(Conventions='CF-1.8', title='reference soil moisture (reanalysis-like)',
                               source=source, history=_history()))
         finally:
