@@ -82,7 +82,12 @@ def cf_times(values, units: str, path, name: str) -> np.ndarray:
     ref = ref.strip().replace('T', ' ').rstrip('Z').strip()
     parts = ref.split()
     try:
-        t0 = np.datetime64(parts[0] + ('T' + parts[1] if len(parts) > 1 else ''), 's')
+        t0 = np.datetime64(parts[0], 's')
+        if len(parts) > 1:
+            hms = [float(x) for x in parts[1].split(':')] + [0.0, 0.0]
+            t0 = t0 + np.timedelta64(int(round(hms[0] * 3600 + hms[1] * 60 + hms[2])), 's')
+        if len(parts) > 2 and parts[2] not in ('UTC', '0', '+00:00', '00:00', '+0000'):
+            raise ValueError(parts[2])
     except ValueError:
         raise UserError(f"{path}: variable '{name}' has an unreadable reference date in units {units!r}") from None
     sec = np.round(np.asarray(values, dtype=np.float64) * scale)
@@ -186,8 +191,12 @@ def aggregate_to_cells(product, sensor, quantity, sensing_depth, domain, columns
     lon = np.asarray(lon, dtype=np.float64).ravel()
     time = np.asarray(time, dtype='datetime64[s]').ravel()
     value = np.asarray(value, dtype=np.float64).ravel()
-    error = np.broadcast_to(np.asarray(error, dtype=np.float64), value.shape).ravel()
-    quality = np.asarray(quality, dtype=np.int64).ravel()
+    error = np.broadcast_to(np.asarray(error, dtype=np.float64).ravel(), value.shape).ravel()
+    quality = np.broadcast_to(np.asarray(quality, dtype=np.int64).ravel(), value.shape).ravel()
+    time = np.broadcast_to(time, value.shape).ravel()
+    for name, a in (('lat', lat), ('lon', lon), ('time', time), ('error', error), ('quality', quality)):
+        if a.size != value.size:
+            raise ValueError(f"pixel array '{name}' has {a.size} values, expected {value.size}")
     counts.setdefault('pixels_read', int(value.size))
 
     keep = np.ones(value.size, dtype=bool)

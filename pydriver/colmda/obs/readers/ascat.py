@@ -27,7 +27,9 @@ values, and is not mapped. Error = ``sm_noise`` / 100 (the product's propagated 
 **EUMETSAT L2 SSM swath** (``*_ssm_l2.nc``, numRows x numCells, Metop 25 or 12.5 km): ``soil_moisture`` and
 ``soil_moisture_error`` (%, scale 0.01), time of each row ``utc_line_nodes``; flags: ``frozen_soil_probability``
 and ``snow_cover_probability`` (%) above ``probability_threshold`` -> FLAG_FROZEN / FLAG_SNOW, ``wetland_flag`` and
-``topography_flag`` (%) above it -> FLAG_SURFACE, ``proc_flag1`` != 0 -> FLAG_QUALITY.
+``topography_flag`` (%) above it -> FLAG_SURFACE, ``proc_flag1`` != 0 -> FLAG_QUALITY. A flag at its fill value
+(255, outside its valid range: "unknown", e.g. the snow probability of some pixels) sets no bit, as ``ssf`` 0
+(unknown) does not in the cell files.
 """
 
 from __future__ import annotations
@@ -208,7 +210,7 @@ def eumetsat_l2_pixels(path, probability_threshold=50.0):
 
         frozen, snow = pct('frozen_soil_probability'), pct('snow_cover_probability')
         wet, topo = pct('wetland_flag'), pct('topography_flag')
-        proc1 = np.asarray(nc['proc_flag1'][:]).astype(np.int64) if 'proc_flag1' in nc.variables else 0
+        proc1 = scaled(nc['proc_flag1'], path) if 'proc_flag1' in nc.variables else np.zeros(sm.shape)
     finally:
         nc.close()
     value = sm / 100.0
@@ -218,7 +220,7 @@ def eumetsat_l2_pixels(path, probability_threshold=50.0):
     q |= np.where(frozen > thr, FLAG_FROZEN, 0)
     q |= np.where(snow > thr, FLAG_SNOW, 0)
     q |= np.where((wet > thr) | (topo > thr), FLAG_SURFACE, 0)
-    q |= np.where(proc1 != 0, FLAG_QUALITY, 0)
+    q |= np.where(np.isfinite(proc1) & (proc1 != 0), FLAG_QUALITY, 0)
     return dict(lat=lat, lon=lon, time=time, value=value, error=err / 100.0, quality=q)
 
 
