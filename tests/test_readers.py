@@ -3,6 +3,7 @@ bytes checked against an independent direct read (netCDF4 with its own automatic
 the pixel-to-cell averaging by hand on a small case, and bad input (one-line UserErrors or logged skips)."""
 
 import logging
+import warnings
 import os
 import shutil
 from pathlib import Path
@@ -193,7 +194,8 @@ def test_ascat_eumetsat_l2_against_direct_read(dom):
     path = real(EUM_L2)
     r = read_observations(path, 'ascat_eumetsat_l2', dom, porosity=0.45)
     tab = r.table
-    with netCDF4.Dataset(path) as nc:           # netCDF4's own scaling, _Unsigned and masking
+    with netCDF4.Dataset(path) as nc, warnings.catch_warnings():   # netCDF4's own scaling, _Unsigned, masking
+        warnings.simplefilter('ignore', UserWarning)   # netCDF4: proc_flag1's valid_max cannot be cast
         sm = np.ma.filled(nc['soil_moisture'][:].astype(float), np.nan)
         lat = nc['latitude'][:].astype(float)
         lon = nc['longitude'][:].astype(float)
@@ -532,3 +534,90 @@ def test_logged_skips_empty_outside_and_all_flagged(dom, caplog):
     assert len(r) > 0 and r.counts['pixels_used'] == 0 and np.all(np.isnan(r.table.value))
     assert np.all((r.table.quality & (FLAG_FROZEN | FLAG_SNOW | FLAG_SURFACE | FLAG_QUALITY)) != 0)
     assert any('every pixel' in m for m in caplog.messages)
+
+
+@need_real
+def test_smap_l3_am_pm_groups(dom, tmp_path):
+    """The daily L3 layout (groups Soil_Moisture_Retrieval_Data_AM and _PM, PM variables suffixed '_pm'): a file
+    written by this test from the real L2 arrays, the PM copy shifted by 12 h and 0.01 m3 m-3. Both passes are read
+    (overpass='both'), each alone on request, and the PM rows are the AM rows shifted."""
+    src = real(SMAP)
+    p = tmp_path / 'SMAP_L3_SM_P_20150811_R18290_001.h5'
+    names = ('latitude', 'longitude', 'soil_moisture', 'soil_moisture_error', 'retrieval_qual_flag', 'surface_flag',
+             'tb_qual_flag_h', 'tb_qual_flag_v',
+             'tb_time_seconds')
+    with h5py.File(src) as f, h5py.File(p, 'w') as o:
+        g = f['Soil_Moisture_Retrieval_Data']
+        for grp, sfx in (('Soil_Moisture_Retrieval_Data_AM', ''), ('Soil_Moisture_Retrieval_Data_PM', '_pm')):
+            og = o.create_group(grp)
+            for n in names:
+                a = g[n][()]
+                if sfx and n == 'tb_time_seconds':
+                    a = np.where(a != -9999.0, a + 12 * 3600, a)
+                if sfx and n == 'soil_moisture':
+                    a = np.where(a != -9999.0, a + 0.01, a)
+                d = og.create_dataset(n + sfx, data=a)
+                for k, v in g[n].attrs.items():
+                    d.attrs[k] = v
+    am = read_observations(p, 'smap_l2', dom, overpass='AM')
+    pm = read_observations(p, 'smap_l2', dom, overpass='PM')
+    both = read_observations(p, 'smap_l2', dom)
+    l2 = read_observations(src, 'smap_l2', dom)
+    # AM from tb_time_seconds equals the L2 read from tb_time_utc (same pixels, times to the second; rows compared
+    # in (column, time) order since a 1-s difference can swap two rows of the same second)
+    oa = np.lexsort((am.table.time, am.table.column))
+    ol = np.lexsort((l2.table.time, l2.table.column))
+    np.testing.assert_array_equal(am.table.column[oa], l2.table.column[ol])
+    assert np.all(np.abs((am.table.time[oa] - l2.table.time[ol]).astype(np.int64)) <= 1)
+    np.testing.assert_array_equal(am.n_pixels[oa], l2.n_pixels[ol])
+    np.testing.assert_allclose(am.table.value[oa], l2.table.value[ol], rtol=1e-12)
+    assert len(both) == len(am) + len(pm)
+    op = np.lexsort((pm.table.time, pm.table.column))
+    np.testing.assert_array_equal(pm.table.column[op], am.table.column[oa])
+    assert np.all((pm.table.time[op] - am.table.time[oa]).astype(np.int64) == 43200)
+    # +0.01 moves a few pixels across the 0.5 valid maximum: compare rows whose pixel counts agree
+    same = (pm.n_pixels[op] == am.n_pixels[oa]) & (am.n_pixels[oa] > 0)
+    assert same.sum() > 0.9 * (am.n_pixels > 0).sum()
+    np.testing.assert_allclose((pm.table.value[op] - am.table.value[oa])[same], 0.01, atol=1e-6)
+
+
+@need_real
+def test_era5_expver_dimension_and_reference_file(dom, tmp_path):
+    """Old-CDS files mixing ERA5 and ERA5T carry an 'expver' dimension with one of the two missing at each time:
+    a file written by this test from the real packed fixture (swvl1 split over expver 1 / 5 by time) reads the same
+    as the fixture; the result writes and reads back as a colmda reference file."""
+    from colmda.obs.insitu import read_reference, write_reference
+
+    src = real(ERA5_OLD)
+    p = tmp_path / 'era5_expver.nc'
+    with netCDF4.Dataset(src) as s, netCDF4.Dataset(p, 'w', format='NETCDF3_64BIT_OFFSET') as d:
+        s.set_auto_maskandscale(False)
+        for name in ('time', 'latitude', 'longitude'):
+            d.createDimension(name, len(s.dimensions[name]))
+        d.createDimension('expver', 2)
+        for name in ('time', 'latitude', 'longitude'):
+            v = d.createVariable(name, s[name].dtype, (name,))
+            v.setncatts({a: s[name].getncattr(a) for a in s[name].ncattrs()})
+            v[:] = s[name][:]
+        sv = s['swvl1']
+        v = d.createVariable('swvl1', 'i2', ('time', 'expver', 'latitude', 'longitude'), fill_value=np.int16(-32767))
+        v.setncatts({a: sv.getncattr(a) for a in sv.ncattrs() if a != '_FillValue'})
+        v.set_auto_maskandscale(False)
+        raw = sv[:]
+        both = np.full((raw.shape[0], 2) + raw.shape[1:], -32767, np.int16)
+        both[:2, 0] = raw[:2]
+        both[2:, 1] = raw[2:]
+        v[:] = both
+        lv = s['lsm']
+        m = d.createVariable('lsm', 'i2', ('time', 'latitude', 'longitude'), fill_value=np.int16(-32767))
+        m.setncatts({a: lv.getncattr(a) for a in lv.ncattrs() if a != '_FillValue'})
+        m.set_auto_maskandscale(False)
+        m[:] = lv[:]
+    a = read_era5_reference(src, dom, daily=False)
+    b = read_era5_reference(p, dom, daily=False)
+    np.testing.assert_array_equal(a.time, b.time)
+    np.testing.assert_allclose(b.sm, a.sm, rtol=0, atol=0, equal_nan=True)
+    out = write_reference(tmp_path / 'ref.nc', read_era5_reference(src, dom), source='ERA5 swvl1 (test)')
+    back = read_reference(out)
+    np.testing.assert_array_equal(back.sm, read_era5_reference(src, dom).sm)
+    assert back.layer_bottom.tolist() == [0.07]
