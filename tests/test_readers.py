@@ -159,6 +159,12 @@ def test_ascat_cell_against_direct_read(dom):
     r2 = read_observations(path, 'ascat_hsaf_cell', dom, columns=[g], start='2017-01-01', end='2017-02-01',
                            porosity=0.5)
     assert np.all(r2.table.porosity == 0.5)
+    # one porosity per column, columns given in any order: each row gets its own column's value
+    r3 = read_observations(path, 'ascat_hsaf_cell', dom, columns=[g, g - 256], start='2017-01-01', end='2017-02-01',
+                           porosity=[0.41, 0.52])
+    assert set(np.unique(r3.table.column)) == {g, g - 256}
+    assert np.all(r3.table.porosity[r3.table.column == g] == 0.41)
+    assert np.all(r3.table.porosity[r3.table.column == g - 256] == 0.52)
     # flags counted: conf_flag 2 (topography) -> surface, 16 (sensitivity) -> product quality
     assert r.counts['pixels_flagged_surface'] == (sel & np.isfinite(d['sm']) & (d['proc'] == 0)
                                                   & ((d['conf'] & 6) != 0)).sum()
@@ -488,6 +494,10 @@ def test_bad_input_one_line_errors(dom, tmp_path):
     assert 'dataset' in err(real(SMAP), 'fy3_mwri_l2') or 'date' in err(real(SMAP), 'fy3_mwri_l2')
     with pytest.raises(UserError, match='swvl1'):
         read_era5_reference(real(ERA5_NEW_SP), dom)
+    with pytest.raises(UserError, match='appears twice'):
+        read_era5_reference([real(ERA5_OLD), real(ERA5_OLD)], dom)
+    # porosity per column must match the columns given
+    assert 'porosity has 2 values' in err(real(ASCAT_CELL), 'ascat_hsaf_cell', porosity=[0.4, 0.5])
     # missing variable
     p = tmp_path / 'cell.nc'
     shutil.copy(real(ASCAT_CELL), p)
@@ -621,3 +631,29 @@ def test_era5_expver_dimension_and_reference_file(dom, tmp_path):
     back = read_reference(out)
     np.testing.assert_array_equal(back.sm, read_era5_reference(src, dom).sm)
     assert back.layer_bottom.tolist() == [0.07]
+
+
+@need_real
+def test_ascat_cell_against_reference_package(dom):
+    """Optional cross-check with TU Wien's own reader (PyPI package 'ascat', not a project dependency: the test
+    is skipped without it): per grid point of the model cell, the 2017 retrievals that pass the same QC (proc_flag
+    0, conf_flag 0, ssf 0/1) add up to the colmda rows' pixel count and pixel-weighted sum."""
+    cdr = pytest.importorskip('ascat.read_native.cdr')
+    g = int(dom.index_of(*STATION)[0])
+    r = read_observations(real(ASCAT_CELL), 'ascat_hsaf_cell', dom, columns=[g], start='2017-01-01',
+                          end='2017-12-31T23:59:59')
+    ds = cdr.AscatGriddedNcTs(str(real(ASCAT_CELL).parent), '{:04d}', str(real(ASCAT_GRID)))
+    with netCDF4.Dataset(real(ASCAT_CELL)) as nc:
+        gpis, la, lo = nc['location_id'][:], nc['lat'][:], nc['lon'][:]
+    n, total, noise = 0, 0.0, 0.0
+    for gpi in gpis[in_cell(dom, g, la.astype(float), lo.astype(float))]:
+        ts = ds.read(int(gpi))
+        t = ts.index.values.astype('datetime64[s]')
+        ok = (t >= np.datetime64('2017-01-01')) & (t < np.datetime64('2018-01-01')) & (ts['proc_flag'].values == 0) \
+            & (ts['conf_flag'].values == 0) & np.isin(ts['ssf'].values, (0, 1)) & np.isfinite(ts['sm'].values)
+        n += ok.sum()
+        total += ts['sm'].values[ok].sum()
+        noise += ts['sm_noise'].values[ok].sum()
+    assert n > 5000 and r.n_pixels.sum() == n
+    assert np.nansum(r.table.value * r.n_pixels) == pytest.approx(total / 100.0, rel=1e-12)
+    assert np.nansum(r.table.error * r.n_pixels) == pytest.approx(noise / 100.0, rel=1e-12)

@@ -289,6 +289,9 @@ def merge_results(results, product) -> ProductObservations:
     if not results:
         raise UserError(f"{product}: no file to read")
     table = ObsTable.concatenate([r.table for r in results])
+    if len(results) > 1:
+        table.source = f'{product}: {len(results)} files, {Path(results[0].files[0]).name} ... ' \
+                       f'{Path(results[-1].files[-1]).name}'
     n = np.concatenate([r.n_pixels for r in results])
     s = np.concatenate([r.pixel_std for r in results])
     order = np.lexsort((table.column, table.time.astype(np.int64)))

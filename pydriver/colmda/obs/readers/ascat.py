@@ -57,8 +57,14 @@ def column_porosity(domain, columns, porosity, product):
         phi = np.asarray(porosity, dtype=np.float64)
         if phi.ndim == 0:
             phi = np.full(cols.size, float(phi))
-        elif phi.shape != cols.shape:
-            raise UserError(f"{product}: porosity has {phi.size} values, expected one per run column ({cols.size})")
+        else:
+            given = np.asarray(domain.land_columns() if columns is None else columns, dtype=np.int64).ravel()
+            if phi.shape != given.shape:
+                raise UserError(f"{product}: porosity has {phi.size} values, expected one per run column "
+                                f"({given.size})")
+            if np.unique(given).size != given.size:
+                raise UserError(f"{product}: columns repeat a column; give each column once with its porosity")
+            phi = phi[np.argsort(given, kind='stable')]     # to the sorted order of the run columns
     if not np.all(np.isfinite(phi) & (phi > 0.05) & (phi < 0.95)):
         raise UserError(f"{product}: porosity must be in (0.05, 0.95) m3 m-3, got values in "
                         f"[{np.nanmin(phi):.3g}, {np.nanmax(phi):.3g}]")
@@ -159,10 +165,10 @@ def read_ascat_cells(path, domain, columns=None, *, porosity=None, start=None, e
 # ---------------------------------------------------------------------------------------------------------------
 # EUMETSAT L2 swath
 
-def scaled(var, path):
-    """A netCDF variable as float64: raw integers (``_Unsigned`` honoured), fill / missing / outside valid_min..max
-    -> NaN, then scale_factor and add_offset."""
-    raw = np.asarray(var[:])
+def scaled(var, path, index=slice(None)):
+    """A netCDF variable (or ``var[index]``) as float64: raw integers (``_Unsigned`` honoured), fill / missing /
+    outside valid_min..max -> NaN, then scale_factor and add_offset."""
+    raw = np.asarray(var[index])
     unsigned = str(getattr(var, '_Unsigned', 'false')).lower() == 'true'
     if unsigned and raw.dtype.kind == 'i':
         raw = raw.view(raw.dtype.newbyteorder('=').str.replace('i', 'u'))

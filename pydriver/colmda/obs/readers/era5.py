@@ -30,7 +30,11 @@ ERA5_LAYERS = {1: (0.0, 0.07), 2: (0.07, 0.28), 3: (0.28, 1.0), 4: (1.0, 2.89)}
 _UNITS = ('m**3 m**-3', 'm3 m-3', 'm3/m3', 'm^3 m^-3')
 
 
-def _read_file(path):
+_TIME_CHUNK = 48   # time steps read at once (a 0.1 deg global field is 6.5 million points)
+
+
+def _open(path):
+    """Open an ERA5 file and check its layout: (nc, time name, times, lat, lon, layers)."""
     product = 'ERA5/ERA5-Land soil water (swvl1..4)'
     nc = open_nc(path, product)
     try:
@@ -45,32 +49,36 @@ def _read_file(path):
         time = cf_times(nc[tname][:], getattr(nc[tname], 'units', ''), path, tname)
         lat = np.asarray(nc['latitude'][:], dtype=np.float64)
         lon = np.asarray(nc['longitude'][:], dtype=np.float64)
-        data = {}
         for k in layers:
             v = nc[f'swvl{k}']
             check_units(path, f'swvl{k}', getattr(v, 'units', None), _UNITS)
-            dims = v.dimensions
-            a = scaled(v, path)
-            if 'expver' in dims:      # old CDS ERA5 + ERA5T: one of the two is missing at each time
-                ax = dims.index('expver')
-                a = np.nanmean(a, axis=ax) if a.shape[ax] > 1 else np.take(a, 0, axis=ax)
-                dims = tuple(d for d in dims if d != 'expver')
+            dims = tuple(d for d in v.dimensions if d != 'expver')
             if dims != (tname, 'latitude', 'longitude'):
                 raise UserError(f"{path}: variable 'swvl{k}' has dimensions {v.dimensions}, expected "
                                 f"({tname}, latitude, longitude)")
-            data[k] = a
-        lsm = None
-        if 'lsm' in nc.variables:
-            m = scaled(nc['lsm'], path)
-            lsm = m[0] if m.ndim == 3 else m
-    finally:
+    except BaseException:
         nc.close()
-    return time, lat, lon, data, lsm
+        raise
+    return nc, tname, time, lat, lon, layers
+
+
+def _points(nc, path, name, steps, flat_idx):
+    """``name`` at time indices ``steps`` (a slice) and flat grid points ``flat_idx``: (nstep, npoint) float64, the
+    ``expver`` dimension merged (ERA5 and ERA5T: one of the two is missing at each time)."""
+    v = nc[name]
+    a = scaled(v, path, steps)
+    if 'expver' in v.dimensions:
+        ax = v.dimensions.index('expver')
+        with np.errstate(invalid='ignore'), __import__('warnings').catch_warnings():
+            __import__('warnings').simplefilter('ignore', RuntimeWarning)
+            a = np.nanmean(a, axis=ax)
+    return a.reshape(a.shape[0], -1)[:, flat_idx]
 
 
 def _cell_maps(domain, cols, lat, lon, land):
-    """(source point index, model column position, weight) of every land source point inside a run column, and
-    for columns without any, the index of the source cell containing the column centre."""
+    """(source point index, run column position, cos-lat weight) of every land source point inside a run column,
+    which columns have one, and for the others the flat index of the land source cell containing the column centre
+    (-1 when it is sea)."""
     la, lo = np.meshgrid(lat, lon, indexing='ij')
     g = cell_of(domain, la.ravel(), lo.ravel())
     pos = np.searchsorted(cols, g)
@@ -79,13 +87,14 @@ def _cell_maps(domain, cols, lat, lon, land):
     w = np.cos(np.deg2rad(la.ravel()[pts]))
     covered = np.zeros(cols.size, dtype=bool)
     covered[pos[pts]] = True
-    # nearest source grid point to the centre of each uncovered column (regular source grid)
-    clat, clon = domain.column_lat(cols), domain.column_lon(cols)
-    j = np.abs(lat[:, None] - clat[None, :]).argmin(axis=0)
-    dlon = np.abs((lon[:, None] - clon[None, :] + 180.0) % 360.0 - 180.0)
-    i = dlon.argmin(axis=0)
-    near = j * lon.size + i
-    near = np.where(land.ravel()[near], near, -1)
+    near = np.full(cols.size, -1, dtype=np.int64)
+    un = np.flatnonzero(~covered)
+    if un.size:
+        clat, clon = domain.column_lat(cols[un]), domain.column_lon(cols[un])
+        j = np.abs(lat[:, None] - clat[None, :]).argmin(axis=0)
+        i = np.abs((lon[:, None] - clon[None, :] + 180.0) % 360.0 - 180.0).argmin(axis=0)
+        k = j * lon.size + i
+        near[un] = np.where(land.ravel()[k], k, -1)
     return pts, pos[pts], w, covered, near
 
 
@@ -100,64 +109,83 @@ def read_era5_reference(paths, domain, columns=None, *, start=None, end=None, da
     if not paths:
         raise UserError("ERA5 reader: no file given")
     cols = run_columns(domain, columns)
-    parts = [_read_file(p) for p in paths]
-    lat, lon, layers = parts[0][1], parts[0][2], sorted(parts[0][3])
-    for p, part in zip(paths[1:], parts[1:]):
-        if part[1].shape != lat.shape or part[2].shape != lon.shape or not (np.allclose(part[1], lat)
-                                                                            and np.allclose(part[2], lon)):
-            raise UserError(f"{p}: grid differs from that of {paths[0]}")
-        if sorted(part[3]) != layers:
-            raise UserError(f"{p}: layers swvl{sorted(part[3])} differ from swvl{layers} of {paths[0]}")
-    time = np.concatenate([p[0] for p in parts])
-    sm = {k: np.concatenate([p[3][k] for p in parts]) for k in layers}
-    order = np.argsort(time, kind='stable')
-    time = time[order]
-    if np.any(time[1:] == time[:-1]):
-        raise UserError(f"ERA5 reader: time {time[1:][time[1:] == time[:-1]][0]} appears twice in {len(paths)} files")
     t0, t1 = as_datetime64(start, 'start'), as_datetime64(end, 'end')
-    keep = np.ones(time.size, bool)
-    if t0 is not None:
-        keep &= time >= t0
-    if t1 is not None:
-        keep &= time <= t1
-    if not keep.any():
-        log.warning('ERA5: all %d time steps of %d file(s) are outside the run period', time.size, len(paths))
-    elif not keep.all():
-        log.info('ERA5: %d of %d time steps outside the run period left out', int((~keep).sum()), time.size)
-    time = time[keep]
+    times, blocks, ntotal = [], [], 0
+    grid = layers = None
+    for path in paths:
+        nc, tname, time, lat, lon, lay = _open(path)
+        try:
+            if grid is None:
+                grid, layers = (lat, lon), lay
+                # land points and the source points each run column takes (from the first file's grid and mask)
+                if 'lsm' in nc.variables:
+                    m = scaled(nc['lsm'], path, 0 if nc['lsm'].ndim == 3 else slice(None))
+                    land = np.asarray(m) >= 0.5
+                else:
+                    step = int(np.argmax((time >= t0) if t0 is not None else np.ones(time.size, bool)))
+                    first = scaled(nc[f'swvl{lay[0]}'], path, step if 'expver' not in nc[f'swvl{lay[0]}'].dimensions
+                                   else slice(step, step + 1))
+                    land = np.any(np.isfinite(first.reshape(-1, lat.size, lon.size)), axis=0)
+                pts, ppos, w, covered, near = _cell_maps(domain, cols, lat, lon, land.reshape(lat.size, lon.size))
+                need, inv = np.unique(np.concatenate([pts, near[near >= 0]]), return_inverse=True)
+            elif lat.shape != grid[0].shape or lon.shape != grid[1].shape or not (
+                    np.allclose(lat, grid[0]) and np.allclose(lon, grid[1])):
+                raise UserError(f"{path}: grid differs from that of {paths[0]}")
+            elif lay != layers:
+                raise UserError(f"{path}: layers swvl{lay} differ from swvl{layers} of {paths[0]}")
+            ntotal += time.size
+            keep = np.ones(time.size, bool)
+            if t0 is not None:
+                keep &= time >= t0
+            if t1 is not None:
+                keep &= time <= t1
+            for a in range(0, time.size, _TIME_CHUNK):
+                sl = slice(a, min(a + _TIME_CHUNK, time.size))
+                if not keep[sl].any():
+                    continue
+                vals = np.stack([_points(nc, path, f'swvl{k}', sl, need) for k in layers], axis=1)
+                times.append(time[sl][keep[sl]])
+                blocks.append(vals[keep[sl]])
+        finally:
+            nc.close()
     top = np.array([ERA5_LAYERS[k][0] for k in layers])
     bot = np.array([ERA5_LAYERS[k][1] for k in layers])
-    if time.size == 0:
-        return ReferenceField(time=time, sm=np.zeros((0, len(layers), cols.size)), layer_top=top, layer_bottom=bot,
-                              column=cols, lat=domain.column_lat(cols), lon=domain.column_lon(cols))
-    lsm = parts[0][4]
-    first = sm[layers[0]][order][keep]
-    land = (lsm >= 0.5) if lsm is not None else np.any(np.isfinite(first), axis=0)
-    pts, ppos, w, covered, near = _cell_maps(domain, cols, lat, lon, land)
-    out = np.full((time.size, len(layers), cols.size), np.nan)
-    for li, k in enumerate(layers):
-        a = sm[k][order][keep].reshape(time.size, -1)
-        v = a[:, pts]
-        ok = np.isfinite(v)
-        num = np.zeros((time.size, cols.size))
-        den = np.zeros((time.size, cols.size))
-        np.add.at(num.T, ppos, (np.where(ok, v, 0.0) * w).T)
-        np.add.at(den.T, ppos, (ok * w).T)
-        with np.errstate(invalid='ignore', divide='ignore'):
-            out[:, li, :] = np.where(den > 0, num / den, np.nan)
-        fill = ~covered & (near >= 0)
-        out[:, li, fill] = a[:, near[fill]]
-    n_cov, n_near = int(covered.sum()), int((~covered & (near >= 0)).sum())
+    nkept = sum(t.size for t in times)
+    if nkept < ntotal:
+        (log.warning if nkept == 0 else log.info)('ERA5: %d of %d time steps of %d file(s) outside the run period '
+                                                 'left out', ntotal - nkept, ntotal, len(paths))
+    if nkept == 0:
+        return ReferenceField(time=np.zeros(0, 'datetime64[s]'), sm=np.zeros((0, len(layers), cols.size)),
+                              layer_top=top, layer_bottom=bot, column=cols, lat=domain.column_lat(cols),
+                              lon=domain.column_lon(cols))
+    time = np.concatenate(times)
+    vals = np.concatenate(blocks)                          # (ntime, nlayer, nneed)
+    order = np.argsort(time, kind='stable')
+    time, vals = time[order], vals[order]
+    if np.any(time[1:] == time[:-1]):
+        raise UserError(f"ERA5 reader: time {time[1:][time[1:] == time[:-1]][0]} appears twice in {len(paths)} files")
+    ipts, inear = inv[:pts.size], inv[pts.size:]
+    v = vals[:, :, ipts]
+    ok = np.isfinite(v)
+    num = np.zeros((time.size, len(layers), cols.size))
+    den = np.zeros_like(num)
+    np.add.at(num.transpose(2, 0, 1), ppos, (np.where(ok, v, 0.0) * w).transpose(2, 0, 1))
+    np.add.at(den.transpose(2, 0, 1), ppos, (ok * w).transpose(2, 0, 1))
+    with np.errstate(invalid='ignore', divide='ignore'):
+        out = np.where(den > 0, num / den, np.nan)
+    fill = ~covered & (near >= 0)
+    out[:, :, fill] = vals[:, :, inear]
+    n_cov, n_near = int(covered.sum()), int(fill.sum())
     log.info('ERA5: %d columns averaged from source points, %d from the containing source cell, %d without land '
              'source point', n_cov, n_near, cols.size - n_cov - n_near)
-    if daily and time.size:
+    if daily:
         day = time.astype('datetime64[D]')
-        days, inv = np.unique(day, return_inverse=True)
-        ok = np.isfinite(out)
+        days, dinv = np.unique(day, return_inverse=True)
+        okd = np.isfinite(out)
         tot = np.zeros((days.size,) + out.shape[1:])
         cnt = np.zeros_like(tot)
-        np.add.at(tot, inv, np.where(ok, out, 0.0))
-        np.add.at(cnt, inv, ok)
+        np.add.at(tot, dinv, np.where(okd, out, 0.0))
+        np.add.at(cnt, dinv, okd)
         with np.errstate(invalid='ignore', divide='ignore'):
             out = np.where(cnt > 0, tot / cnt, np.nan)
         time = days.astype('datetime64[s]')
