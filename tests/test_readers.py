@@ -657,3 +657,32 @@ def test_ascat_cell_against_reference_package(dom):
     assert n > 5000 and r.n_pixels.sum() == n
     assert np.nansum(r.table.value * r.n_pixels) == pytest.approx(total / 100.0, rel=1e-12)
     assert np.nansum(r.table.error * r.n_pixels) == pytest.approx(noise / 100.0, rel=1e-12)
+
+
+@pytest.mark.filterwarnings('ignore:endian-ness:UserWarning')
+@pytest.mark.parametrize('endian', ['big', 'little'])
+def test_scaled_unsigned_packed_values_match_netcdf4(tmp_path, endian):
+    """The readers' unpacking (``_Unsigned`` signed storage, scale/offset, fill, valid_min/max stored with the
+    signed type as in the EUMETSAT files) equals netCDF4's own automatic unpacking, for both byte orders."""
+    from colmda.obs.readers.ascat import scaled
+
+    p = tmp_path / 'packed.nc'
+    raw = np.array([0, 1, 250, 36000, 40000, 65535, 12345], dtype=np.uint16)
+    with netCDF4.Dataset(p, 'w') as nc:
+        nc.createDimension('n', raw.size)
+        v = nc.createVariable('x', 'i2', ('n',), endian=endian, fill_value=np.int16(-1))   # -1 = 65535 unsigned
+        v.set_auto_maskandscale(False)
+        v[:] = raw.view(np.int16)
+        v.setncatts({'_Unsigned': 'true', 'scale_factor': np.float32(0.01), 'add_offset': np.float32(2.0),
+                     'valid_min': np.int16(0), 'valid_max': np.int16(36000 - 65536)})
+    with netCDF4.Dataset(p) as nc:
+        nc.set_auto_mask(False)
+        nc.set_auto_scale(False)
+        ours = scaled(nc['x'], p)
+    expect = raw.astype(float) * np.float32(0.01).astype(float) + 2.0
+    expect[(raw > 36000) | (raw == 65535)] = np.nan
+    np.testing.assert_allclose(ours, expect, rtol=1e-12, equal_nan=True)
+    with netCDF4.Dataset(p) as nc:
+        ref = np.ma.filled(nc['x'][:].astype(float), np.nan)
+    ok = raw <= 36000
+    np.testing.assert_allclose(ours[ok], ref[ok], rtol=1e-6)

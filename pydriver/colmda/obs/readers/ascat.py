@@ -171,7 +171,7 @@ def scaled(var, path, index=slice(None)):
     raw = np.asarray(var[index])
     unsigned = str(getattr(var, '_Unsigned', 'false')).lower() == 'true'
     if unsigned and raw.dtype.kind == 'i':
-        raw = raw.view(raw.dtype.newbyteorder('=').str.replace('i', 'u'))
+        raw = raw.view(raw.dtype.str.replace('i', 'u'))     # same width and byte order, unsigned
     bad = np.zeros(raw.shape, dtype=bool)
     for att in ('_FillValue', 'missing_value'):
         if att in var.ncattrs():
