@@ -81,7 +81,11 @@ def test_aggregation_by_hand(dom):
         error=np.array([0.04, 0.06, 0.05, 0.05, 0.03, 0.04, 0.04, 0.04, 0.04]),
         quality=np.array([0, FLAG_DENSE_VEGETATION, FLAG_DENSE_VEGETATION, FLAG_QUALITY, 0,
                           FLAG_FROZEN, FLAG_FROZEN, FLAG_FROZEN, 0]))
+    # a pixel without a time (product fill) is left out and counted, whatever its value
+    px = {k: np.append(v, {'lat': la1, 'lon': lo1, 'time': np.datetime64('NaT'), 'value': 0.9, 'error': 0.04,
+                           'quality': 0}[k]) for k, v in px.items()}
     r = aggregate_to_cells('test', 'T', 'volumetric', 0.05, dom, [g1, g2], **px)
+    assert r.counts['pixels_without_time'] == 1
     tab = r.table
     # rows sorted by time then column: (t, g1 or g2 order by column), then pass B
     assert len(tab) == 3

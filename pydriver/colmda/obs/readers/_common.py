@@ -199,7 +199,9 @@ def aggregate_to_cells(product, sensor, quantity, sensing_depth, domain, columns
             raise ValueError(f"pixel array '{name}' has {a.size} values, expected {value.size}")
     counts.setdefault('pixels_read', int(value.size))
 
-    keep = np.ones(value.size, dtype=bool)
+    keep = ~np.isnat(time)
+    if not keep.all():
+        counts['pixels_without_time'] = int((~keep).sum())
     t0, t1 = as_datetime64(start, 'start'), as_datetime64(end, 'end')
     if t0 is not None or t1 is not None:
         inside = np.ones(value.size, dtype=bool)
@@ -207,7 +209,7 @@ def aggregate_to_cells(product, sensor, quantity, sensing_depth, domain, columns
             inside &= time >= t0
         if t1 is not None:
             inside &= time <= t1
-        counts['pixels_outside_time'] = int((~inside).sum())
+        counts['pixels_outside_time'] = int((keep & ~inside).sum())
         keep &= inside
     g = cell_of(domain, lat, lon)
     pos = np.searchsorted(cols, g)

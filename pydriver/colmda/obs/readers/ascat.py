@@ -209,6 +209,7 @@ def eumetsat_l2_pixels(path, probability_threshold=50.0):
                          float(getattr(nc['utc_line_nodes'], 'scale_factor', 1.0)),
                          getattr(nc['utc_line_nodes'], 'units', ''), path, 'utc_line_nodes')
         fill_t = np.asarray(nc['utc_line_nodes'][:]) == getattr(nc['utc_line_nodes'], '_FillValue', -2 ** 31)
+        tline[fill_t] = np.datetime64('NaT')
         time = np.broadcast_to(tline[:, None], sm.shape)
 
         def pct(name):
