@@ -690,3 +690,29 @@ def test_scaled_unsigned_packed_values_match_netcdf4(tmp_path, endian):
         ref = np.ma.filled(nc['x'][:].astype(float), np.nan)
     ok = raw <= 36000
     np.testing.assert_allclose(ours[ok], ref[ok], rtol=1e-6)
+
+
+@need_real
+def test_written_file_is_read_by_the_assimilation(dom, tmp_path):
+    """The file a reader writes is what &observations takes: ObservationSet (assim/observations.py) reads the
+    ASCAT Hawaii rows, converts saturation to m3 m-3 with the rows' porosity, uses sm_noise * porosity as the error
+    and marks all-flagged rows missing."""
+    from colmda import config
+    from colmda.assim.observations import MISSING, USED, ObservationSet
+
+    g = int(dom.index_of(*STATION)[0])
+    r = read_observations(real(ASCAT_CELL), 'ascat_hsaf_cell', dom, columns=[g], start='2017-01-01',
+                          end='2017-12-31T23:59:59')
+    write_product_obs(tmp_path / 'ASCAT.nc', r)
+    s = config.loads(f"&observations\n directory = '{tmp_path}'\n sensors = 'ASCAT'\n/\n"
+                     "&assimilation\n method = 'sekf'\n/\n")
+    obs = ObservationSet(s, np.array([g]), np.array([int(dom.get('pft', [g])[0])]))
+    assert len(obs) == len(r)
+    w = obs.window(np.datetime64('2016-12-31T00:00:00'), np.datetime64('2018-01-01T00:00:00'), np.array([g]))
+    used = w.reason == USED
+    assert len(w) == len(r) and used.sum() > 500
+    order = np.lexsort((r.table.column, r.table.time.astype(np.int64)))
+    vol = (r.table.value * r.table.porosity)[order]
+    np.testing.assert_allclose(w.value[used], vol[used], rtol=1e-12)
+    np.testing.assert_allclose(w.error[used], (r.table.error * r.table.porosity)[order][used], rtol=1e-12)
+    assert np.all(w.reason[r.n_pixels[order] == 0] == MISSING)
