@@ -104,6 +104,10 @@ def test_aggregation_by_hand(dom):
     assert r.counts['pixels_outside_columns'] == 1 and r.counts['pixels_used'] == 4
     assert r.counts['pixels_flagged_product_quality'] == 1 and r.counts['rows_all_flagged'] == 1
     np.testing.assert_array_equal(tab.lat, dom.column_lat(tab.column))
+    # a usable pixel without its own error still counts for the value; the error is the mean of those given
+    r = aggregate_to_cells('test', 'T', 'volumetric', 0.05, dom, [g1], lat=[la1, la1], lon=[lo1, lo1],
+                           time=[t, t + s], value=[0.2, 0.4], error=[np.nan, 0.05], quality=[0, 0])
+    assert r.table.value[0] == pytest.approx(0.3) and r.table.error[0] == 0.05 and r.n_pixels[0] == 2
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -178,12 +178,13 @@ def aggregate_to_cells(product, sensor, quantity, sensing_depth, domain, columns
     3. per cell, pixels sorted by time are split into passes where consecutive times differ by more than
        ``pass_gap_s``;
     4. per pass: usable pixels (finite value, no bit of ``pixel_reject``) give value = mean, error = mean of the
-       pixel errors (errors of neighbouring pixels of one pass are correlated, so they are not divided by
-       sqrt(n)), ``pixel_std`` = std (ddof 0), time = mean pixel time (to the second), quality = the bits set in
+       pixel errors that are given (errors of neighbouring pixels of one pass are correlated, so they are not
+       divided by sqrt(n); NaN when no usable pixel has one), ``pixel_std`` = std (ddof 0), time = mean pixel time (to the second), quality = the bits set in
        at least half of the usable pixels; a pass without usable pixel gives value NaN, error NaN and the OR of its
        pixels' bits (so a frozen cell is reported as frozen and the filter counts it).
 
-    ``porosity`` (saturation products): per run column (same order as ``columns``) or a scalar.
+    ``porosity`` (saturation products): a scalar or one value per run column in sorted order
+    (``np.unique(columns)``; :func:`colmda.obs.readers.ascat.column_porosity` reorders a user's array).
     """
     counts = dict(counts or {})
     cols = run_columns(domain, columns)
@@ -242,10 +243,12 @@ def aggregate_to_cells(product, sensor, quantity, sensing_depth, domain, columns
     u = usable[idx].astype(np.float64)
     n = np.bincount(grp, weights=u, minlength=ngrp)
     v = np.where(usable[idx], value[idx], 0.0)
-    e = np.where(usable[idx], error[idx], 0.0)
+    e_ok = usable[idx] & np.isfinite(error[idx])          # a pixel without its own error still gives its value
+    e = np.where(e_ok, error[idx], 0.0)
     with np.errstate(invalid='ignore', divide='ignore'):
         mean = np.bincount(grp, weights=v, minlength=ngrp) / n
-        err = np.bincount(grp, weights=e, minlength=ngrp) / n
+        err = np.bincount(grp, weights=e, minlength=ngrp) / np.bincount(grp, weights=e_ok.astype(float),
+                                                                         minlength=ngrp)
         dev = np.where(usable[idx], value[idx] - mean[grp], 0.0)
         std = np.sqrt(np.bincount(grp, weights=dev * dev, minlength=ngrp) / n)
         # time: mean of the usable pixels' times, or of all pixels of a pass without usable pixel
