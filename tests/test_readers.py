@@ -185,11 +185,14 @@ def test_ascat_cell_directory_with_grid_and_file_round_trip(dom, tmp_path):
     g = int(dom.index_of(*STATION)[0])
     cells = tmp_path / 'cells'
     cells.mkdir()
-    shutil.copy(real(ASCAT_CELL), cells / '0165.nc')
+    shutil.copy(real(ASCAT_CELL), cells / 'H113_0165.nc')       # a product prefix in the name is accepted
+    (cells / 'H113_0001.nc').write_bytes(b'not read: cell 1 does not cover the run column')
     a = read_observations(real(ASCAT_CELL), 'ascat_hsaf_cell', dom, columns=[g], start='2016-01-01', end='2016-03-01')
     b = read_observations(cells, 'ascat_hsaf_cell', dom, columns=[g], start='2016-01-01', end='2016-03-01',
                           grid=real(ASCAT_GRID))
-    assert a.table.equals(b.table) and len(a) > 0
+    assert a.table.equals(b.table) and len(a) > 0 and b.files == [str(cells / 'H113_0165.nc')]
+    with pytest.raises(UserError, match='H113_0001.nc: not a readable netCDF'):    # without the grid: every file
+        read_observations(cells, 'ascat_hsaf_cell', dom, columns=[g])
     out = write_product_obs(tmp_path / 'ASCAT.nc', a)
     back = read_obs(out)
     assert back.equals(a.table) and back.sensor == 'ASCAT'

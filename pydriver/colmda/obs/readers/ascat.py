@@ -34,6 +34,7 @@ and ``snow_cover_probability`` (%) above ``probability_threshold`` -> FLAG_FROZE
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -133,11 +134,17 @@ def _cell_files(path, domain, cols, grid):
             nc.close()
         g = cell_of(domain, glat, glon)
         wanted = np.unique(gcell[land & np.isin(g, cols)])
-        files = [path / f'{c:04d}.nc' for c in wanted if (path / f'{c:04d}.nc').is_file()]
-        if len(files) < wanted.size:
+        # cell files are named '0165.nc' or with a product prefix, 'H119_0165.nc'
+        by_cell = {}
+        for f in path.glob('*.nc'):
+            m = re.fullmatch(r'(?:.*_)?(\d{4})\.nc', f.name)
+            if m:
+                by_cell.setdefault(int(m.group(1)), []).append(f)
+        files = [f for c in wanted for f in sorted(by_cell.get(int(c), []))]
+        if len({int(c) for c in wanted} & set(by_cell)) < wanted.size:
             from ._common import log
             log.warning('%s: %d of the %d WARP cells covering the run columns have no file', path,
-                        wanted.size - len(files), wanted.size)
+                        wanted.size - len({int(c) for c in wanted} & set(by_cell)), wanted.size)
     if not files:
         raise UserError(f"{path}: no ASCAT cell file (*.nc) for the run columns")
     return files
