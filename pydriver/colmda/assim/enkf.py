@@ -173,17 +173,22 @@ def local_observations(column_lat, column_lon, obs_lat, obs_lon, localization_km
     xc = unit_vectors(np.ravel(column_lat), np.ravel(column_lon))
     angle = min(2.0 * c / EARTH_RADIUS_KM, np.pi) if np.isfinite(c) else np.pi
     chord = 2.0 * np.sin(0.5 * angle) * (1.0 + 1e-12) + (1e-12 if not np.isfinite(c) else 0.0)
-    tree = cKDTree(xo)
-    count = tree.query_ball_point(xc, chord, return_length=True)
-    k = int(np.max(count)) if ncol else 0
-    if k == 0:
-        return LocalObservations(np.zeros((ncol, 0), np.int64), np.zeros((ncol, 0)))
-    dist, index = tree.query(xc, k=k, distance_upper_bound=chord * (1.0 + 1e-12))
-    dist = dist.reshape(ncol, k)
-    index = index.reshape(ncol, k)
-    found = index < nobs
-    weight = np.where(found, gaspari_cohn(_chord_to_km(np.where(found, dist, 0.0)), c), 0.0)
-    return LocalObservations(np.where(weight > 0, index, 0).astype(np.int64), weight)
+    # every (column, observation) pair within the support, from two k-d trees in C; then packed row by row
+    pairs = cKDTree(xc).sparse_distance_matrix(cKDTree(xo), chord, output_type='ndarray')
+    col, obs, dist_km = pairs['i'].astype(np.int64), pairs['j'].astype(np.int64), _chord_to_km(pairs['v'])
+    weight = gaspari_cohn(dist_km, c)
+    keep = weight > 0
+    col, obs, weight = col[keep], obs[keep], weight[keep]
+    order = np.lexsort((obs, col))  # by column, then by observation: independent of the tree's traversal
+    col, obs, weight = col[order], obs[order], weight[order]
+    count = np.bincount(col, minlength=ncol)
+    k = int(count.max()) if count.size else 0
+    slot = np.arange(col.size) - np.repeat(np.cumsum(count) - count, count)
+    index = np.zeros((ncol, k), np.int64)
+    wts = np.zeros((ncol, k))
+    index[col, slot] = obs
+    wts[col, slot] = weight
+    return LocalObservations(index, wts)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -320,18 +325,42 @@ def _check(E, HE, y, obs_var, weight):
 
 def _ensemble_transform(Y, d, obs_var, weight, inflation):
     """Hunt's ensemble-space solution: returns the mean weights ``wa`` (nb, N) and the symmetric square root
-    ``W`` (nb, N, N) for anomalies ``Y`` (nb, N, m), innovations ``d`` (nb, m), variances and weights (nb, m)
-    and the inflation (nb,)."""
-    nb, N, m = Y.shape
+    ``W`` (nb, N, N) for anomalies ``Y`` (nb, N, k), innovations ``d`` (nb, k), variances and weights (nb, k)
+    and the inflation (nb,).
+
+    With ``S = Y R^-1/2 diag(loc)^1/2`` (N x k) and ``c = (N - 1) / rho``, ``A = c I + S S^T``. When k >= N the
+    N x N matrix is diagonalised. When k < N (the usual local domain) the k x k Gram matrix
+    ``S^T S = V diag(lam) V^T`` is, and the same functions of A follow exactly from
+    ``f(A) = f(c) I + S V diag((f(c + lam) - f(c)) / lam) V^T S^T`` with the divided differences written in a form
+    that stays finite as lam -> 0: for ``f(a) = 1/a``, ``-1 / (c (c + lam))``; for ``f(a) = a^-1/2``,
+    ``-1 / (sqrt(c) sqrt(c + lam) (sqrt(c) + sqrt(c + lam)))``.
+    """
+    nb, N, k = Y.shape
     w = np.where(weight > 0, weight / np.where(weight > 0, obs_var, 1.0), 0.0)  # diag(loc) R^-1
-    Yw = Y * w[:, None, :]
-    A = Yw @ np.swapaxes(Y, 1, 2)  # Y^T R^-1 Y in Hunt's column form, (nb, N, N)
-    A[:, np.arange(N), np.arange(N)] += (N - 1) / inflation[:, None]
-    lam, V = np.linalg.eigh(A)
-    g = np.einsum('bim,bm->bi', Yw, d)  # Y^T R^-1 d
-    wa = np.einsum('bij,bj->bi', V, np.einsum('bji,bj->bi', V, g) / lam)
-    W = (V * np.sqrt((N - 1) / lam)[:, None, :]) @ np.swapaxes(V, 1, 2)
-    return wa, W
+    c = (N - 1) / inflation  # (nb,)
+    if k == 0:
+        return np.zeros((nb, N)), np.sqrt((N - 1) / c)[:, None, None] * np.eye(N)
+    sw = np.sqrt(w)
+    S = Y * sw[:, None, :]
+    g = np.einsum('bik,bk->bi', S, sw * d)  # Y^T R^-1 d
+    if k >= N:
+        A = S @ np.swapaxes(S, 1, 2)
+        A[:, np.arange(N), np.arange(N)] += c[:, None]
+        lam, V = np.linalg.eigh(A)
+        wa = np.einsum('bij,bj->bi', V, np.einsum('bji,bj->bi', V, g) / lam)
+        W = (V * np.sqrt((N - 1) / lam)[:, None, :]) @ np.swapaxes(V, 1, 2)
+        return wa, W
+    lam, V = np.linalg.eigh(np.swapaxes(S, 1, 2) @ S)
+    lam = np.maximum(lam, 0.0)  # round-off below zero on a positive semi-definite matrix
+    SV = S @ V  # (nb, N, k)
+    cc = c[:, None]
+    inv_dd = -1.0 / (cc * (cc + lam))
+    sc, sl = np.sqrt(cc), np.sqrt(cc + lam)
+    isqrt_dd = -1.0 / (sc * sl * (sc + sl))
+    wa = g / c[:, None] + np.einsum('bik,bk->bi', SV, inv_dd * np.einsum('bik,bi->bk', SV, g))
+    W = (SV * isqrt_dd[:, None, :]) @ np.swapaxes(SV, 1, 2)
+    W[:, np.arange(N), np.arange(N)] += 1.0 / np.sqrt(c)[:, None]
+    return wa, np.sqrt(N - 1.0) * W
 
 
 def _apply_transform(X, xb, wa, W):
@@ -395,14 +424,15 @@ def stochastic_enkf(E, HE, y, obs_var, noise, weight=None, inflation=1.0, center
 
 
 def letkf(E, HE, y, obs_var, local: LocalObservations, inflation=1.0, adaptive: AdaptiveInflation | None = None,
-          inflation_var=None) -> EnsembleAnalysis:
+          chunk: int = 2048) -> EnsembleAnalysis:
     """Local ETKF: every column analysed with its local observations (:func:`local_observations`).
 
     E: (ncol, N, n) the columns' ensembles; HE: (nobs, N) model equivalents of every observation any column
     uses (on a rank: its own and its halo's); y, obs_var: (nobs,); local: the (ncol, k) neighbourhoods;
     inflation: scalar or (ncol,) prior ``rho``. With ``adaptive`` set, each column's ``rho`` is first updated from
     its local innovations (:func:`inflation_observation`, :func:`update_inflation`) and the updated value is
-    used in this analysis (Miyoshi 2011); the result carries it for the next cycle.
+    used in this analysis (Miyoshi 2011); the result carries it for the next cycle. ``chunk``: columns per
+    batched solve (memory ~ chunk * N * (N + k) numbers); the result does not depend on it.
     """
     E = np.asarray(E, dtype=float)
     HE = np.asarray(HE, dtype=float)
@@ -415,25 +445,30 @@ def letkf(E, HE, y, obs_var, local: LocalObservations, inflation=1.0, adaptive: 
         raise ValueError(f'local observations for {local.index.shape[0]} columns, ensemble for {ncol}')
     y = np.asarray(y, dtype=float)
     obs_var = np.asarray(obs_var, dtype=float)
+    if HE.shape[0] and np.any(obs_var[local.index][local.weight > 0] <= 0):
+        raise ValueError('observation error variances must be positive')
     yb = HE.mean(axis=1)
     Yall = HE - yb[:, None]  # (nobs, N)
-    idx = local.index
-    weight = local.weight
-    if HE.shape[0] == 0:  # no observation anywhere: gather nothing
-        Y = np.zeros((ncol, N, 0))
-        d = r = np.zeros((ncol, 0))
-    else:
-        Y = np.swapaxes(Yall[idx], 1, 2)  # (ncol, N, k)
-        d = (y - yb)[idx]
-        r = obs_var[idx]
-    if np.any(r[weight > 0] <= 0):
-        raise ValueError('observation error variances must be positive')
+    dall = y - yb
     rho = _per_batch(inflation, ncol).copy()
-    rho_var = None
-    if adaptive is not None:
-        rho_o, var_o = inflation_observation(Y, d, r, weight, rho)
-        rho, rho_var = update_inflation(rho, rho_o, var_o, adaptive)
+    rho_var = None if adaptive is None else np.full(ncol, adaptive.prior_std ** 2)
     xb = E.mean(axis=1)
-    wa, W = _ensemble_transform(Y, d, r, weight, rho)
-    Ea = _apply_transform(E - xb[:, None, :], xb, wa, W)
+    Ea = np.empty_like(E)
+    # columns grouped by their number of observations k and solved without padding (cost follows the number of
+    # (column, observation) pairs); a column's result depends on its own observations only, not on which other
+    # columns share its batch, so any split of the columns between ranks gives the same numbers
+    n_obs = local.n_obs
+    batches = [(int(k), grp[i:i + chunk]) for k in np.unique(n_obs) for grp in [np.flatnonzero(n_obs == k)]
+               for i in range(0, grp.size, chunk)]
+    for k, sel in batches:
+        idx = local.index[sel, :k]
+        weight = local.weight[sel, :k]
+        Y = np.swapaxes(Yall[idx], 1, 2) if k else np.zeros((sel.size, N, 0))  # (nsel, N, k)
+        d = dall[idx] if k else np.zeros((sel.size, 0))
+        r = obs_var[idx] if k else np.ones((sel.size, 0))
+        if adaptive is not None:
+            rho_o, var_o = inflation_observation(Y, d, r, weight, rho[sel])
+            rho[sel], rho_var[sel] = update_inflation(rho[sel], rho_o, var_o, adaptive)
+        wa, W = _ensemble_transform(Y, d, r, weight, rho[sel])
+        Ea[sel] = _apply_transform(E[sel] - xb[sel][:, None, :], xb[sel], wa, W)
     return EnsembleAnalysis(Ea, Ea.mean(axis=1) - xb, local.n_obs, rho, rho_var)
