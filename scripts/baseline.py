@@ -142,14 +142,15 @@ def compare(old: dict, new: dict) -> tuple[list[dict], bool]:
             continue
         excess = diff - allowed
         beyond = excess > 0
-        ratio = float(np.max(np.where(allowed > 0, diff / np.where(allowed > 0, allowed, 1), np.where(diff > 0, np.inf, 0)),
-                             initial=0.0))
-        row = {"name": name, "status": "BEYOND" if beyond.any() else ("changed" if diff.max(initial=0) > 0 else "ok"),
-               "max_abs_diff": float(diff.max(initial=0)), "ratio": ratio}
+        per_value = np.where(allowed > 0, diff / np.where(allowed > 0, allowed, 1), np.where(diff > 0, np.inf, 0))
+        ratio = float(np.max(per_value, initial=0.0))
+        worst_diff = float(diff.max(initial=0))
+        row = {"name": name, "status": "BEYOND" if beyond.any() else ("changed" if worst_diff > 0 else "ok"),
+               "max_abs_diff": worst_diff, "ratio": ratio}
         if beyond.any():
             k = np.unravel_index(int(np.argmax(excess)), diff.shape)
-            row["detail"] = (f"{int(beyond.sum())} of {diff.size} values beyond tolerance; worst at index {tuple(map(int, k))}: "
-                             f"{fa[k]:.7g} -> {fb[k]:.7g}")
+            row["detail"] = (f"{int(beyond.sum())} of {diff.size} values beyond tolerance; worst at index "
+                             f"{tuple(map(int, k))}: {fa[k]:.7g} -> {fb[k]:.7g}")
             ok = False
         rows.append(row)
     return rows, ok
