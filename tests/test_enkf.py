@@ -452,7 +452,7 @@ def test_bad_inputs_are_refused():
 
 
 # ---------------------------------------------------------------------------------------------------------
-# DAPPER cross-check (optional dependency: pip install -e ".[crosscheck]")
+# DAPPER cross-check (optional dependency: pip install "dapper>=1.7,<2", the crosscheck extra)
 # ---------------------------------------------------------------------------------------------------------
 
 def _dapper():
@@ -462,7 +462,8 @@ def _dapper():
         from dapper.tools.matrices import CovMat
         from dapper.tools.randvars import GaussRV
     except ImportError:
-        pytest.skip("DAPPER is not installed (optional: pip install -e '.[crosscheck]'); the cross-check needs it")
+        pytest.skip("DAPPER is not installed (optional cross-check: pip install 'dapper>=1.7,<2', "
+                    "the 'crosscheck' extra)")
     return de, CovMat, GaussRV, dist2coeff
 
 
@@ -536,3 +537,12 @@ def test_letkf_of_a_subset_of_columns_is_bitwise_the_same():
         res = enkf.letkf(E[sub], HE, y, r, part, inflation=1.1, adaptive=enkf.AdaptiveInflation(), chunk=chunk)
         np.testing.assert_array_equal(res.ensemble, full.ensemble[sub])
         np.testing.assert_array_equal(res.inflation, full.inflation[sub])
+
+
+def test_letkf_refuses_unpacked_neighbourhoods():
+    """Hand-made neighbourhoods with padding before a used observation are refused (the batched solve takes the
+    first n_obs entries of every row)."""
+    E = np.random.default_rng(0).standard_normal((1, 4, 2))
+    local = enkf.LocalObservations(np.array([[0, 1]]), np.array([[0.0, 1.0]]))
+    with pytest.raises(ValueError, match="padding"):
+        enkf.letkf(E, np.zeros((2, 4)), np.zeros(2), np.ones(2), local)

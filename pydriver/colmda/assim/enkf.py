@@ -126,7 +126,8 @@ def great_circle_km(lat1, lon1, lat2, lon2):
 @dataclass
 class LocalObservations:
     """The observations each column (local domain) uses: ``index`` (ncol, k) into the observation arrays and
-    their localisation ``weight`` (ncol, k) in (0, 1]; padding entries have weight 0 (and index 0)."""
+    their localisation ``weight`` (ncol, k) in (0, 1]; padding entries have weight 0 (and index 0) and come after
+    the used ones in every row (:func:`letkf` relies on it)."""
 
     index: np.ndarray
     weight: np.ndarray
@@ -443,6 +444,8 @@ def letkf(E, HE, y, obs_var, local: LocalObservations, inflation=1.0, adaptive: 
         raise ValueError(f'HE must be (nobs, N={N}), got {HE.shape}')
     if local.index.shape[0] != ncol:
         raise ValueError(f'local observations for {local.index.shape[0]} columns, ensemble for {ncol}')
+    if np.any((local.weight[:, :-1] <= 0) & (local.weight[:, 1:] > 0)):
+        raise ValueError('local observations: padding (weight 0) must come after the used entries of each row')
     y = np.asarray(y, dtype=float)
     obs_var = np.asarray(obs_var, dtype=float)
     if HE.shape[0] and np.any(obs_var[local.index][local.weight > 0] <= 0):
