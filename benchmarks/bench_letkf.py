@@ -165,7 +165,8 @@ def main():
     for two in scaling[1:]:
         how = "blocks balanced by observation count" if two["balanced_by_obs_count"] else "equal column blocks"
         print(f"100 km on {two['ranks']} ranks, {how}: gather {two['gather_s']:.3f} s + "
-              f"search {two['search_s']:.3f} s + analysis {two['analysis_s']:.3f} s = {two['total_s']:.3f} s (max over ranks), speed-up "
+              f"search {two['search_s']:.3f} s + analysis {two['analysis_s']:.3f} s = {two['total_s']:.3f} s "
+              f"(max over ranks), speed-up "
               f"{scaling[0]['total_s'] / two['total_s']:.2f}; gathered result bitwise equal to the serial one: "
               f"{two['bitwise_equal_to_serial']}; (column, observation) pairs per rank "
               f"{two['column_obs_pairs_per_rank']}, analysis s per rank {two['analysis_s_per_rank']}")
