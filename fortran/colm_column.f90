@@ -9,7 +9,7 @@ module colm_column
   use colm_soiltemp, only: soilsnow_temperature, column_heat_content
   use colm_soilwater, only: soil_water
   use colm_canopy, only: canopy_interception, surface_fluxes, update_ground_fluxes, surface_flux_t, &
-                         effective_lai_sai, soil_evap_params
+                         effective_lai_sai, soil_evap_params, wet_fraction
   use colm_radiation, only: surface_radiation, surface_rad_t
   use colm_hydraulics, only: hyd_layer_t, hyd_layer, layer_state_psi
   implicit none
@@ -118,6 +118,7 @@ contains
     real(r8) :: heat_new_snow, dheat_snow      ! enthalpy changes by snowfall and snow water (J m-2)
     real(r8) :: fsno, fveg_buried              ! snow cover fraction, buried vegetation fraction (-)
     real(r8) :: elai, esai                     ! leaf and stem area exposed above the snow (m2 m-2)
+    real(r8) :: fcansno                        ! fraction of the canopy covered by intercepted snow (-)
     real(r8) :: theta1                         ! volumetric water of soil layer 1 (m3 m-3)
     real(r8) :: gflux, xmf, qmelt_nolayer      ! heat flux applied (W m-2), phase-change energy (W m-2), melt (kg m-2 s-1)
     real(r8) :: heat_resid                     ! snow/soil heat balance residual (W m-2)
@@ -155,8 +156,11 @@ contains
 
     ! ---- radiation and surface fluxes at the old top-layer temperature ----
     theta1 = (wliq(1) / denh2o + wice(1) / denice) / dz(1)
+    ! intercepted water on a frozen canopy is snow and scatters like snow (CLM4.5 sect. 3.1)
+    fcansno = 0.0_r8
+    if (cs(CS_TLEAF) <= tfrz) fcansno = wet_fraction(cs(CS_LDEW), elai, esai)
     call surface_radiation(forc(F_COSZEN), forc(F_SWDOWN), vegpar, elai, esai, colpar, theta1, fsno, &
-                           cs(CS_SNOWAGE), rad)
+                           cs(CS_SNOWAGE), rad, fcansno=fcansno)
     call surface_fluxes(forc(F_TAIR), forc(F_QAIR), forc(F_PSURF), forc(F_WIND), forc(F_LWDOWN), colpar(CP_ZREF), &
                         vegpar, elai, esai, rad, snl, fsno, t, wliq, wice, dz, soilpar, hydr_model, cs(CS_LDEW), &
                         dt, cs(CS_TLEAF), sf, hl0=hl0, evp=evp)

@@ -29,7 +29,8 @@ module colm_layout
   integer, parameter :: SP_TKSATU   = 11 ! thermal conductivity of saturated unfrozen soil (W m-1 K-1)
   integer, parameter :: SP_TKSATF   = 12 ! thermal conductivity of saturated frozen soil (W m-1 K-1)
   integer, parameter :: SP_ROOTFR   = 13 ! fraction of roots in the layer (-)
-  integer, parameter :: NSP         = 13
+  integer, parameter :: SP_PSI_E    = 14 ! air-entry potential of the vG air-entry form (mm, < 0; >= 0: -1 mm)
+  integer, parameter :: NSP         = 14
 
   ! ---- vegetation (PFT) parameters vegpar(NVP, ncol) ----
   integer, parameter :: VP_ISVEG    = 1  ! 1 vegetated, 0 bare soil (-)

@@ -47,7 +47,8 @@ SP_TKDRY = 9
 SP_TKSATU = 10
 SP_TKSATF = 11
 SP_ROOTFR = 12
-NSP = 13
+SP_PSI_E = 13
+NSP = 14
 SP_FIELDS = (
     ('SP_THETA_S', 'm3 m-3', 'porosity / saturated water content'),
     ('SP_THETA_R', 'm3 m-3', 'residual water content'),
@@ -62,6 +63,7 @@ SP_FIELDS = (
     ('SP_TKSATU', 'W m-1 K-1', 'thermal conductivity of saturated unfrozen soil'),
     ('SP_TKSATF', 'W m-1 K-1', 'thermal conductivity of saturated frozen soil'),
     ('SP_ROOTFR', '-', 'fraction of roots in the layer'),
+    ('SP_PSI_E', 'mm, negative', 'air-entry potential of the vG air-entry form (>= 0: CoLM202X -1 mm)'),
 )
 
 # vegetation (PFT) parameters vegpar(NVP, ncol)
