@@ -40,6 +40,7 @@ module colm_hydraulics
   real(r8), parameter :: PSI_E_VG = -1.0_r8      ! air-entry potential of the vG-Mualem form, CoLM202X (mm)
   real(r8), parameter :: e_ice = 6.0_r8          ! ice impedance exponent, CoLM2014 / CLM4 (-)
   real(r8), parameter :: ln10 = log(10.0_r8)     ! (-)
+  real(r8), parameter :: h_reg_classic = -1.0e-3_r8 ! classic vG: K linear in h between here and 0 (mm)
 
   ! constants of one layer's hydraulic functions at a given ice content (see hyd_layer)
   type :: hyd_layer_t
@@ -54,6 +55,8 @@ module colm_hydraulics
     real(r8) :: cap, hcap                        ! pore space left by ice (m3 m-3), vG potential at the cap (mm)
     real(r8) :: imped                            ! ice impedance factor (-)
     logical :: empty                             ! vG: the cap is at or below theta_r (no liquid can move) (-)
+    real(r8) :: hreg, kreg, sreg                 ! classic vG: K is linear in h above hreg (mm): K(hreg) (mm s-1),
+                                                 ! slope (Ksat imped - kreg) / |hreg| (s-1); hreg = psis otherwise
   end type hyd_layer_t
 
 contains
@@ -179,6 +182,20 @@ contains
       hl%mna = hl%m * hl%n * hl%alpha
       hl%kfc = hl%imped * hl%ksat / (hl%fc * hl%fc)
       hl%b = 0.0_r8
+      hl%hreg = hl%psis
+      hl%kreg = 0.0_r8
+      hl%sreg = 0.0_r8
+      if (hl%psis >= 0.0_r8 .and. hl%n < 2.0_r8) then
+        ! classic vG with n < 2: dK/dh ~ |h|^(n-2) is unbounded at saturation, and K falls by a large factor
+        ! within a micrometre of head (n = 1.09: to 0.5 Ksat at 1e-3 mm), where Newton steps across the kink
+        ! at h = 0 do not converge. K is taken linear in h over -1e-3 mm < h < 0 (retention unchanged);
+        ! see docs/physics-soilwater.md for the effect on solutions.
+        hl%hreg = h_reg_classic
+        x = -hl%alpha * hl%hreg
+        xn = exp(hl%n * log(x))
+        hl%kreg = hl%kfc * exp(hl%l * (-hl%m * log1p_r8(xn))) * mualem_f(x, hl%n)**2
+        hl%sreg = (hl%imped * hl%ksat - hl%kreg) / (-hl%hreg)
+      end if
       if (hl%cap < hl%ths) then
         if (hl%cap <= hl%thr) then
           hl%empty = .true.
@@ -404,6 +421,10 @@ contains
         xr = 1.0_r8 / (x * (1.0_r8 + u))
       end if
       call vg_state_from_sstar(hl, x, sstar, f, xr, h < max(smp, smpmin), vol_liq, dtheta_dpsi, hk, dhk_dpsi)
+      if (h > hl%hreg) then
+        hk = hl%kreg + hl%sreg * (h - hl%hreg)
+        if (dhk_dpsi /= 0.0_r8) dhk_dpsi = hl%sreg       ! (0 where h is held at the ice cap)
+      end if
     else if (hl%model == HYDR_GARDNER) then
       ! Se = exp(alpha h) = K / Ksat; held at the ice cap like the other models
       if (hl%empty) then
@@ -515,6 +536,10 @@ contains
       xr = 1.0_r8 / (x * (1.0_r8 + u))
     end if
     call vg_state_from_sstar(hl, x, ss, f, xr, .false., vol_liq, dtheta_dpsi, hk, dhk_dpsi)
+    if (smp > hl%hreg) then
+      hk = hl%kreg + hl%sreg * (smp - hl%hreg)
+      dhk_dpsi = hl%sreg
+    end if
     ok = .true.
   end subroutine layer_state_theta
 
