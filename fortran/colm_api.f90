@@ -39,7 +39,7 @@ subroutine advance(ncol, nsteps, nper, nout, dt, hydr_model, dz_soil, forc, soil
   real(c_double), intent(in) :: dz_soil(10)                  ! soil layer thickness (m)
   real(c_double), intent(in) :: forc(8, nsteps, ncol)        ! forcing, see colm_layout F_* (mixed units)
   real(c_double), intent(in) :: soilpar(14, 10, ncol)        ! soil parameters per layer, SP_* (mixed units)
-  real(c_double), intent(in) :: vegpar(18, ncol)             ! PFT parameters, VP_* (mixed units)
+  real(c_double), intent(in) :: vegpar(19, ncol)             ! PFT parameters, VP_* (mixed units)
   real(c_double), intent(in) :: colpar(7, ncol)              ! column parameters, CP_* (mixed units)
   real(c_double), intent(inout) :: t_soisno(15, ncol)        ! snow (1:5) + soil (6:15) temperature (K)
   real(c_double), intent(inout) :: wliq_soisno(15, ncol)     ! liquid water per layer (kg m-2)
@@ -421,7 +421,7 @@ subroutine canopy_radiation_kernel(coszen, swdown, vegpar, lai, sai, colpar, the
   implicit none
   real(c_double), intent(in) :: coszen         ! cosine of the solar zenith angle (-)
   real(c_double), intent(in) :: swdown         ! incoming shortwave (W m-2)
-  real(c_double), intent(in) :: vegpar(18)     ! PFT parameters VP_* (mixed)
+  real(c_double), intent(in) :: vegpar(19)     ! PFT parameters VP_* (mixed)
   real(c_double), intent(in) :: lai, sai       ! leaf and stem area index (m2 m-2)
   real(c_double), intent(in) :: colpar(7)      ! column parameters CP_* (mixed)
   real(c_double), intent(in) :: theta1         ! water content of soil layer 1 (m3 m-3)
@@ -464,7 +464,7 @@ subroutine canopy_water_stress_kernel(hydr_model, vegpar, soilpar, t_soil, wliq_
   use colm_canopy, only: soil_water_stress
   implicit none
   integer(c_int), intent(in) :: hydr_model     ! 1 Campbell, 2 van Genuchten-Mualem (-)
-  real(c_double), intent(in) :: vegpar(18)     ! PFT parameters (mixed)
+  real(c_double), intent(in) :: vegpar(19)     ! PFT parameters (mixed)
   real(c_double), intent(in) :: soilpar(14, 10) ! soil parameters (mixed)
   real(c_double), intent(in) :: t_soil(10)     ! soil temperature (K)
   real(c_double), intent(in) :: wliq_soil(10)  ! soil liquid water (kg m-2)
@@ -493,7 +493,7 @@ subroutine canopy_surface_kernel(met, vegpar, lai, sai, colpar, snl, fsno, snowa
   use colm_canopy, only: surface_flux_t, surface_fluxes, update_ground_fluxes
   implicit none
   real(c_double), intent(in) :: met(8)          ! meteorology, see above (mixed)
-  real(c_double), intent(in) :: vegpar(18)      ! PFT parameters (mixed)
+  real(c_double), intent(in) :: vegpar(19)      ! PFT parameters (mixed)
   real(c_double), intent(in) :: lai, sai        ! exposed leaf and stem area index (m2 m-2)
   real(c_double), intent(in) :: colpar(7)       ! column parameters (mixed)
   integer(c_int), intent(in) :: snl             ! minus the number of snow layers (-)

@@ -51,7 +51,9 @@ module colm_layout
   integer, parameter :: VP_EXTKN    = 16 ! nitrogen (Vcmax) extinction coefficient in the canopy (-)
   integer, parameter :: VP_SMPSO    = 17 ! soil matric potential at which stomata start to close (mm)
   integer, parameter :: VP_SMPSC    = 18 ! soil matric potential at which stomata are closed (mm)
-  integer, parameter :: NVP         = 18
+  integer, parameter :: VP_LAIMX    = 19 ! crops: LAI of full height, htop = VP_HTOP min(LAI/(laimx-1),1)^2 (m2 m-2);
+                                         ! 0 = fixed height
+  integer, parameter :: NVP         = 19
 
   ! ---- column parameters colpar(NCP, ncol) ----
   integer, parameter :: CP_LAI        = 1 ! leaf area index (m2 m-2)

@@ -85,7 +85,8 @@ VP_G0 = 14
 VP_EXTKN = 15
 VP_SMPSO = 16
 VP_SMPSC = 17
-NVP = 18
+VP_LAIMX = 18
+NVP = 19
 VP_FIELDS = (
     ('VP_ISVEG', '-', '1 vegetated, 0 bare soil'),
     ('VP_HTOP', 'm', 'canopy top height'),
@@ -105,6 +106,7 @@ VP_FIELDS = (
     ('VP_EXTKN', '-', 'nitrogen (Vcmax) extinction coefficient in the canopy'),
     ('VP_SMPSO', 'mm', 'soil matric potential at which stomata start to close'),
     ('VP_SMPSC', 'mm', 'soil matric potential at which stomata are closed'),
+    ('VP_LAIMX', 'm2 m-2', 'crops: LAI of full height, htop = VP_HTOP min(LAI/(laimx-1),1)^2; 0 = fixed height'),
 )
 
 # column parameters colpar(NCP, ncol)
