@@ -243,3 +243,48 @@ def test_bad_boundaries_one_line_errors(top, bottom, word):
     with pytest.raises(ValueError) as e:
         V.run(GARDNER, [10.0] * 5, 60.0, 1, top, bottom, theta0=0.2)
     assert word in str(e.value) and "\n" not in str(e.value)
+
+
+def test_namelist_selects_hydraulics_and_psi_e():
+    """&model hydr_model selects 'vangenuchten_classic' / 'vangenuchten_airentry' / 'campbell' and psi_e sets the
+    air-entry potential of the soil parameters; the core's results differ between the forms (one column, one
+    wet day); a psi_e >= 0 or an unknown form is a one-line error naming the key."""
+    from colmda import config, core
+    from colmda import layout as L
+    from colmda.errors import UserError
+    from colmda.soilparams import soil_parameters
+    from colmda.testing import climate_forcing, column_parameters
+
+    s = config.loads("&model\n hydr_model = 'vangenuchten_airentry'\n psi_e = -5.0\n/\n", source="t.nml")
+    assert s.model.hydr_model == "vangenuchten_airentry" and s.model.psi_e == -5.0
+    sp = soil_parameters([0.2], [0.4], psi_e=s.model.psi_e)
+    assert np.all(sp[L.SP_PSI_E] == -5.0)
+    for bad, key in (("psi_e = 0.0", "psi_e"), ("hydr_model = 'vangenuchten_modified'", "hydr_model")):
+        with pytest.raises(UserError) as e:
+            config.loads(f"&model\n {bad}\n/\n", source="t.nml")
+        assert key in str(e.value) and "\n" not in str(e.value)
+
+    params = column_parameters(["temperate"])
+    params.soilpar[:] = soil_parameters([0.2], [0.45], dz=params.dz_soil)       # a clay
+    forc = climate_forcing(["temperate"], 96, start_doy=150)
+    forc[L.F_PREC] = 5e-3
+    out = {}
+    for form in ("vangenuchten_classic", "vangenuchten_airentry", "campbell"):
+        state = core.initial_state(params, temperature=290.0, saturation=0.5)
+        core.advance(state, params, forc, 1800.0, hydr_model=form)
+        out[form] = state.soil_liquid()[:, 0].copy()
+    assert not np.allclose(out["vangenuchten_classic"], out["vangenuchten_airentry"], rtol=1e-6)
+    assert not np.allclose(out["campbell"], out["vangenuchten_airentry"], rtol=1e-3)
+
+
+def test_closed_column_reaches_hydrostatic_equilibrium():
+    """No-flux bottom and zero surface flux: water redistributes to hydrostatic equilibrium, h - z the same at
+    every node (z depth; no flux anywhere, exact for the discrete equations), total water unchanged to
+    round-off, every interface flux zero at the end."""
+    dz = np.full(40, 25.0)
+    r = V.run(GARDNER, dz, 86400.0, 60, V.Top("flux", 0.0), V.Bottom("noflux"), theta0=0.25)
+    total = r.theta @ dz
+    np.testing.assert_allclose(total, total[0], rtol=1e-12)
+    head = r.h[-1] - r.z
+    assert np.ptp(head) < 1e-6 * np.abs(r.h[-1]).max()
+    assert np.abs(r.q[-1]).max() < 1e-12
