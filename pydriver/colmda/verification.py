@@ -98,7 +98,8 @@ class Bottom:
 class Result:
     """Solver output. ``theta``/``h`` (nsteps + 1, nl) include the initial state; ``q`` (nsteps, nl + 1) are the
     time-mean downward fluxes of each step at the interfaces (index 0 the surface, nl the bottom); ``time``
-    (nsteps + 1) s; ``z`` node and ``zi`` interface depths (mm)."""
+    (nsteps + 1) s; ``z`` node and ``zi`` interface depths (mm). ``info['q_bottom_solver']`` is the bottom flux
+    as the solver computed it (equal to ``q[:, -1]`` to round-off: a check of the reconstruction)."""
     time: np.ndarray
     z: np.ndarray
     zi: np.ndarray
@@ -194,6 +195,7 @@ def run(soil: Soil | list[Soil], dz, dt: float, nsteps: int, top: Top, bottom: B
     theta_hist = np.empty((nsteps + 1, nl))
     h_hist = np.empty((nsteps + 1, nl))
     q = np.empty((nsteps, nl + 1))
+    q_bot_solver = np.empty(nsteps)
     theta_hist[0] = theta
     bot_type = _BOT[bottom.kind]
     bot_depth = (depth if bottom.depth is None else bottom.depth) / 1000.0
@@ -210,6 +212,7 @@ def run(soil: Soil | list[Soil], dz, dt: float, nsteps: int, top: Top, bottom: B
         dw = (theta - th_before) * dz / dt
         q[n, 0] = q_top[0]
         q[n, 1:] = q_top[0] - np.cumsum(dw + sink)
+        q_bot_solver[n] = q_bot[0]
         theta_hist[n + 1] = theta
         h_hist[n + 1] = h
     if h0 is None:
@@ -220,7 +223,7 @@ def run(soil: Soil | list[Soil], dz, dt: float, nsteps: int, top: Top, bottom: B
         raise RuntimeError("the Richards solver accepted unconverged sub-steps (ierr = 1); reduce dt or use "
                            "raise_on_error=False")
     return Result(time=dt * np.arange(nsteps + 1), z=z, zi=zi, theta=theta_hist, h=h_hist, q=q, nsub=nsub,
-                  niter=niter, ierr=ierr, info={"model": model, "kmean": kmean, "q_bot_solver_last": float(q_bot[0])})
+                  niter=niter, ierr=ierr, info={"model": model, "kmean": kmean, "q_bottom_solver": q_bot_solver})
 
 
 def _top_type(top: Top, value: float) -> tuple[int, float]:
