@@ -84,6 +84,40 @@ def test_srivastava_yeh_steady_infiltration_profile():
         np.testing.assert_allclose(r.q[-1], q, rtol=1e-6)
 
 
+def test_srivastava_yeh_layered_steady_infiltration():
+    """Steady infiltration q = 0.3 Ks through two Gardner layers (top 400 mm with Ks2 = 0.4 Ks and theta_s 0.40
+    over 600 mm with Ks; same alpha), water table at the bottom (Srivastava and Yeh 1991, layered case). Each
+    layer follows K_i(z) = q + (K_i(z_b) - q) exp(-alpha (z - z_b)), the head continuous at the layer boundary.
+    At the material boundary the arithmetic mean of K_a and K_b stands for a series (harmonic) conductance: the
+    relative flux error there is eps = (r - 1)^2 / (4 r), r = K_a/K_b = 0.4, and shifts the heads by about
+    eps (|dh| + dz); tolerance twice that plus head_bound. The error must also fall with observed order 0.8-1.2
+    (first order, the material boundary) when the layers are halved (20, 10, 5 mm)."""
+    q, ks2, l1 = 0.3 * KS, 0.4 * KS, 600.0
+    upper = V.Soil("gardner", theta_s=0.40, theta_r=THR, ksat=ks2, alpha=ALPHA)
+    h_int = np.log((q + (KS - q) * np.exp(-ALPHA * l1)) / KS) / ALPHA
+
+    def exact(zup):
+        k1 = q + (KS - q) * np.exp(-ALPHA * np.minimum(zup, l1))
+        k2 = q + (ks2 * np.exp(ALPHA * h_int) - q) * np.exp(-ALPHA * np.maximum(zup - l1, 0.0))
+        return np.where(zup < l1, np.log(k1 / KS), np.log(k2 / ks2)) / ALPHA
+
+    errors = []
+    for nl in (50, 100, 200):
+        dz = np.full(nl, COLUMN / nl)
+        z = np.cumsum(dz) - dz / 2
+        soils = [upper if zz < COLUMN - l1 else GARDNER for zz in z]
+        r = V.run(soils, dz, 86400.0, 60, V.Top("flux", q), V.Bottom("head", 0.0), h0=-500.0)
+        h_exact = exact(COLUMN - r.z)
+        err = np.abs(r.h[-1] - h_exact).max()
+        j = np.searchsorted(z, COLUMN - l1)                       # first node of the lower layer
+        eps = (0.4 - 1) ** 2 / (4 * 0.4)
+        assert err <= 2 * eps * (abs(h_exact[j] - h_exact[j - 1]) + dz[0]) + head_bound(h_exact, dz[0]), nl
+        np.testing.assert_allclose(r.q[-1], q, rtol=1e-6)
+        errors.append(err)
+    order = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert np.all((order > 0.8) & (order < 1.2)), (errors, order)
+
+
 def test_srivastava_yeh_transient_infiltration():
     """The surface flux of the steady q0 = 0.1 Ks profile steps to q1 = 0.9 Ks (Srivastava and Yeh 1991,
     homogeneous case; series solution derived in k_transient). At 2, 6 and 24 h the water content profile of
