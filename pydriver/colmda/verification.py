@@ -14,8 +14,14 @@ every profile and flux this module returns was computed by the Fortran solver. P
 Hydraulic functions (``Soil.model``): 'vangenuchten_airentry' (CoLM202X air-entry form, ``psi_e``),
 'vangenuchten_classic', 'campbell', and 'gardner', the exponential model K = Ks exp(alpha h),
 theta = theta_r + (theta_s - theta_r) exp(alpha h) of Srivastava and Yeh (1991), built into the Fortran
-hydraulics (hydr_model 4) so that the analytic Gardner solutions test the same solver. Arbitrary Python
-callables are not supported: the Fortran solver cannot call back into Python.
+hydraulics (hydr_model 4) so that the analytic Gardner solutions test the same solver.
+
+User hydraulic functions (:class:`UserSoil`, Python callables theta(h) and K(h)) cannot be called from the
+Fortran solver; for them :func:`run` uses a Python transcription of the same discretisation (:func:`_run_python`:
+cell-centred finite volumes, the same node distances and boundary fluxes, backward Euler, Newton on h with the
+mixed-form storage term, conservative update from the interface fluxes). ``run(..., path='python')`` runs a
+built-in model through it as well, so that the two paths can be compared (tests/test_verification.py checks that
+they agree to the convergence tolerance); results from that path verify the discretisation, not the Fortran code.
 
 Units: mm, s, mm s-1 (fluxes positive downward), depths positive downward from the surface. See
 docs/verification.md for worked examples.
@@ -24,6 +30,7 @@ docs/verification.md for worked examples.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -64,6 +71,33 @@ class Soil:
         sp[L.SP_PSI_S], sp[L.SP_BSW], sp[L.SP_PSI_E] = self.psi_s, self.b, self.psi_e
         check_hydraulic_parameters(sp, self.model, where=f"Soil({self.model!r})")
         return sp
+
+
+@dataclass(frozen=True)
+class UserSoil:
+    """User hydraulic functions of one layer: ``theta(h)`` (m3 m-3) and ``k(h)`` (mm s-1), numpy-vectorised over
+    heads h (mm); optional derivatives ``dtheta(h)`` (mm-1) and ``dk(h)`` (s-1), else central differences.
+    Run by the Python path of :func:`run`."""
+    theta: Callable
+    k: Callable
+    dtheta: Callable | None = None
+    dk: Callable | None = None
+    model: str = "user"
+
+    def state(self, h):
+        """theta, capacity, K and dK/dh at heads h."""
+        h = np.asarray(h, dtype=float)
+        th, k = np.asarray(self.theta(h), dtype=float), np.asarray(self.k(h), dtype=float)
+        step = 1e-6 * (np.abs(h) + 1.0)
+        c = self.dtheta(h) if self.dtheta else (self.theta(h + step) - self.theta(h - step)) / (2 * step)
+        dk = self.dk(h) if self.dk else (self.k(h + step) - self.k(h - step)) / (2 * step)
+        return th, np.asarray(c, dtype=float), k, np.asarray(dk, dtype=float)
+
+
+def builtin_functions(soil: Soil) -> UserSoil:
+    """A built-in model as a :class:`UserSoil` (closed forms of :func:`state_at_head`), for the Python path."""
+    return UserSoil(theta=lambda h: state_at_head(soil, h)[0], k=lambda h: state_at_head(soil, h)[1],
+                    model=soil.model)
 
 
 @dataclass(frozen=True)
@@ -145,11 +179,12 @@ def check_boundaries(top: Top, bottom: Bottom, column_depth: float) -> None:
         raise ValueError("a head top and a head bottom need a column of positive depth")
 
 
-def run(soil: Soil | list[Soil], dz, dt: float, nsteps: int, top: Top, bottom: Bottom, *, theta0=None, h0=None,
-        sink=None, kmean: str = "arithmetic", raise_on_error: bool = True) -> Result:
+def run(soil: Soil | UserSoil | list, dz, dt: float, nsteps: int, top: Top, bottom: Bottom, *, theta0=None,
+        h0=None, sink=None, kmean: str = "arithmetic", raise_on_error: bool = True, path: str = "fortran") -> Result:
     """Advance the core's Richards solver ``nsteps`` steps of ``dt`` s on layers of thickness ``dz`` (mm, top
     first) from ``theta0`` (m3 m-3) or ``h0`` (mm) (scalar or per layer). ``soil`` is one :class:`Soil` or one
-    per layer (all of the same model). ``sink`` (mm s-1 per layer, > 0 removes) is constant."""
+    per layer (all of the same model). ``sink`` (mm s-1 per layer, > 0 removes) is constant. :class:`UserSoil`
+    layers, or ``path='python'``, use the Python transcription of the discretisation (module docstring)."""
     dz = np.atleast_1d(np.asarray(dz, dtype=float))
     nl = dz.size
     if nl < 1 or not np.all(dz > 0):
@@ -158,9 +193,13 @@ def run(soil: Soil | list[Soil], dz, dt: float, nsteps: int, top: Top, bottom: B
         raise ValueError(f"dt = {dt} s; expected > 0")
     if int(nsteps) < 1:
         raise ValueError(f"nsteps = {nsteps}; expected >= 1")
-    soils = [soil] * nl if isinstance(soil, Soil) else list(soil)
+    soils = [soil] * nl if isinstance(soil, (Soil, UserSoil)) else list(soil)
     if len(soils) != nl:
         raise ValueError(f"{len(soils)} soils for {nl} layers")
+    if path not in ("fortran", "python"):
+        raise ValueError(f"path = {path!r}; expected 'fortran' or 'python'")
+    if path == "python" or any(isinstance(s, UserSoil) for s in soils):
+        return _run_python(soils, dz, dt, int(nsteps), top, bottom, theta0, h0, sink, kmean, raise_on_error)
     models = {s.model for s in soils}
     if len(models) != 1:
         raise ValueError(f"all layers must use one hydraulic model; got {sorted(models)}")
@@ -276,3 +315,137 @@ def head_at_theta(soil: Soil, theta: float) -> float:
     sp = soil.vector()
     out = _core.soil_hydraulics_kernel(MODELS[soil.model], sp, np.array([theta]), np.zeros(1))
     return float(out[0][0])
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Python transcription of richards_solve (user hydraulic functions)
+_TOL_THETA = 1.0e-10       # convergence: max |residual| dt / dz (m3 m-3), as colm_soilwater tol_theta
+_MAXIT = 25
+_MAX_HALVING = 10
+
+
+def _interface_mean(kmean, ka, kb, dka, dkb, downward):
+    if kmean == "geometric":
+        kh = np.sqrt(np.maximum(ka, 1e-30) * np.maximum(kb, 1e-30))
+        return kh, 0.5 * kh / np.maximum(ka, 1e-30) * dka, 0.5 * kh / np.maximum(kb, 1e-30) * dkb
+    if kmean == "upstream":
+        return (np.where(downward, ka, kb), np.where(downward, dka, 0.0), np.where(downward, 0.0, dkb))
+    return 0.5 * (ka + kb), 0.5 * dka, 0.5 * dkb
+
+
+def _run_python(soils, dz, dt, nsteps, top, bottom, theta0, h0, sink, kmean, raise_on_error) -> Result:
+    """Backward Euler, Newton on h (mixed form), the boundary fluxes of colm_soilwater, conservative update."""
+    from scipy.linalg import solve_banded
+
+    fun = [s if isinstance(s, UserSoil) else builtin_functions(s) for s in soils]
+    for s in soils:
+        if isinstance(s, Soil):
+            s.vector()                                   # parameter checks
+    if kmean not in KMEANS:
+        raise ValueError(f"kmean = {kmean!r}; expected one of {', '.join(KMEANS)}")
+    nl = dz.size
+    depth = float(dz.sum())
+    check_boundaries(top, bottom, depth)
+    if h0 is None:
+        raise ValueError("the Python path starts from heads: give h0")
+    tv = _per_step("Top.value", top.value, nsteps)
+    bv = _per_step("Bottom.value", bottom.value, nsteps)
+    sink = np.zeros(nl) if sink is None else np.broadcast_to(np.asarray(sink, dtype=float), (nl,)).copy()
+    zi = np.concatenate([[0.0], np.cumsum(dz)])
+    z = 0.5 * (zi[:-1] + zi[1:])
+    bot_z = max(depth if bottom.depth is None else bottom.depth, depth)
+    dist = np.concatenate([[z[0]], np.diff(z), [bot_z - z[-1]]])         # node distances across interfaces
+
+    def states(h):
+        out = np.empty((4, nl))
+        for j, f in enumerate(fun):
+            out[:, j] = [np.asarray(v).item() for v in f.state(h[j])]
+        return out
+
+    def residual(h, th0, dts, ttype, tval, pond, bval):
+        th, cap, k, dk = states(h)
+        q = np.zeros(nl + 1)
+        dqa = np.zeros(nl + 1)                           # dq_j / dh of the node above interface j
+        dqb = np.zeros(nl + 1)                           # dq_j / dh of the node below
+        g = (h[:-1] - h[1:]) / dist[1:-1] + 1.0
+        kh, dka, dkb = _interface_mean(kmean, k[:-1], k[1:], dk[:-1], dk[1:], g > 0)
+        q[1:-1] = kh * g
+        dqa[1:-1] = dka * g + kh / dist[1:-1]
+        dqb[1:-1] = dkb * g - kh / dist[1:-1]
+        if ttype == _TOP_FLUX:
+            q[0] = tval
+        else:
+            hb = tval if ttype == _TOP_HEAD else pond
+            kb = np.asarray(fun[0].state(np.array(hb))[2]).item()
+            g0 = (hb - h[0]) / dist[0] + 1.0
+            kh0, _, dkb0 = _interface_mean(kmean, kb, k[0], 0.0, dk[0], g0 > 0)
+            qcap, dqcap = kh0 * g0, dkb0 * g0 - kh0 / dist[0]
+            if (ttype == _TOP_RAIN and tval <= qcap) or (ttype == _TOP_ATMOS and tval >= qcap):
+                q[0] = tval
+            else:
+                q[0], dqb[0] = qcap, dqcap
+        if bottom.kind == "head":
+            kb = np.asarray(fun[-1].state(np.array(bval))[2]).item()
+            gb = (h[-1] - bval) / dist[-1] + 1.0
+            khb, dkab, _ = _interface_mean(kmean, k[-1], kb, dk[-1], 0.0, gb > 0)
+            q[-1], dqa[-1] = khb * gb, dkab * gb + khb / dist[-1]
+        elif bottom.kind == "free":
+            q[-1], dqa[-1] = k[-1], dk[-1]
+        elif bottom.kind == "flux":
+            q[-1] = bval
+        res = dz * (th - th0) / dts - q[:-1] + q[1:] + sink
+        ab = np.zeros((3, nl))
+        ab[1] = dz * cap / dts + dqa[1:] - dqb[:-1]
+        ab[0, 1:] = dqb[1:-1]                            # d res_j / d h_{j+1}
+        ab[2, :-1] = -dqa[1:-1]                          # d res_{j+1} / d h_j
+        ab[1] += 1e-12 * (np.abs(ab[1]) + np.abs(np.concatenate([ab[0, 1:], [0.0]]))
+                          + np.abs(np.concatenate([[0.0], ab[2, :-1]]))) + 1e-300
+        return res, q, ab, np.max(np.abs(res) * dts / dz)
+
+    h = np.broadcast_to(np.asarray(h0, dtype=float), (nl,)).copy()
+    theta = states(h)[0]
+    theta_hist = np.empty((nsteps + 1, nl))
+    h_hist = np.empty((nsteps + 1, nl))
+    q_mean = np.empty((nsteps, nl + 1))
+    theta_hist[0], h_hist[0] = theta, h
+    nsub = niter = ierr = 0
+    for n in range(nsteps):
+        ttype, pond = _top_type(top, tv[n])
+        t_done, dts, nhalf, qsum = 0.0, dt, 0, np.zeros(nl + 1)
+        while dt - t_done > 1e-9 * dt:
+            dts = min(dts, dt - t_done)
+            hn = h.copy()
+            res, q, ab, rn = residual(hn, theta, dts, ttype, tv[n], pond, bv[n])
+            converged = rn <= _TOL_THETA
+            for _ in range(_MAXIT):
+                if converged:
+                    break
+                niter += 1
+                step = solve_banded((1, 1), ab, -res)
+                lam = 1.0
+                for _ls in range(8):
+                    trial = hn + lam * step
+                    r_t = residual(trial, theta, dts, ttype, tv[n], pond, bv[n])
+                    if r_t[3] < rn:
+                        break
+                    lam *= 0.5
+                hn = trial
+                res, q, ab, rn = r_t
+                converged = rn <= _TOL_THETA
+            if not converged and nhalf < _MAX_HALVING:
+                dts *= 0.5
+                nhalf += 1
+                continue
+            ierr = max(ierr, int(not converged))
+            theta = theta + dts * (q[:-1] - q[1:] - sink) / dz
+            qsum += q * dts
+            h = hn
+            t_done += dts
+            nsub += 1
+        q_mean[n] = qsum / dt
+        theta_hist[n + 1], h_hist[n + 1] = theta, h
+    if ierr and raise_on_error:
+        raise RuntimeError("the Python Richards path did not converge in some sub-step; reduce dt")
+    return Result(time=dt * np.arange(nsteps + 1), z=z, zi=zi, theta=theta_hist, h=h_hist, q=q_mean, nsub=nsub,
+                  niter=niter, ierr=ierr, info={"model": "user", "kmean": kmean, "path": "python",
+                                                "q_bottom_solver": q_mean[:, -1]})
