@@ -271,8 +271,12 @@ KEYS: tuple[Key, ...] = (
     Key(F, "perturb_spatial_km", "float", 0.0, "km", "e-folding distance of spatially correlated perturbations "
         "(0 = independent columns)", lo=0.0, hi=5000.0),
     # ---- &model
-    Key(M, "hydr_model", "str", "vangenuchten", "-", "soil hydraulic functions: 'campbell' (Clapp-Hornberger) or "
-        "'vangenuchten' (van Genuchten-Mualem)", choices=("vangenuchten", "campbell")),
+    Key(M, "hydr_model", "str", "vangenuchten", "-", "soil hydraulic functions: 'campbell' (Clapp-Hornberger), "
+        "'vangenuchten_airentry' (= 'vangenuchten': vG-Mualem with air-entry potential psi_e, CoLM202X) or "
+        "'vangenuchten_classic' (psi_e = 0)", choices=("vangenuchten", "vangenuchten_airentry",
+                                                          "vangenuchten_classic", "campbell")),
+    Key(M, "psi_e", "float", -1.0, "mm", "air-entry potential of 'vangenuchten_airentry'", allowed="[-1e4, 0)",
+        check=lambda v: None if -1.0e4 <= v < 0 else "[-1e4, 0) mm"),
     Key(M, "zref", "float", 0.0, "m", "height of the forcing above the ground; 0 = the forcing source's height "
         "when it defines one, else max(30 m, canopy top + 10 m)", allowed="0 or [2, 200]",
         check=lambda v: None if v == 0 or 2 <= v <= 200 else "0 or [2, 200] m"),

@@ -173,7 +173,8 @@ def build_inputs(settings: Settings) -> RunInputs:
     dz = default_soil_thickness()
     vp = np.asfortranarray(vegpar(cp.pft))
     rootfr = root_fractions(cp.pft, soil_interfaces(dz))
-    soilpar = soil_parameters(cp.sand, cp.clay, organic=cp.organic, nl=L.NL_SOIL, rootfr=rootfr, dz=dz)
+    soilpar = soil_parameters(cp.sand, cp.clay, organic=cp.organic, nl=L.NL_SOIL, rootfr=rootfr, dz=dz,
+                              psi_e=s.model.psi_e)
     colpar = np.zeros((L.NCP, d.ncol), order="F")
     colpar[L.CP_ALBSAT_VIS] = cp.albsat_vis
     colpar[L.CP_ALBSAT_NIR] = cp.albsat_nir
