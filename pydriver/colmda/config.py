@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import glob
 import json
 import math
 import re
@@ -245,8 +246,12 @@ KEYS: tuple[Key, ...] = (
         "domain's", check=_check_fractions, allowed="empty or one value in [0, 1] per point"),
     # ---- &forcing
     Key(F, "source", "str", "generator", "-", "'generator': the weather generator on the domain climatology; "
-        "'plumber2': a PLUMBER2 site file (one point)", choices=("generator", "plumber2")),
-    Key(F, "file", "path", "", "-", "forcing file for a reader source (required unless source = 'generator')"),
+        "'plumber2': a PLUMBER2 site file (one point); 'era5': ERA5 hourly single-level netCDF files of the CDS "
+        "(docs/forcing.md), interpolated to every run column", choices=("generator", "plumber2", "era5")),
+    Key(F, "file", "path", "", "-", "forcing file for a reader source (required unless source = 'generator'); for "
+        "'era5' a file, a directory of *.nc files or a glob pattern"),
+    Key(F, "era5_interpolation", "str", "bilinear", "-", "'era5': ERA5 grid to run column: 'bilinear' (valid "
+        "neighbours only) or 'nearest'", choices=("bilinear", "nearest")),
     Key(F, "lai_from_file", "bool", False, "-", "for a reader source: replace the domain's monthly LAI climatology "
         "by the monthly means of the file's LAI (PLUMBER2 'LAI')"),
     Key(F, "extrapolate_hours", "float", 0.0, "h", "a forcing file may end this much before the start or after the "
@@ -841,6 +846,8 @@ def validate(s: Settings) -> None:
     if d.point_lat and d.box:
         raise UserError(f"{src}: &domain box and point_lat/point_lon are exclusive; give one of them")
     for g, k, p in ((D, "file", d.file), (F, "file", s.forcing.file), (E, "initial_restart", e.initial_restart)):
+        if k == "file" and g == F and s.forcing.source == "era5" and p and (Path(p).is_dir() or glob.glob(p)):
+            continue
         if p and not Path(p).is_file():
             raise UserError(f"{_where(src, g, k)} = '{p}': file not found (relative paths are relative to the "
                             f"current directory, {Path.cwd()})")
@@ -872,7 +879,7 @@ def validate(s: Settings) -> None:
     if f.source != "generator":
         if not f.file:
             raise UserError(f"{_where(src, F, 'file')}: required for source = '{f.source}'")
-        if len(d.point_lat) != 1:
+        if f.source == "plumber2" and len(d.point_lat) != 1:
             raise UserError(f"{src}: &forcing source = '{f.source}' is a single-site file; give exactly one point "
                             f"in &domain point_lat / point_lon (got {len(d.point_lat)})")
 
