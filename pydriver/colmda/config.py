@@ -296,6 +296,18 @@ KEYS: tuple[Key, ...] = (
         lo=0.0, lo_open=True),
     Key(O, "reject_flags", "int", 11, "-", "retrievals with any of these quality bits are rejected (1 frozen, "
         "2 snow, 4 dense vegetation, 8 out of range; see docs/observations.md)", lo=0, hi=2 ** 30),
+    Key(O, "products", "str_list", [], "-", "real data: the reader of each sensor in 'sensors' (same order; names in "
+        "colmda.obs.readers.PRODUCTS, e.g. 'ascat_hsaf_cell'); empty = colmda observation files in 'directory'"),
+    Key(O, "product_files", "str_list", [], "-", "real data: the product file or directory of each sensor (same "
+        "order as 'sensors')"),
+    Key(O, "bias_correction", "str", "auto", "-", "rescaling of the retrievals to the model climatology per sensor "
+        "and column (colmda.obs.bias): 'cdf' matching, 'seasonal' monthly mean/std, 'none'; 'auto' = 'cdf' for "
+        "product files, 'none' for colmda observation files (twins)", choices=("auto", "none", "cdf", "seasonal")),
+    Key(O, "bias_file", "path", "", "-", "bias parameters: read when the file exists, else fitted and written here"),
+    Key(O, "bias_reference_run", "path", "", "-", "open-loop run directory (history with SoilMoistV) that the "
+        "parameters are fitted against when bias_file does not exist yet"),
+    Key(O, "bias_train_start", "date", "", "UTC", "start of the training period; '' = all of the reference run"),
+    Key(O, "bias_train_end", "date", "", "UTC", "end of the training period (exclusive); '' = all"),
     Key(O, "simulate", "str_list", [], "-", "twin experiments: sensors ('L', 'C', 'X') to simulate from this run "
         "(the truth) into <run directory>/obs/<sensor>.nc", check=lambda v: None if set(v) <= {"L", "C", "X"}
         and len(set(v)) == len(v) else "distinct names from 'L', 'C', 'X'"),
@@ -852,7 +864,7 @@ def validate(s: Settings) -> None:
             raise UserError(f"{_where(src, g, k)} = '{p}': file not found (relative paths are relative to the "
                             f"current directory, {Path.cwd()})")
     a, o = s.assimilation, s.observations
-    if a.method != "none":
+    if a.method != "none" and not o.products:
         if not o.directory:
             raise UserError(f"{_where(src, O, 'directory')}: required for &assimilation method = '{a.method}' (the "
                             f"directory of the observation files)")
