@@ -872,6 +872,14 @@ def validate(s: Settings) -> None:
             raise UserError(f"{_where(src, O, 'directory')} = '{o.directory}': directory not found")
         if not o.sensors:
             raise UserError(f"{_where(src, O, 'sensors')}: name at least one sensor file to assimilate")
+    if o.products or o.product_files:
+        if not (len(o.products) == len(o.product_files) == len(o.sensors)):
+            raise UserError(f"{_where(src, O, 'products')}: products ({len(o.products)}), product_files "
+                            f"({len(o.product_files)}) and sensors ({len(o.sensors)}) need one entry per sensor")
+        for f in o.product_files:
+            if not Path(f).exists():
+                raise UserError(f"{_where(src, O, 'product_files')} = '{f}': file or directory not found (relative "
+                                f"paths are relative to the current directory, {Path.cwd()})")
     if o.error and len(o.error) != len(o.sensors):
         raise UserError(f"{_where(src, O, 'error')}: {len(o.error)} value(s) for {len(o.sensors)} sensor(s)")
     if len(a.perturbation) < a.control_layers:
