@@ -66,5 +66,8 @@ def test_hawaii_full_year_reproduces_results(tmp_path, monkeypatch):
     s, = r['stations']
     assert s['days'] == 365
     assert s['scores']['open_loop']['R'][0] == pytest.approx(0.40, abs=0.005)
-    assert s['scores']['DA']['R'][0] == pytest.approx(0.41, abs=0.005)
-    assert s['d_anomaly_R'][0] == pytest.approx(0.061, abs=0.002)
+    assert s['scores']['DA']['R'][0] == pytest.approx(0.50, abs=0.005)
+    assert s['scores']['open_loop']['anomaly_R'][0] == pytest.approx(-0.10, abs=0.005)
+    assert s['scores']['DA']['anomaly_R'][0] == pytest.approx(0.17, abs=0.005)
+    assert s['scores']['DA']['ubRMSE'][0] == pytest.approx(0.053, abs=0.0005)
+    assert s['d_anomaly_R'][0] == pytest.approx(0.266, abs=0.002) and s['d_anomaly_R'][1] > 0
