@@ -104,6 +104,56 @@ def test_metric_parity_with_pytesmo_on_real_series():
     np.testing.assert_allclose(metrics.pearson_r(X, Y), [metrics.pearson_r(x, y2), metrics.pearson_r(y1, x)])
 
 
+def test_effective_sample_size_ar1():
+    """For two independent AR(1) series with lag-1 autocorrelation rho, n_eff = n (1 - rho^2) / (1 + rho^2)
+    (Bretherton et al. 1999) within sampling error; white noise keeps n_eff ~ n; the n_eff interval of R is wider."""
+    rng = np.random.default_rng(0)
+    n, rho = 20000, 0.8
+
+    def ar1():
+        x = np.zeros(n)
+        e = rng.standard_normal(n)
+        for i in range(1, n):
+            x[i] = rho * x[i - 1] + e[i]
+        return x
+
+    a, b = ar1(), ar1()
+    assert metrics.effective_sample_size(a, b) == pytest.approx(n * (1 - rho ** 2) / (1 + rho ** 2), rel=0.05)
+    w1, w2 = rng.standard_normal(n), rng.standard_normal(n)
+    assert metrics.effective_sample_size(w1, w2) == pytest.approx(n, rel=0.02)
+    lo, hi = metrics.confidence_intervals(a, b)['R']
+    lo2, hi2 = metrics.confidence_intervals(a, b, n_eff=metrics.effective_sample_size(a, b))['R']
+    assert hi2 - lo2 > 1.5 * (hi - lo)
+
+
+def test_model_at_station_cell_and_bilinear(tmp_path):
+    """Grid-layout history: 'cell' takes the cell holding the station, 'bilinear' the bilinear weights of the four
+    surrounding cell centres (exact for a field linear in lat and lon); the station's 0-17 cm range is averaged
+    over the model layers by their overlap (a field constant in depth is returned unchanged)."""
+    lat, lon = np.array([19.0, 19.5, 20.0]), np.array([204.0, 204.5, 205.0])
+    days = np.arange(np.datetime64('2017-01-01'), np.datetime64('2017-01-04'))
+    LA, LO = np.meshgrid(lat, lon, indexing='ij')
+    field = 0.1 + 0.2 * (LA - 19.0) + 0.1 * (LO - 204.0)
+    dz = np.array([0.02, 0.04, 0.06, 0.1, 0.2])
+    h = tmp_path / 'g/history'
+    h.mkdir(parents=True)
+    with netCDF4.Dataset(h / 'g_2017.nc', 'w') as nc:
+        for d, n in (('time', 3), ('nv', 2), ('depth', 5), ('lat', 3), ('lon', 3)):
+            nc.createDimension(d, n)
+        s0 = (days.astype('datetime64[s]') - EPOCH).astype(np.int64)
+        nc.createVariable('time_bnds', 'f8', ('time', 'nv'))[:] = np.stack([s0, s0 + 86400], 1)
+        nc.createVariable('dz', 'f8', ('depth',))[:] = dz
+        nc.createVariable('lat', 'f8', ('lat',))[:] = lat
+        nc.createVariable('lon', 'f8', ('lon',))[:] = lon
+        nc.createVariable('SoilMoistV', 'f4', ('time', 'depth', 'lat', 'lon'))[:] = \
+            np.broadcast_to(field, (3, 5, 3, 3))
+    st = E.Station('X', 'x', 19.765, -155.4234, 0.0, 0.17, 'probe', days, np.full(3, 0.2), {})
+    _, cell = E.model_daily(tmp_path / 'g', st, 'cell')
+    _, bil = E.model_daily(tmp_path / 'g', st, 'bilinear')
+    assert cell[0] == pytest.approx(field[2, 1], rel=1e-6)                  # centre 20.0 N, 204.5 E is nearest
+    assert bil[0] == pytest.approx(0.1 + 0.2 * 0.765 + 0.1 * (204.5766 - 204.0), rel=1e-5)
+
+
 def fake_run(path, days, sm, lat=19.8, lon=-155.4, dz=None):
     """A run directory whose history (points layout) holds SoilMoistV = sm in every layer."""
     dz = np.array([0.02, 0.04, 0.06, 0.1, 0.2, 0.3, 0.5, 0.8, 1.0, 1.5]) if dz is None else dz

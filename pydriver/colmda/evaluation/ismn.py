@@ -256,15 +256,12 @@ def evaluate(rundir, insitu, openloop=None, *, flags=("G",), depth=(0.0, 0.2), m
         for k, v in vals.items():
             entry["scores"][k] = scores({"v": v, "a": _anomaly(common, v)}, ins)
         if openloop is not None:
-            for name, f in (("dR", lambda x: x), ("d_anomaly_R", None)):
-                if f is None:
-                    a, b, r = _anomaly(common, vals["DA"]), _anomaly(common, vals["open_loop"]), ins["a"]
-                    m = np.isfinite(a) & np.isfinite(b) & np.isfinite(r)
-                    a, b, r = a[m], b[m], r[m]
-                else:
-                    a, b, r = vals["DA"], vals["open_loop"], obs
-                from . import metrics
+            from . import metrics
 
+            anomalies = (_anomaly(common, vals["DA"]), _anomaly(common, vals["open_loop"]), ins["a"])
+            for name, (a, b, r) in (("dR", (vals["DA"], vals["open_loop"], obs)), ("d_anomaly_R", anomalies)):
+                m = np.isfinite(a) & np.isfinite(b) & np.isfinite(r)
+                a, b, r = a[m], b[m], r[m]
                 diff = float(metrics.pearson_r(r, a) - metrics.pearson_r(r, b))
                 entry[name] = (diff, *block_bootstrap_diff(a, b, r, block_days=block_days))
         result["stations"].append(entry)
