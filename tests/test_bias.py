@@ -78,3 +78,30 @@ def test_bad_method_and_foreign_file(tmp_path):
         nc.title = 'something else'
     with pytest.raises(UserError, match="global attribute 'method' missing"):
         B.read_bias(tmp_path / 'x.nc')
+
+
+def test_defaults_twin_off_real_on_and_missing_reference(tmp_path):
+    """'auto' is off for colmda observation files (twins) and CDF matching for product files (real data); real
+    data without a bias file and reference run is a one-line error saying what to give."""
+    from pathlib import Path
+
+    from colmda import config
+    from colmda.assim.observations import bias_method
+
+    assert bias_method(config.defaults()) == 'none'
+    root = Path(__file__).resolve().parents[1]
+    f = root / 'namelists/hawaii_2017/ascat_h113_0165.nc'
+    s = config.loads(f"&observations sensors='A', products='ascat_hsaf_cell', product_files='{f}' /")
+    assert bias_method(s) == 'cdf'
+    with pytest.raises(UserError, match='needs bias_file'):
+        B.parameters_for_run(s, [], [1], None, None, None)
+    s = config.loads(f"&observations sensors='A', products='ascat_hsaf_cell', product_files='{f}', "
+                     f"bias_file='{tmp_path}/b.nc' /")
+    with pytest.raises(UserError, match='bias_reference_run is empty'):
+        B.parameters_for_run(s, [], [1], None, None, None)
+    b = B.fit('cdf', ('B',), [1], np.zeros(40, int), np.ones(40, int),
+              np.datetime64('2017-01-01', 's') + np.arange(40) * np.timedelta64(86400, 's'),
+              np.linspace(0.1, 0.2, 40), np.linspace(0.2, 0.3, 40))
+    B.write_bias(tmp_path / 'b.nc', b)
+    with pytest.raises(UserError, match="sensors B, but the run asks for 'cdf' and A; delete the file to refit"):
+        B.parameters_for_run(s, [], [1], None, None, None)

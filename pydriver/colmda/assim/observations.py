@@ -9,12 +9,11 @@ Everything is a function of global column and time, so the selection is the same
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-import logging
 
 from ..errors import UserError
 from .rules import multiplier_table
@@ -93,10 +92,11 @@ class ObservationSet:
         run_columns = np.asarray(run_columns, dtype=np.int64)
         parts = []
         self.sensing_depth = []
-        tables = []
+        tables, paths = [], []
         for k, name in enumerate(self.sensors):
             if o.products:
                 t = _product_table(settings, k, name, domain, run_columns)
+                path = o.product_files[k]
             else:
                 path = Path(o.directory) / f"{name}.nc"
                 if not path.is_file():
@@ -104,14 +104,14 @@ class ObservationSet:
                                     f"directory = '{o.directory}')")
                 t = read_obs(path)
             tables.append(t)
+            paths.append(path)
             self.sensing_depth.append(float(t.sensing_depth))
         self.bias = None
         if bias_method(settings) != "none":
             from ..obs.bias import parameters_for_run
 
             self.bias = parameters_for_run(settings, tables, run_columns, weights, lat, lon)
-        for k, (name, t) in enumerate(zip(self.sensors, tables)):
-            path = t.source
+        for k, (name, t, path) in enumerate(zip(self.sensors, tables, paths)):
             value, err = t.volumetric()
             if self.bias is not None:
                 value, fac = self.bias.apply(np.full(len(t), k), t.column, t.time, value)
