@@ -80,8 +80,8 @@ def read_stations(path, flags=("G",), depth=(0.0, 0.2), min_hours=12, start=None
                     raise UserError(f"{f}: not a readable ISMN .stm file ({type(exc).__name__}: {exc})") from None
                 m = df.metadata
                 dep = m["variable"].depth
-                parts = f.name.split("_")
-                sensors.append((parts[0], parts[2] if len(parts) > 2 else f.stem, float(m["latitude"].val),
+                network = f.name.split("_")[0]  # the file name starts with the network; the metadata has the station
+                sensors.append((network, str(m["station"].val), float(m["latitude"].val),
                                 float(m["longitude"].val), float(dep.start), float(dep.end),
                                 str(m["instrument"].val), m["variable"].val, df.read_data()))
         elif path.is_dir():
@@ -246,6 +246,10 @@ def evaluate(rundir, insitu, openloop=None, *, flags=("G",), depth=(0.0, 0.2), m
         common, obs = common[ok], obs[ok]
         vals = {k: v[ok] for k, v in vals.items()}
         key = f"{st.network}/{st.name} {st.depth_from:g}-{st.depth_to:g} m"
+        if not all(np.isfinite(v).any() for _, v in series.values()):
+            result["skipped"][key] = "no model data at the station (a cell outside the run's land columns?)"
+            log.warning("in situ %s: %s; skipped", key, result["skipped"][key])
+            continue
         if common.size < min_days:
             result["skipped"][key] = f"{common.size} common days with the run (< {min_days})"
             log.warning("in situ %s: %d common days with the run (< %d); skipped", key, common.size, min_days)
