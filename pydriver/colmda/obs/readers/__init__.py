@@ -35,11 +35,18 @@ from ...errors import UserError, suggestion
 from ._common import (DEFAULT_PASS_GAP_S, DEFAULT_PIXEL_REJECT, FLAG_QUALITY, FLAG_RFI, FLAG_SURFACE,
                       READER_FLAG_NAMES, ProductObservations, aggregate_to_cells, write_product_obs)
 from .ascat import read_ascat_cells, read_ascat_eumetsat_l2
+from .era5 import read_era5_reference
+from .fy3 import read_fy3_mwri
+from .smap import read_smap
+from .smos import read_smos_l3
 
 #: product name -> (reader function, default sensor name)
 PRODUCTS = {
     'ascat_hsaf_cell': (read_ascat_cells, 'ASCAT'),
     'ascat_eumetsat_l2': (read_ascat_eumetsat_l2, 'ASCAT'),
+    'smap_l2': (read_smap, 'SMAP'),
+    'smos_l3': (read_smos_l3, 'SMOS'),
+    'fy3_mwri_l2': (read_fy3_mwri, 'MWRI'),
 }
 
 
@@ -62,5 +69,6 @@ def read_observations(path, product, domain, columns=None, *, start=None, end=No
 
 
 __all__ = ['PRODUCTS', 'register', 'read_observations', 'ProductObservations', 'write_product_obs',
-           'aggregate_to_cells', 'FLAG_QUALITY', 'FLAG_RFI', 'FLAG_SURFACE', 'READER_FLAG_NAMES',
+           'aggregate_to_cells', 'read_ascat_cells', 'read_ascat_eumetsat_l2', 'read_smap', 'read_smos_l3', 'read_fy3_mwri',
+    'read_era5_reference', 'FLAG_QUALITY', 'FLAG_RFI', 'FLAG_SURFACE', 'READER_FLAG_NAMES',
            'DEFAULT_PIXEL_REJECT', 'DEFAULT_PASS_GAP_S']

@@ -82,7 +82,12 @@ def cf_times(values, units: str, path, name: str) -> np.ndarray:
     ref = ref.strip().replace('T', ' ').rstrip('Z').strip()
     parts = ref.split()
     try:
-        t0 = np.datetime64(parts[0] + ('T' + parts[1] if len(parts) > 1 else ''), 's')
+        t0 = np.datetime64(parts[0], 's')
+        if len(parts) > 1:
+            hms = [float(x) for x in parts[1].split(':')] + [0.0, 0.0]
+            t0 = t0 + np.timedelta64(int(round(hms[0] * 3600 + hms[1] * 60 + hms[2])), 's')
+        if len(parts) > 2 and parts[2] not in ('UTC', '0', '+00:00', '00:00', '+0000'):
+            raise ValueError(parts[2])
     except ValueError:
         raise UserError(f"{path}: variable '{name}' has an unreadable reference date in units {units!r}") from None
     sec = np.round(np.asarray(values, dtype=np.float64) * scale)
@@ -173,12 +178,13 @@ def aggregate_to_cells(product, sensor, quantity, sensing_depth, domain, columns
     3. per cell, pixels sorted by time are split into passes where consecutive times differ by more than
        ``pass_gap_s``;
     4. per pass: usable pixels (finite value, no bit of ``pixel_reject``) give value = mean, error = mean of the
-       pixel errors (errors of neighbouring pixels of one pass are correlated, so they are not divided by
-       sqrt(n)), ``pixel_std`` = std (ddof 0), time = mean pixel time (to the second), quality = the bits set in
+       pixel errors that are given (errors of neighbouring pixels of one pass are correlated, so they are not
+       divided by sqrt(n); NaN when no usable pixel has one), ``pixel_std`` = std (ddof 0), time = mean pixel time (to the second), quality = the bits set in
        at least half of the usable pixels; a pass without usable pixel gives value NaN, error NaN and the OR of its
        pixels' bits (so a frozen cell is reported as frozen and the filter counts it).
 
-    ``porosity`` (saturation products): per run column (same order as ``columns``) or a scalar.
+    ``porosity`` (saturation products): a scalar or one value per run column in sorted order
+    (``np.unique(columns)``; :func:`colmda.obs.readers.ascat.column_porosity` reorders a user's array).
     """
     counts = dict(counts or {})
     cols = run_columns(domain, columns)
@@ -186,11 +192,17 @@ def aggregate_to_cells(product, sensor, quantity, sensing_depth, domain, columns
     lon = np.asarray(lon, dtype=np.float64).ravel()
     time = np.asarray(time, dtype='datetime64[s]').ravel()
     value = np.asarray(value, dtype=np.float64).ravel()
-    error = np.broadcast_to(np.asarray(error, dtype=np.float64), value.shape).ravel()
-    quality = np.asarray(quality, dtype=np.int64).ravel()
+    error = np.broadcast_to(np.asarray(error, dtype=np.float64).ravel(), value.shape).ravel()
+    quality = np.broadcast_to(np.asarray(quality, dtype=np.int64).ravel(), value.shape).ravel()
+    time = np.broadcast_to(time, value.shape).ravel()
+    for name, a in (('lat', lat), ('lon', lon), ('time', time), ('error', error), ('quality', quality)):
+        if a.size != value.size:
+            raise ValueError(f"pixel array '{name}' has {a.size} values, expected {value.size}")
     counts.setdefault('pixels_read', int(value.size))
 
-    keep = np.ones(value.size, dtype=bool)
+    keep = ~np.isnat(time)
+    if not keep.all():
+        counts['pixels_without_time'] = int((~keep).sum())
     t0, t1 = as_datetime64(start, 'start'), as_datetime64(end, 'end')
     if t0 is not None or t1 is not None:
         inside = np.ones(value.size, dtype=bool)
@@ -198,7 +210,7 @@ def aggregate_to_cells(product, sensor, quantity, sensing_depth, domain, columns
             inside &= time >= t0
         if t1 is not None:
             inside &= time <= t1
-        counts['pixels_outside_time'] = int((~inside).sum())
+        counts['pixels_outside_time'] = int((keep & ~inside).sum())
         keep &= inside
     g = cell_of(domain, lat, lon)
     pos = np.searchsorted(cols, g)
@@ -231,10 +243,12 @@ def aggregate_to_cells(product, sensor, quantity, sensing_depth, domain, columns
     u = usable[idx].astype(np.float64)
     n = np.bincount(grp, weights=u, minlength=ngrp)
     v = np.where(usable[idx], value[idx], 0.0)
-    e = np.where(usable[idx], error[idx], 0.0)
+    e_ok = usable[idx] & np.isfinite(error[idx])          # a pixel without its own error still gives its value
+    e = np.where(e_ok, error[idx], 0.0)
     with np.errstate(invalid='ignore', divide='ignore'):
         mean = np.bincount(grp, weights=v, minlength=ngrp) / n
-        err = np.bincount(grp, weights=e, minlength=ngrp) / n
+        err = np.bincount(grp, weights=e, minlength=ngrp) / np.bincount(grp, weights=e_ok.astype(float),
+                                                                         minlength=ngrp)
         dev = np.where(usable[idx], value[idx] - mean[grp], 0.0)
         std = np.sqrt(np.bincount(grp, weights=dev * dev, minlength=ngrp) / n)
         # time: mean of the usable pixels' times, or of all pixels of a pass without usable pixel
@@ -280,6 +294,9 @@ def merge_results(results, product) -> ProductObservations:
     if not results:
         raise UserError(f"{product}: no file to read")
     table = ObsTable.concatenate([r.table for r in results])
+    if len(results) > 1:
+        table.source = f'{product}: {len(results)} files, {Path(results[0].files[0]).name} ... ' \
+                       f'{Path(results[-1].files[-1]).name}'
     n = np.concatenate([r.n_pixels for r in results])
     s = np.concatenate([r.pixel_std for r in results])
     order = np.lexsort((table.column, table.time.astype(np.int64)))

@@ -27,11 +27,14 @@ values, and is not mapped. Error = ``sm_noise`` / 100 (the product's propagated 
 **EUMETSAT L2 SSM swath** (``*_ssm_l2.nc``, numRows x numCells, Metop 25 or 12.5 km): ``soil_moisture`` and
 ``soil_moisture_error`` (%, scale 0.01), time of each row ``utc_line_nodes``; flags: ``frozen_soil_probability``
 and ``snow_cover_probability`` (%) above ``probability_threshold`` -> FLAG_FROZEN / FLAG_SNOW, ``wetland_flag`` and
-``topography_flag`` (%) above it -> FLAG_SURFACE, ``proc_flag1`` != 0 -> FLAG_QUALITY.
+``topography_flag`` (%) above it -> FLAG_SURFACE, ``proc_flag1`` != 0 -> FLAG_QUALITY. A flag at its fill value
+(255, outside its valid range: "unknown", e.g. the snow probability of some pixels) sets no bit, as ``ssf`` 0
+(unknown) does not in the cell files.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -55,8 +58,14 @@ def column_porosity(domain, columns, porosity, product):
         phi = np.asarray(porosity, dtype=np.float64)
         if phi.ndim == 0:
             phi = np.full(cols.size, float(phi))
-        elif phi.shape != cols.shape:
-            raise UserError(f"{product}: porosity has {phi.size} values, expected one per run column ({cols.size})")
+        else:
+            given = np.asarray(domain.land_columns() if columns is None else columns, dtype=np.int64).ravel()
+            if phi.shape != given.shape:
+                raise UserError(f"{product}: porosity has {phi.size} values, expected one per run column "
+                                f"({given.size})")
+            if np.unique(given).size != given.size:
+                raise UserError(f"{product}: columns repeat a column; give each column once with its porosity")
+            phi = phi[np.argsort(given, kind='stable')]     # to the sorted order of the run columns
     if not np.all(np.isfinite(phi) & (phi > 0.05) & (phi < 0.95)):
         raise UserError(f"{product}: porosity must be in (0.05, 0.95) m3 m-3, got values in "
                         f"[{np.nanmin(phi):.3g}, {np.nanmax(phi):.3g}]")
@@ -125,11 +134,17 @@ def _cell_files(path, domain, cols, grid):
             nc.close()
         g = cell_of(domain, glat, glon)
         wanted = np.unique(gcell[land & np.isin(g, cols)])
-        files = [path / f'{c:04d}.nc' for c in wanted if (path / f'{c:04d}.nc').is_file()]
-        if len(files) < wanted.size:
+        # cell files are named '0165.nc' or with a product prefix, 'H119_0165.nc'
+        by_cell = {}
+        for f in path.glob('*.nc'):
+            m = re.fullmatch(r'(?:.*_)?(\d{4})\.nc', f.name)
+            if m:
+                by_cell.setdefault(int(m.group(1)), []).append(f)
+        files = [f for c in wanted for f in sorted(by_cell.get(int(c), []))]
+        if len({int(c) for c in wanted} & set(by_cell)) < wanted.size:
             from ._common import log
             log.warning('%s: %d of the %d WARP cells covering the run columns have no file', path,
-                        wanted.size - len(files), wanted.size)
+                        wanted.size - len({int(c) for c in wanted} & set(by_cell)), wanted.size)
     if not files:
         raise UserError(f"{path}: no ASCAT cell file (*.nc) for the run columns")
     return files
@@ -157,13 +172,13 @@ def read_ascat_cells(path, domain, columns=None, *, porosity=None, start=None, e
 # ---------------------------------------------------------------------------------------------------------------
 # EUMETSAT L2 swath
 
-def scaled(var, path):
-    """A netCDF variable as float64: raw integers (``_Unsigned`` honoured), fill / missing / outside valid_min..max
-    -> NaN, then scale_factor and add_offset."""
-    raw = np.asarray(var[:])
+def scaled(var, path, index=slice(None)):
+    """A netCDF variable (or ``var[index]``) as float64: raw integers (``_Unsigned`` honoured), fill / missing /
+    outside valid_min..max -> NaN, then scale_factor and add_offset."""
+    raw = np.asarray(var[index])
     unsigned = str(getattr(var, '_Unsigned', 'false')).lower() == 'true'
     if unsigned and raw.dtype.kind == 'i':
-        raw = raw.view(raw.dtype.newbyteorder('=').str.replace('i', 'u'))
+        raw = raw.view(raw.dtype.str.replace('i', 'u'))     # same width and byte order, unsigned
     bad = np.zeros(raw.shape, dtype=bool)
     for att in ('_FillValue', 'missing_value'):
         if att in var.ncattrs():
@@ -201,6 +216,7 @@ def eumetsat_l2_pixels(path, probability_threshold=50.0):
                          float(getattr(nc['utc_line_nodes'], 'scale_factor', 1.0)),
                          getattr(nc['utc_line_nodes'], 'units', ''), path, 'utc_line_nodes')
         fill_t = np.asarray(nc['utc_line_nodes'][:]) == getattr(nc['utc_line_nodes'], '_FillValue', -2 ** 31)
+        tline[fill_t] = np.datetime64('NaT')
         time = np.broadcast_to(tline[:, None], sm.shape)
 
         def pct(name):
@@ -208,7 +224,7 @@ def eumetsat_l2_pixels(path, probability_threshold=50.0):
 
         frozen, snow = pct('frozen_soil_probability'), pct('snow_cover_probability')
         wet, topo = pct('wetland_flag'), pct('topography_flag')
-        proc1 = np.asarray(nc['proc_flag1'][:]).astype(np.int64) if 'proc_flag1' in nc.variables else 0
+        proc1 = scaled(nc['proc_flag1'], path) if 'proc_flag1' in nc.variables else np.zeros(sm.shape)
     finally:
         nc.close()
     value = sm / 100.0
@@ -218,7 +234,7 @@ def eumetsat_l2_pixels(path, probability_threshold=50.0):
     q |= np.where(frozen > thr, FLAG_FROZEN, 0)
     q |= np.where(snow > thr, FLAG_SNOW, 0)
     q |= np.where((wet > thr) | (topo > thr), FLAG_SURFACE, 0)
-    q |= np.where(proc1 != 0, FLAG_QUALITY, 0)
+    q |= np.where(np.isfinite(proc1) & (proc1 != 0), FLAG_QUALITY, 0)
     return dict(lat=lat, lon=lon, time=time, value=value, error=err / 100.0, quality=q)
 
 
