@@ -16,18 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..obs.bias import bias_method  # noqa: F401 (part of this module's interface)
 from .rules import multiplier_table
 
 log = logging.getLogger("colmda")
 
-
-def bias_method(settings) -> str:
-    """&observations bias_correction with 'auto' resolved: CDF matching for product files (real data), none for
-    colmda observation files (twin experiments)."""
-    o = settings.observations
-    if o.bias_correction == "auto":
-        return "cdf" if o.products else "none"
-    return o.bias_correction
 
 # rejection reasons (0 = used); the analysis adds MODEL_QC and GROSS_ERROR
 USED, QUALITY_FLAG, VEGETATION_RULE, MISSING, MODEL_QC, GROSS_ERROR = range(6)
