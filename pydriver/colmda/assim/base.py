@@ -20,7 +20,7 @@ comm)`` once (on every rank) and, for every experiment window ``[t0, t1)``, call
 5. at the end of the run ``summary(rundir) -> dict`` (rank 0) adds the method's entries to summary.json.
 
 A method declares, as class attributes: ``name`` (the value of ``&assimilation method``), ``summary`` (one line
-for the docs and the key table), ``group`` and ``keys`` (its namelist group and the :class:`colmda.keys.Key`
+for the docs and the key table), ``changes_state`` (False: never analyses), ``group`` and ``keys`` (its namelist group and the :class:`colmda.keys.Key`
 entries it owns; ``colmda.config`` aggregates them), ``schema`` (its diagnostics: variable -> (dimensions, units,
 meaning)), and optionally ``validate(settings)`` (cross-key checks made before any work, raising UserError).
 Register a class with :func:`register`; the built-in methods are listed in :data:`BUILTIN`. How to add a method:
@@ -122,6 +122,8 @@ class AnalysisMethod:
     group: ClassVar[str] = "assimilation"
     keys: ClassVar[tuple] = ()
     schema: ClassVar[dict[str, Variable]] = {}
+    #: False for a method that never changes the state (then the run summary checks the run's water budget)
+    changes_state: ClassVar[bool] = True
 
     def __init__(self, settings, inputs, comm):
         self.settings = settings

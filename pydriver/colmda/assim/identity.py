@@ -11,3 +11,4 @@ class NoAnalysis(AnalysisMethod):
 
     name = "none"
     summary = "control run (the analysis step is the identity)"
+    changes_state = False
