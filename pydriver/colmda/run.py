@@ -37,7 +37,8 @@ from .config import Settings, format_date
 from .core import ColumnParameters, ColumnState, CoreError, Diagnostics, advance, initial_state
 from .errors import UserError
 from .manifest import SUMMARY, Manifest, Timer, write_json
-from .output import HistoryWriter, OutputGrid, remove_stale_temporaries, resolve_variables
+from .output import (STORES, HistoryWriter, Inputs, OutputGrid, needs_end_state, remove_stale_temporaries,
+                     resolve_variables, state_diagnostics, storages)
 from .parallel import Decomposition, decompose, get_comm, keyed_rng
 from .progress import Progress
 from .restart import RestartData, RunStatus, latest_restart, list_restarts, read_restart, restart_path, write_restart
@@ -210,7 +211,11 @@ class OutputStage:
         self.nsteps = settings.steps_per_window
         self.instant = settings.output.averaging == "instant"
         self.k = max(1, int(round(self.osec / settings.dt)))  # steps per output interval
-        if self.instant:
+        # states at interval ends and storage changes (ALMA), needed by the requested variables?
+        self.ends = needs_end_state(resolve_variables(settings.output.variables))
+        # per-step diagnostics, averaged here, when end-of-interval states fall inside a window
+        self.py_blocks = (not self.instant) and self.ends and self.osec < self.win
+        if self.instant or self.py_blocks:
             self.nper = 1
         elif self.osec <= self.win:
             self.nper = self.k
@@ -225,32 +230,68 @@ class OutputStage:
     def reset_summary(self):
         nl = L.NL_SOIL
         self.acc = {"out_d": np.zeros((L.ND, self.ncol)), "out_ds": np.zeros((L.NDS, nl, self.ncol)),
-                    "g_out_n": np.zeros(1), "sum_d": np.zeros((L.ND, self.ncol)),
+                    "out_sw": np.zeros(self.ncol), "g_out_n": np.zeros(1), "sum_d": np.zeros((L.ND, self.ncol)),
                     "sum_ds": np.zeros((L.NDS, nl, self.ncol)), "g_sum_n": np.zeros(1),
-                    "maxabs": np.zeros((len(self.SUMMARY_RESID), self.ncol)), "tws_start": np.zeros(self.ncol)}
+                    "maxabs": np.zeros((len(self.SUMMARY_RESID), self.ncol)), "tws_start": np.zeros(self.ncol),
+                    "store_begin": np.zeros((len(STORES), self.ncol)),
+                    "del_acc": np.zeros((len(STORES), self.ncol))}
 
-    def process(self, diag, t0: _dt.datetime, t1: _dt.datetime) -> None:
+    def start_storages(self, state) -> None:
+        """Collective: the water storages at the experiment start (begin of the first output interval)."""
+        if not self.ends:
+            return
+        st = self.share.gather(storages(*state_diagnostics(state)))
+        if self.comm.is_root:
+            self.acc["store_begin"][:] = st
+
+    def process(self, diag, t0: _dt.datetime, t1: _dt.datetime, end_state=None, post_state=None) -> None:
+        """Collective: one window's output. ``end_state``: the forecast state at ``t1`` (before the analysis),
+        ``post_state``: the state the next window starts from (after the analysis); both needed only when
+        end-of-interval states or storage changes are written."""
         d, ds = diag.diag, diag.diag_soil  # (ND, nout, n), (NDS, nl, nout, n)
+        sw = getattr(diag, "swdown", None)  # (nout, n) downward shortwave over the same blocks
+        n = d.shape[-1]
+        end_d = end_ds = None
+        if self.py_blocks:  # per-step values: the mean of each interval and its last step
+            k = self.k
+            end_d, end_ds = d[:, k - 1::k], ds[:, :, k - 1::k]
+            d = block_mean(d.reshape(d.shape[0], -1, k, n), 2)
+            ds = block_mean(ds.reshape(ds.shape[0], ds.shape[1], -1, k, n), 3)
+            sw = None if sw is None else block_mean(sw.reshape(-1, k, n), 1)
         nout = d.shape[1]
         start = self.s.start
+        closes = (t1 - start).total_seconds() % self.osec == 0
         # records of this window (local)
         if self.instant:
             if self.osec <= self.win:
                 idx = np.arange(self.k - 1, nout, self.k)
             else:
-                idx = np.array([nout - 1]) if ((t1 - start).total_seconds() % self.osec == 0) else np.array([], int)
+                idx = np.array([nout - 1]) if closes else np.array([], int)
             rec_d, rec_ds = d[:, idx], ds[:, :, idx]
+            rec_sw = None if sw is None else sw[idx]
+            if self.osec <= self.win:
+                end_d, end_ds = rec_d, rec_ds
         elif self.osec <= self.win:
-            rec_d, rec_ds = d, ds
+            rec_d, rec_ds, rec_sw = d, ds, sw
         else:
             rec_d, rec_ds = d[:, :0], ds[:, :, :0]
+            rec_sw = None
+        if self.ends and end_d is None:  # one interval ends with this window: the state at its end
+            sd, sds = state_diagnostics(end_state)
+            end_d, end_ds = sd[:, None], sds[:, :, None]
         wm_d = block_mean(d, 1)
         wm_ds = block_mean(ds, 2)
+        wm_sw = None if sw is None else block_mean(sw, 0)
         maxabs = np.stack([np.abs(d[getattr(L, n)]).max(axis=0) for n in self.SUMMARY_RESID])
         g = self.share.gather
         if rec_d.shape[1]:  # the same decision on every rank (it depends on time only)
             rec_d, rec_ds = g(np.asfortranarray(rec_d)), g(np.asfortranarray(rec_ds))
+            rec_sw = None if rec_sw is None else g(np.ascontiguousarray(rec_sw))
         wm_d, wm_ds, maxabs = g(wm_d), g(wm_ds), g(maxabs)
+        wm_sw = None if wm_sw is None else g(wm_sw)
+        if self.ends:
+            end_d, end_ds = g(np.asfortranarray(end_d)), g(np.asfortranarray(end_ds))
+            post = g(storages(*state_diagnostics(post_state)))
         if not self.comm.is_root:
             return
         a = self.acc
@@ -258,8 +299,29 @@ class OutputStage:
         a["sum_ds"] += wm_ds
         a["g_sum_n"] += 1
         np.maximum(a["maxabs"], maxabs, out=a["maxabs"])
+        # storage changes of the model over each interval (analysis increments excluded)
+        dels = []
+        if self.ends:
+            ends = [storages(end_d[:, i], end_ds[:, :, i]) for i in range(end_d.shape[1])]
+            if self.osec <= self.win:
+                begin = a["store_begin"]
+                for e in ends:
+                    dels.append(e - begin)
+                    begin = e
+            else:
+                a["del_acc"] += ends[-1] - a["store_begin"]
+                if closes:
+                    dels.append(a["del_acc"].copy())
+                    a["del_acc"][:] = 0.0
+            a["store_begin"][:] = post
         if self.writer is None:
             return
+
+        def bundle(md, mds, msw, i):
+            return Inputs(md, mds, self.writer.dz, end_d=None if end_d is None else end_d[:, i],
+                          end_ds=None if end_ds is None else end_ds[:, :, i], swdown=msw,
+                          dels=dels[i] if dels else None)
+
         if self.instant or self.osec <= self.win:
             nrec = rec_d.shape[1]
             for i in range(nrec):
@@ -267,16 +329,22 @@ class OutputStage:
                     tend = t1
                 else:
                     tend = t0 + _dt.timedelta(seconds=(i + 1) * self.osec)
-                self.writer.add(tend, tend - _dt.timedelta(seconds=self.osec), rec_d[:, i], rec_ds[:, :, i])
+                self.writer.add(tend, tend - _dt.timedelta(seconds=self.osec),
+                                bundle(rec_d[:, i], rec_ds[:, :, i], None if rec_sw is None else rec_sw[i], i))
         else:
             a["out_d"] += wm_d
             a["out_ds"] += wm_ds
+            if wm_sw is not None:
+                a["out_sw"] += wm_sw
             a["g_out_n"] += 1
-            if (t1 - start).total_seconds() % self.osec == 0:
-                n = a["g_out_n"][0]
-                self.writer.add(t1, t1 - _dt.timedelta(seconds=self.osec), a["out_d"] / n, a["out_ds"] / n)
+            if closes:
+                m = a["g_out_n"][0]
+                self.writer.add(t1, t1 - _dt.timedelta(seconds=self.osec),
+                                bundle(a["out_d"] / m, a["out_ds"] / m, a["out_sw"] / m if wm_sw is not None
+                                       else None, -1))
                 a["out_d"][:] = 0.0
                 a["out_ds"][:] = 0.0
+                a["out_sw"][:] = 0.0
                 a["g_out_n"][:] = 0.0
         self.writer.flush(now=t1)
 
@@ -603,9 +671,14 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
             t_core = time.perf_counter()
             try:
                 if extra is None and not snap_fns:
-                    return advance(sh.state, params, forc, dt, hydr_model=hydr, nper=nper), None, None
-                return stepwise(forc, params, nper, extra, plan.extra_positions if extra is not None else None,
-                                snap_fns)
+                    out = advance(sh.state, params, forc, dt, hydr_model=hydr, nper=nper), None, None
+                else:
+                    out = stepwise(forc, params, nper, extra, plan.extra_positions if extra is not None else None,
+                                   snap_fns)
+                # downward shortwave over the same blocks as the diagnostics (weights of the Albedo mean)
+                sw = forc[L.F_SWDOWN]
+                out[0].swdown = block_mean(sw.reshape(-1, nper, sw.shape[-1]), 1)
+                return out
             except CoreError as exc:
                 bad = local[exc.columns]
                 raise RuntimeError(f"column core failed at {format_date(t0)} (window start) in {len(bad)} "
@@ -710,6 +783,7 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
         tws = sh.gather(total_water(sh.state))
         if comm.is_root:
             stage.acc["tws_start"][:] = tws
+        stage.start_storages(sh.state)
     start_w = status.window_index
     n_windows = s.n_windows
     if comm.is_root:
@@ -732,6 +806,7 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
             if simulation is not None:
                 with timer("simulate"):
                     simulation.window(sh.local, t0, snaps)
+            end_state = sh.state.copy() if stage.ends else None  # the forecast at t1, before the analysis
             with timer("analysis"):
                 ctx.state, ctx.diagnostics = sh.state, diag
                 if method is not None:
@@ -743,7 +818,7 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
                 if new is not None:
                     sh.state.put(slice(None), new)
             with timer("output"):
-                stage.process(diag, t0, t1)
+                stage.process(diag, t0, t1, end_state, sh.state)
             balance()
             status.window_index = w + 1
             status.seq += 1
