@@ -681,7 +681,7 @@ def write_history_file(path, records: list[Record], w: HistoryWriter, variables=
                 else:
                     v.cell_methods = "time: point"
                 if n == "Albedo" and cell == "mean":
-                    v.cell_methods = "time: mean (comment: weighted by SWdown; _FillValue without sunlight)"
+                    v.cell_methods = "time: mean (weighted by SWdown; _FillValue without sunlight)"
                 if coords:
                     v.coordinates = coords
                 if meta.note:

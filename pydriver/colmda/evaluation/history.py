@@ -5,8 +5,9 @@ returns a :class:`LayerSeries` of daily means on the run's land columns, whateve
 ``points``).
 
 Day convention: a daily mean is labelled by the day it covers, i.e. the start of its averaging interval
-(``time_bnds[:, 0]``, or ``time - 1 day`` when a file has no bounds, since colmda stamps means at the end of the
-interval). History written more often than daily (``&output frequency = '6h'`` ...) is averaged to days over the
+(``time_bnds[:, 0]``; without bounds the day the time stamp lies in, since colmda stamps means at the interval
+centre and ``cdo daymean`` inside the day). Times are decoded by cftime (:mod:`colmda.timeaxis`), so any CF time
+units work (a file whose units CDO or NCO rewrote). History written more often than daily (``&output frequency = '6h'`` ...) is averaged to days over the
 intervals that start in each day; intervals longer than a day are refused.
 """
 
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..timeaxis import decode_seconds
 
 VARIABLE = "SoilMoistV"
 DAY = np.timedelta64(1, "D")
@@ -125,15 +127,17 @@ def _read_file(path: Path):
             dz = b[:, 1] - b[:, 0]
         else:
             raise UserError(f"{path}: variables 'dz' and 'depth_bnds' are missing (layer thicknesses needed)")
-        t = np.asarray(ds["time"].values, dtype=float)
-        units = str(ds["time"].attrs.get("units", ""))
-        if not units.startswith("seconds since 1970-01-01"):
-            raise UserError(f"{path}: variable 'time' has units '{units}', expected 'seconds since 1970-01-01'")
-        if "time_bnds" in ds.variables:
-            tb = np.asarray(ds["time_bnds"].values, dtype=float)
+        tvar = ds["time"]
+        units = str(tvar.attrs.get("units", ""))
+        calendar = str(tvar.attrs.get("calendar", "standard"))
+        where = f"{path}: variable 'time'"
+        t = decode_seconds(np.asarray(tvar.values, dtype=float), units, calendar, where=where)
+        bname = str(tvar.attrs.get("bounds", "time_bnds"))
+        if bname in ds.variables:  # CF: bounds share the units and calendar of their coordinate
+            tb = decode_seconds(np.asarray(ds[bname].values, dtype=float), units, calendar, where=where)
             begin, length = tb[:, 0], tb[:, 1] - tb[:, 0]
-        else:  # instantaneous values or no bounds: assume daily means stamped at the end of the day
-            begin, length = t - 86400.0, np.full(t.shape, 86400.0)
+        else:  # no bounds: the record describes the day its time stamp lies in
+            begin, length = np.floor(t / 86400.0) * 86400.0, np.full(t.shape, 86400.0)
         raw_col = np.asarray(ds["column"].values)
         col = np.where(np.isfinite(raw_col), raw_col, -1).astype(np.int64)
         data = np.asarray(v.values, dtype=np.float64)  # fill values become NaN (mask_and_scale)
@@ -180,7 +184,7 @@ def load_soil_moisture(rundir, experiment: str | None = None) -> LayerSeries:
     if np.any(length > 86400.0 + 1.0):
         raise UserError(f"{Path(rundir) / 'history'}: variable 'time_bnds' gives intervals of "
                         f"{length.max() / 86400:.3g} days; expected daily or shorter means (&output frequency)")
-    day = (begin.astype("int64") // 86400).astype("datetime64[D]")
+    day = (np.floor(begin / 86400.0).astype("int64")).astype("datetime64[D]")
     days, inverse = np.unique(day, return_inverse=True)
     if len(days) != len(day):  # sub-daily output: mean over the intervals starting in each day
         total = np.zeros((len(days),) + theta.shape[1:])
