@@ -753,13 +753,13 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
             log.info("spin-up: up to %d cycle(s) of %s .. %s (%d windows each), tolerance %.1e m3 m-3", maxc,
                      format_date(s.spinup_start), format_date(s.spinup_end), nsw, tol)
         with timer("spinup"), Progress(nsw * (maxc - status.spinup_cycles), "spin-up", rank=comm.rank,
-                                       enabled=progress) as bar:
+                                       enabled=progress, work_per_unit=ncol * nsteps) as bar:
             while status.phase == "spinup":
                 ref = sh.gather(vol_soil_moisture(sh.state, dz))
                 for w in range(nsw):
                     forecast(s.spinup_start + w * win, nsteps)
                     balance()
-                    bar.update(1, cycle=status.spinup_cycles + 1)
+                    bar.update(1, date=s.spinup_start + (w + 1) * win, cycle=status.spinup_cycles + 1)
                 end = sh.gather(vol_soil_moisture(sh.state, dz))
                 change = comm.bcast(float(np.abs(end - ref).max()) if comm.is_root else None)
                 status.spinup_cycles += 1
@@ -791,7 +791,7 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
                  format_date(s.end), n_windows, s.assimilation.window_hours, ncol, comm.size)
     rsec = s.restart_seconds
     with timer("experiment"), Progress(n_windows - start_w, "experiment", rank=comm.rank,
-                                       enabled=progress) as bar:
+                                       enabled=progress, work_per_unit=ncol * nsteps) as bar:
         for w in range(start_w, n_windows):
             t0 = s.start + w * win
             t1 = t0 + win
@@ -826,7 +826,7 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
             elapsed = (t1 - s.start).total_seconds()
             if w + 1 < n_windows and rsec and elapsed % rsec == 0:
                 last_restart = save_restart(t1.strftime("%Y-%m-%dT%H%M"))
-            bar.update(1)
+            bar.update(1, date=t1)
 
     # ---- end: final restart (with the open file period's records), last history file, summary, manifest
     if start_w < n_windows or last_restart is None:
