@@ -49,3 +49,22 @@ def test_run_experiment_from_python(tmp_path):
         colmda.open_history(a.rundir, variables=["NoSuchVariable"])
     with pytest.raises(colmda.UserError):
         colmda.load_settings(tmp_path / "missing.nml")
+
+
+def test_evaluate_from_python(tmp_path):
+    """colmda.evaluate on a (fabricated, see tests/test_skill.py) twin matrix gives the rows of the skill module
+    and writes summary/skill.csv with one line per row."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import test_skill as TS
+
+    from colmda.domain import Domain
+    from colmda.evaluation import skill
+
+    TS.fabricate(tmp_path, Domain.load(), experiments=("CTL", "LC"))
+    ev = colmda.evaluate(tmp_path, write=True, figures=False)
+    ref = skill.evaluate(tmp_path)
+    assert len(ev.rows) > 0 and ev.rows == ref.rows
+    lines = (tmp_path / "summary" / "skill.csv").read_text().strip().splitlines()
+    assert len(lines) == len(ev.rows) + 1
