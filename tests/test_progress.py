@@ -31,24 +31,33 @@ def test_progress_lines_when_stderr_is_a_pipe(tmp_path):
     assert "\r" not in r.stderr and "it/s" not in r.stderr
 
 
-def test_progress_interval_throttles_lines(caplog):
+def test_progress_interval_throttles_lines():
     """With the default interval (60 s) a fast run logs only the final line; nothing at all when disabled or on
     ranks other than 0."""
+
+    class Keep(logging.Handler):
+        def __init__(self):
+            super().__init__()
+            self.msgs = []
+
+        def emit(self, record):
+            self.msgs.append(record.getMessage())
+
     P.setup_logging("info")
-    P.log.propagate = True
+    keep = Keep()
+    P.log.addHandler(keep)
     try:
-        with caplog.at_level(logging.INFO, logger="colmda"):
-            with P.Progress(5, "experiment", work_per_unit=100, interval=60.0, stream=io.StringIO()) as bar:
-                for k in range(5):
-                    bar.update(1, date=dt.datetime(2005, 6, 2 + k))
-            with P.Progress(5, "x", rank=1, stream=io.StringIO()) as bar:
-                bar.update(5)
-            with P.Progress(5, "y", enabled=False, stream=io.StringIO()) as bar:
-                bar.update(5)
+        with P.Progress(5, "experiment", work_per_unit=100, interval=60.0, stream=io.StringIO()) as bar:
+            for k in range(5):
+                bar.update(1, date=dt.datetime(2005, 6, 2 + k))
+        with P.Progress(5, "x", rank=1, stream=io.StringIO()) as bar:
+            bar.update(5)
+        with P.Progress(5, "y", enabled=False, stream=io.StringIO()) as bar:
+            bar.update(5)
     finally:
-        P.log.propagate = False
-    msgs = [r.getMessage() for r in caplog.records]
-    assert len(msgs) == 1 and msgs[0].startswith("experiment: window 5/5 (100%), simulated 2005-06-06 00:00")
+        P.log.removeHandler(keep)
+    assert len(keep.msgs) == 1, keep.msgs
+    assert keep.msgs[0].startswith("experiment: window 5/5 (100%), simulated 2005-06-06 00:00")
 
 
 def test_terminal_gets_the_tqdm_bar():
