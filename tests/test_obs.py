@@ -532,7 +532,7 @@ def test_reference_error_statistics_and_file(tmp_path):
     p = write_reference(tmp_path / 'ref.nc', ref)
     with netCDF4.Dataset(p) as nc:
         assert set(nc.dimensions) == {'time', 'layer', 'column', 'nv'}
-        assert nc.variables['sm'].dimensions == ('time', 'layer', 'column')
+        assert nc.variables['sm'].dimensions == ('time', 'column', 'layer')
         assert list(nc.variables['layer_bottom'][:]) == [0.07, 0.28, 1.0]
     r = read_reference(p)
     np.testing.assert_array_equal(r.sm, ref.sm)

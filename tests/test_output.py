@@ -179,7 +179,8 @@ def test_points_layout(tmp_path):
         assert nc["point_name"].dtype == np.dtype("S1")  # fixed-length characters, not vlen strings
         assert list(netCDF4.chartostring(nc["point_name"][:])) == ["a", "b", "c", "d"]
         np.testing.assert_allclose(nc["Qh"][0], d[L.D_QH], rtol=1e-6)
-        assert nc["SoilTemp"].dimensions == ("time", "depth", "point")
+        assert nc["SoilTemp"].dimensions == ("time", "point", "depth")
+        np.testing.assert_allclose(nc["SoilTemp"][0], ds[L.DS_SOILTEMP].T)
     finally:
         nc.close()
 

@@ -11,7 +11,8 @@ when the period is complete (the last one at the end of the run), through a temp
 ``os.replace``; a killed run never leaves a half-written history file and never rewrites a finished one.
 
 Layouts: ``grid`` (``time, [depth,] lat, lon`` on the lat-lon grid of the selected box, cells without a land column
-hold ``_FillValue``) or ``points`` (``time, [depth,] point`` with ``lat(point)``, ``lon(point)``, ``column(point)``).
+hold ``_FillValue``) or ``points`` (``time, point, [depth]``, a CF timeSeries discrete sampling geometry with
+``lat(point)``, ``lon(point)``, ``column(point)``).
 """
 
 from __future__ import annotations
@@ -663,8 +664,12 @@ def write_history_file(path, records: list[Record], w: HistoryWriter, variables=
             for n in variables:
                 meta = VARIABLES[n]
                 cell = cell_of(n, w.averaging)
-                dims = ("time",) + (("depth",) if meta.layered else ()) + hdims
-                inner = ((nl,) if meta.layered else ()) + hshape
+                if g.layout == "grid":  # CF order T, Z, Y, X
+                    dims = ("time",) + (("depth",) if meta.layered else ()) + hdims
+                    inner = ((nl,) if meta.layered else ()) + hshape
+                else:  # time series of profiles: (time, point, depth), the record dimension first for NCO
+                    dims = ("time",) + hdims + (("depth",) if meta.layered else ())
+                    inner = hshape + ((nl,) if meta.layered else ())
                 # about 64k values per chunk: one time per chunk for global fields, many for a few points
                 ntc = int(max(1, min(max(nt, 1), 65536 // int(np.prod(inner)))))
                 chunks = (ntc,) + inner
@@ -695,7 +700,7 @@ def write_history_file(path, records: list[Record], w: HistoryWriter, variables=
                     full[..., g.iy, g.ix] = data
                     v[:] = full
                 else:
-                    v[:] = data
+                    v[:] = np.swapaxes(data, 1, 2) if meta.layered else data
             nc.setncatts(global_attributes(
                 f"colmda history output, experiment {w.experiment}" + (" (instantaneous states)" if inst
                                                                         and w.averaging == "mean" else ""),

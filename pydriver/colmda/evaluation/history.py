@@ -115,11 +115,13 @@ def _read_file(path: Path):
                        "&output variables" if name == VARIABLE else "see docs/output.md"
                 raise UserError(f"{path}: variable '{name}' is missing ({what})")
         v = ds[VARIABLE]
+        if v.dims == ("time", "point", "depth"):  # points layout: time series of profiles
+            v = v.transpose("time", "depth", "point")
         layout = "grid" if v.dims[-2:] == ("lat", "lon") else "points" if v.dims[-1] == "point" else None
         ndim = 4 if layout == "grid" else 3
         if layout is None or len(v.dims) != ndim or v.dims[0] != "time":
             raise UserError(f"{path}: variable '{VARIABLE}' has dimensions {v.dims}, expected "
-                            "(time, depth, lat, lon) or (time, depth, point)")
+                            "(time, depth, lat, lon) or (time, point, depth)")
         if "dz" in ds.variables:
             dz = np.asarray(ds["dz"].values, dtype=float)
         elif "depth_bnds" in ds.variables:

@@ -451,7 +451,7 @@ def write_reference(path, ref: ReferenceField, source='colmda OSSE: simulated ER
             nc.createDimension('layer', ref.layer_top.size)
             nc.createDimension('column', ref.column.size)
             _nc_time(nc, ref.time)
-            _put(nc, 'sm', 'f8', ('time', 'layer', 'column'), ref.sm, fill=np.nan,
+            _put(nc, 'sm', 'f8', ('time', 'column', 'layer'), np.swapaxes(ref.sm, 1, 2), fill=np.nan,
                  standard_name='volume_fraction_of_condensed_water_in_soil', units='m3 m-3',
                  long_name='daily mean volumetric soil moisture of the layer', cell_methods='time: mean',
                  coordinates='lat lon')
@@ -479,7 +479,11 @@ def read_reference(path) -> ReferenceField:
     nc = open_netcdf(path, 'reference')
     try:
         time = _read_time(nc, path)
-        sm = np.asarray(_get(nc, path, 'sm', ('time', 'layer', 'column'), 'm3 m-3'), dtype=np.float64)
+        if 'sm' in nc.variables and nc.variables['sm'].dimensions == ('time', 'layer', 'column'):  # older files
+            sm = np.asarray(_get(nc, path, 'sm', ('time', 'layer', 'column'), 'm3 m-3'), dtype=np.float64)
+        else:
+            sm = np.swapaxes(np.asarray(_get(nc, path, 'sm', ('time', 'column', 'layer'), 'm3 m-3'),
+                                        dtype=np.float64), 1, 2)
         top = np.asarray(_get(nc, path, 'layer_top', ('layer',), 'm'), dtype=np.float64)
         bot = np.asarray(_get(nc, path, 'layer_bottom', ('layer',), 'm'), dtype=np.float64)
         col = np.asarray(_get(nc, path, 'column', ('column',)), dtype=np.int64)
