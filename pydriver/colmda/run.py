@@ -213,9 +213,9 @@ class OutputStage:
         self.k = max(1, int(round(self.osec / settings.dt)))  # steps per output interval
         # states at interval ends and storage changes (ALMA), needed by the requested variables?
         self.ends = needs_end_state(resolve_variables(settings.output.variables))
-        # per-step diagnostics, averaged here, when end-of-interval states fall inside a window
-        self.py_blocks = (not self.instant) and self.ends and self.osec < self.win
-        if self.instant or self.py_blocks:
+        # end-of-interval states inside a window: the forecast records them at the end of every block
+        self.inner_ends = (not self.instant) and self.ends and self.osec < self.win
+        if self.instant:
             self.nper = 1
         elif self.osec <= self.win:
             self.nper = self.k
@@ -250,14 +250,9 @@ class OutputStage:
         end-of-interval states or storage changes are written."""
         d, ds = diag.diag, diag.diag_soil  # (ND, nout, n), (NDS, nl, nout, n)
         sw = getattr(diag, "swdown", None)  # (nout, n) downward shortwave over the same blocks
-        n = d.shape[-1]
         end_d = end_ds = None
-        if self.py_blocks:  # per-step values: the mean of each interval and its last step
-            k = self.k
-            end_d, end_ds = d[:, k - 1::k], ds[:, :, k - 1::k]
-            d = block_mean(d.reshape(d.shape[0], -1, k, n), 2)
-            ds = block_mean(ds.reshape(ds.shape[0], ds.shape[1], -1, k, n), 3)
-            sw = None if sw is None else block_mean(sw.reshape(-1, k, n), 1)
+        if self.inner_ends:  # state rows at the end of every interval, recorded by the forecast
+            end_d, end_ds = diag.end
         nout = d.shape[1]
         start = self.s.start
         closes = (t1 - start).total_seconds() % self.osec == 0
@@ -648,11 +643,12 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
     delay = float(os.environ.get(DEBUG_DELAY_ENV, "0") or 0)
     fingerprint = s.fingerprint()
 
-    def forecast(t0: _dt.datetime, nper: int, plan=None, observe=None):
+    def forecast(t0: _dt.datetime, nper: int, plan=None, observe=None, ends: bool = False):
         """Advance this rank's columns over the window starting at ``t0``. Without a plan or observer: one core
-        call. Otherwise step by step, with the plan's extra columns batched into the same core calls and the
-        snapshot functions called after every step; returns (diagnostics of the background, extra columns at the
-        window end, snapshots stacked over steps)."""
+        call (one per block of ``nper`` steps with ``ends``). Otherwise step by step, with the plan's extra columns
+        batched into the same core calls and the snapshot functions called after every step; returns (diagnostics
+        of the background, extra columns at the window end, snapshots stacked over steps). ``ends``: the
+        diagnostics also carry ``end`` = the state rows at the end of every block (history states)."""
         local, params = sh.local, sh.params
         with timer("forcing"):
             forc = inputs.forcing.window(t0, nsteps, local)
@@ -670,11 +666,13 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
         with timer("core"):
             t_core = time.perf_counter()
             try:
-                if extra is None and not snap_fns:
+                if extra is None and not snap_fns and not ends:
                     out = advance(sh.state, params, forc, dt, hydr_model=hydr, nper=nper), None, None
+                elif extra is None and not snap_fns:
+                    out = blockwise(forc, params, nper), None, None
                 else:
                     out = stepwise(forc, params, nper, extra, plan.extra_positions if extra is not None else None,
-                                   snap_fns)
+                                   snap_fns, ends)
                 # downward shortwave over the same blocks as the diagnostics (weights of the Albedo mean)
                 sw = forc[L.F_SWDOWN]
                 out[0].swdown = block_mean(sw.reshape(-1, nper, sw.shape[-1]), 1)
@@ -688,7 +686,26 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
             finally:
                 sh.core_seconds += time.perf_counter() - t_core
 
-    def stepwise(forc, params, nper, extra, extra_positions, snap_fns):
+    def blockwise(forc, params, nper):
+        """One core call per block of ``nper`` steps (the core keeps no state between calls, so the results are
+        those of one call), with the state rows recorded at the end of every block."""
+        nout = nsteps // nper
+        parts = []
+        end_d = np.empty((L.ND, nout, sh.state.ncol))
+        end_ds = np.empty((L.NDS, L.NL_SOIL, nout, sh.state.ncol))
+        for i in range(nout):
+            try:
+                parts.append(advance(sh.state, params, forc[:, i * nper:(i + 1) * nper], dt, hydr_model=hydr,
+                                     nper=nper))
+            except CoreError as exc:
+                raise CoreError(exc.columns, exc.steps + i * nper) from exc
+            end_d[:, i], end_ds[:, :, i] = state_diagnostics(sh.state)
+        diag = Diagnostics(np.concatenate([p.diag for p in parts], axis=1),
+                           np.concatenate([p.diag_soil for p in parts], axis=2))
+        diag.end = (end_d, end_ds)
+        return diag
+
+    def stepwise(forc, params, nper, extra, extra_positions, snap_fns, ends=False):
         nloc = sh.state.ncol
         if extra is not None:
             idx = np.concatenate([np.arange(nloc), np.asarray(extra_positions, dtype=np.int64)])
@@ -700,6 +717,8 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
         d = np.zeros((L.ND, nout, nloc), order="F")
         ds = np.zeros((L.NDS, L.NL_SOIL, nout, nloc), order="F")
         snaps = []
+        end_d = np.empty((L.ND, nout, nloc)) if ends else None
+        end_ds = np.empty((L.NDS, L.NL_SOIL, nout, nloc)) if ends else None
         for k in range(nsteps):
             fk = forc[:, k:k + 1] if idx is None else forc[:, k:k + 1][:, :, idx]
             try:
@@ -710,6 +729,9 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
             p = k // nper
             d[:, p] += dk.diag[:, 0, :nloc]
             ds[:, :, p] += dk.diag_soil[:, :, 0, :nloc]
+            if ends and (k + 1) % nper == 0:  # the background's state rows at the end of the block
+                sd, sds = state_diagnostics(batch)
+                end_d[:, p], end_ds[:, :, p] = sd[:, :nloc], sds[:, :, :nloc]
             snap = {}
             for f in snap_fns:
                 snap.update(f(batch))
@@ -721,7 +743,10 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
         if extra is not None:
             sh.state = batch.take(np.arange(nloc))
             extra_end = batch.take(np.arange(nloc, batch.ncol))
-        return Diagnostics(d, ds), extra_end, stacked
+        diag = Diagnostics(d, ds)
+        if ends:
+            diag.end = (end_d, end_ds)
+        return diag, extra_end, stacked
 
     def balance():
         with timer("balance"):
@@ -800,7 +825,7 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
                                   inputs.lat[loc], inputs.lon[loc], None, s.assimilation.n_members)
             plan = method.plan(ctx) if method is not None else None
             observe = simulation.snapshot if simulation is not None else None
-            diag, extra_end, snaps = forecast(t0, stage.nper, plan, observe)
+            diag, extra_end, snaps = forecast(t0, stage.nper, plan, observe, ends=stage.inner_ends)
             if delay:
                 time.sleep(delay)
             if simulation is not None:
