@@ -376,3 +376,58 @@ def test_end_states_same_from_blockwise_and_stepwise_forecasts(run6h, tmp_path):
     b = {p.name: p.read_bytes() for p in (d / "history").glob("*.nc")}
     assert sorted(a) == sorted(b) and any(k.endswith("_inst.nc") for k in a)
     assert all(a[k] == b[k] for k in a)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# time decoding through cftime
+
+
+def test_timeaxis_decodes_any_cf_units():
+    """colmda.timeaxis gives the same UTC instants for the same times written in different CF units (including a
+    zone offset in the units, read by cftime), reports the offset, and refuses calendars without leap days and
+    non-time units with a UserError naming the variable."""
+    from colmda.errors import UserError
+    from colmda.timeaxis import decode, units_offset_hours
+
+    want = np.array(["2005-06-01T06:00:00", "2005-06-02T18:30:00"], dtype="datetime64[s]")
+    sec = (want - EPOCH).astype(np.int64).astype(float)
+    cases = [(sec, "seconds since 1970-01-01 00:00:00", None),
+             ((sec - sec[0]) / 3600.0 + 6.0, "hours since 2005-06-01", None),
+             ((sec - sec[0]) / 86400.0 + 0.25, "days since 2005-06-01T00:00:00Z", 0.0),
+             ((sec - sec[0]) / 60.0 + 7 * 60, "minutes since 2005-06-01 00:00:00 +01:00", 1.0),
+             ((sec - sec[0]) / 3600.0 + 0.5, "hours since 2005-06-01 00:00:00 -05:30", -5.5)]
+    for values, units, offset in cases:
+        np.testing.assert_array_equal(decode(values, units, "proleptic_gregorian"), want, err_msg=units)
+        assert units_offset_hours(units) == offset, units
+    with pytest.raises(UserError, match="f.nc: variable 'time': calendar 'noleap'"):
+        decode([0.0], "days since 2000-01-01", "noleap", where="f.nc: variable 'time'")
+    with pytest.raises(UserError, match="cannot be decoded"):
+        decode([0.0], "kg m-2", where="f.nc")
+
+
+PLUMBER = Path("/work/shared/data/real/fluxnet/plumber2/DK-Fou_2005-2005_FLUXNET2015_Met.nc")
+
+
+@pytest.mark.skipif(not PLUMBER.exists(), reason="PLUMBER2 sample not present")
+def test_forcing_reader_time_units_through_cftime(tmp_path):
+    """The PLUMBER2 reader gives the same UTC times when the file's time units are rewritten ('days since 2000-01-01'
+    instead of 'seconds since 2005-01-01 00:00:00'), and takes the UTC offset from a zone written in the units."""
+    import netCDF4
+
+    from colmda.forcing.readers import Plumber2Reader
+
+    ref = Plumber2Reader(PLUMBER)
+    a = tmp_path / "days.nc"
+    shutil.copy(PLUMBER, a)
+    with netCDF4.Dataset(a, "a") as nc:
+        t = nc["time"]
+        t[:] = t[:] / 86400.0 + (np.datetime64("2005-01-01") - np.datetime64("2000-01-01")).astype(int)
+        t.units = "days since 2000-01-01"
+    np.testing.assert_array_equal(Plumber2Reader(a).times(), ref.times())
+    b = tmp_path / "zone.nc"
+    shutil.copy(PLUMBER, b)
+    with netCDF4.Dataset(b, "a") as nc:
+        nc["time"].units = "seconds since 2005-01-01 00:00:00 +01:00"
+    rb = Plumber2Reader(b)
+    assert rb.utc_offset_hours == 1.0 and rb.utc_offset_source == "time units"
+    np.testing.assert_array_equal(rb.times(), ref.times())
