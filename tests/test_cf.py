@@ -105,6 +105,18 @@ def _analysis_file(d: Path) -> Path:
     return w._write_file(dt.datetime(2005, 6, 2), rows, cols)
 
 
+def _bias_file(d: Path) -> Path:
+    from colmda.obs.bias import BiasParameters, write_bias
+
+    ns, nc_, nb = 2, 3, 11
+    rng = np.random.default_rng(0)
+    b = BiasParameters("cdf", ("L", "C"), np.array([3, 9, 27]), np.full((ns, nc_), 40),
+                       np.sort(rng.uniform(0, 0.4, (ns, nc_, nb)), axis=-1),
+                       np.sort(rng.uniform(0, 0.4, (ns, nc_, nb)), axis=-1), rng.uniform(0.05, 0.3, (ns, nc_, 12, 4)),
+                       np.ones((ns, nc_, 12)), "2015-01-01T00:00:00", "2016-01-01T00:00:00", 30)
+    return write_bias(d / "bias.nc", b)
+
+
 def _points_files(d: Path) -> list[Path]:
     """A points-layout history (mean: main + instantaneous file) from the writer, with site names."""
     from colmda import layout as L
@@ -141,11 +153,13 @@ def every_file(run6h, tmp_path_factory):
             ("history instant (grid)", sorted((inst_run / "history").glob("*.nc"))[0]),
             ("history mean (points)", points[0]), ("history states (points)", points[1]),
             ("observations", _obs_file(d)), ("in-situ stations", _insitu_file(d)),
-            ("reference field", _reference_file(d)), ("analysis diagnostics", _analysis_file(d))]
+            ("reference field", _reference_file(d)), ("analysis diagnostics", _analysis_file(d)),
+            ("bias parameters", _bias_file(d))]
 
 
 KINDS = ["history mean (grid)", "history states (grid)", "history instant (grid)", "history mean (points)",
-         "history states (points)", "observations", "in-situ stations", "reference field", "analysis diagnostics"]
+         "history states (points)", "observations", "in-situ stations", "reference field", "analysis diagnostics",
+         "bias parameters"]
 
 
 @pytest.mark.parametrize("kind", KINDS)

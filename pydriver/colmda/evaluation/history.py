@@ -53,6 +53,38 @@ class LayerSeries:
         return locate(self.column, columns)
 
 
+def interval_starts(nc, path) -> np.ndarray:
+    """Start of each record's interval (datetime64[s]) of an open netCDF4 history file: ``time_bnds[:, 0]``, or
+    without bounds the start of the day the time stamp lies in; any CF time units (cftime)."""
+    tv = nc["time"] if "time" in nc.variables else None
+    # colmda's own units when a file gives none (files written by hand in tests, older tools)
+    units = getattr(tv, "units", "seconds since 1970-01-01 00:00:00")
+    cal = getattr(tv, "calendar", "standard")
+    where = f"{path}: variable 'time'"
+    bname = getattr(tv, "bounds", "time_bnds")
+    if bname in nc.variables:
+        sec = decode_seconds(np.asarray(nc[bname][:], dtype=float)[:, 0], units, cal, where=where)
+    elif tv is not None:
+        sec = np.floor(decode_seconds(np.asarray(tv[:], dtype=float), units, cal, where=where) / 86400.0) * 86400.0
+    else:
+        raise UserError(f"{path}: variables 'time' and 'time_bnds' are missing")
+    return np.datetime64("1970-01-01T00:00:00", "s") + np.round(sec).astype(np.int64).astype("timedelta64[s]")
+
+
+def mean_files(rundir) -> list[Path]:
+    """The interval-mean history files of a run directory (``history/*.nc`` without the ``*_inst.nc`` states)."""
+    return sorted(p for p in Path(rundir, "history").glob("*.nc") if not p.name.endswith("_inst.nc"))
+
+
+def soil_moisture_array(nc) -> np.ndarray:
+    """``SoilMoistV`` of an open history file as (time, depth, lat, lon) or (time, depth, point), NaN for fill."""
+    v = nc["SoilMoistV"]
+    sm = np.ma.filled(v[:].astype(float), np.nan)
+    if tuple(v.dimensions) == ("time", "point", "depth"):
+        sm = np.swapaxes(sm, 1, 2)
+    return sm
+
+
 def locate(sorted_values, wanted) -> np.ndarray:
     """Index of each of ``wanted`` in the sorted array ``sorted_values``, -1 where absent."""
     sorted_values = np.asarray(sorted_values)
