@@ -68,3 +68,30 @@ def test_evaluate_from_python(tmp_path):
     assert len(ev.rows) > 0 and ev.rows == ref.rows
     lines = (tmp_path / "summary" / "skill.csv").read_text().strip().splitlines()
     assert len(lines) == len(ev.rows) + 1
+
+
+def test_evaluate_against_ismn_from_python(tmp_path):
+    """colmda.evaluate(rundir, insitu=..., openloop=...) is the ISMN evaluation of `colmda evaluate`: the same
+    result as colmda.evaluation.ismn.evaluate on a fabricated DA / open-loop pair (see tests/test_evaluate_ismn.py),
+    and 'openloop' without 'insitu' is a UserError."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import test_evaluate_ismn as TE
+
+    from colmda.evaluation import ismn
+
+    if not TE.HAWAII.is_dir():
+        pytest.skip("the Hawaii ISMN sample is not in the repository")
+    st, = ismn.read_stations(TE.HAWAII, start="2017-01-01", end="2018-01-01")
+    days = np.arange(np.datetime64("2017-01-01"), np.datetime64("2018-01-01"))
+    obs = np.interp(days.astype(int), st.days.astype(int), st.sm)
+    da = TE.fake_run(tmp_path / "da", days, obs + 0.05)
+    ol = TE.fake_run(tmp_path / "ol", days, obs + 0.01 * np.sin(np.arange(days.size)))
+    kw = dict(start="2017-01-01", end="2018-01-01")
+    r = colmda.evaluate(da, insitu=TE.HAWAII, openloop=ol, **kw)
+    ref = ismn.evaluate(da, TE.HAWAII, ol, figure=False, **kw)
+    assert r["stations"][0]["scores"] == ref["stations"][0]["scores"]
+    assert r["stations"][0]["scores"]["DA"]["bias"][0] == pytest.approx(0.05, abs=1e-3)
+    with pytest.raises(colmda.UserError):
+        colmda.evaluate(da, openloop=ol)

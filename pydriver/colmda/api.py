@@ -87,17 +87,31 @@ def run_twin(namelist: NamelistLike, *, overrides: Sequence[str] = (), directory
     return _run_twin(settings, comm=comm, progress=progress, namelist_path=path, figures=figures)
 
 
-def evaluate(rundir, *, write: bool = True, figures: bool = False, **limits) -> "Evaluation":
-    """Skill of a finished twin matrix (``colmda skill RUNDIR``): every experiment against the truth, the reference
-    field and the stations. Returns the :class:`~colmda.evaluation.skill.Evaluation` (``rows`` = the table of
-    ``summary/skill.csv``); with ``write`` also writes ``RUNDIR/summary/`` (CSV, Markdown, and PNG figures if
-    ``figures``). ``limits``: ``min_days``, ``min_columns``, ``min_spatial`` (see docs/evaluation.md)."""
+def evaluate(rundir, *, insitu=None, openloop=None, write: bool = True, figures: bool = False, **options):
+    """Scores of finished runs.
+
+    Without ``insitu``: the skill of a twin matrix (``colmda skill RUNDIR``): every experiment against the truth,
+    the reference field and the stations; returns the :class:`~colmda.evaluation.skill.Evaluation` (``rows`` = the
+    table of ``summary/skill.csv``); with ``write`` also writes ``RUNDIR/summary/`` (CSV, Markdown, and PNG
+    figures if ``figures``); ``options``: ``min_days``, ``min_columns``, ``min_spatial`` (docs/evaluation.md).
+
+    With ``insitu`` (an ISMN archive folder or ``.stm`` file): the run (and its ``openloop``) against the ISMN
+    stations (``colmda evaluate RUNDIR --insitu ...``); returns the result dict also written to
+    ``RUNDIR/evaluation/insitu.json``; ``options``: ``flags``, ``depth``, ``match``, ``min_days``, ``start``,
+    ``end`` of :func:`colmda.evaluation.ismn.evaluate`."""
+    if insitu is not None:
+        from .evaluation.ismn import evaluate as _ismn
+
+        return _ismn(rundir, insitu, openloop, figure=figures, **options)
+    if openloop is not None:
+        raise UserError("evaluate: 'openloop' goes with 'insitu' (the ISMN evaluation); a twin matrix holds its own "
+                        "control run")
     from .evaluation import skill, summary
 
     if write:
-        ev, _ = summary.write_summary(rundir, figures=figures, **limits)
+        ev, _ = summary.write_summary(rundir, figures=figures, **options)
         return ev
-    return skill.evaluate(rundir, **limits)
+    return skill.evaluate(rundir, **options)
 
 
 def history_files(rundir, experiment: str | None = None, *, states: bool = False) -> list[Path]:
