@@ -105,6 +105,18 @@ def _analysis_file(d: Path) -> Path:
     return w._write_file(dt.datetime(2005, 6, 2), rows, cols)
 
 
+def _product_file(d: Path) -> Path:
+    """A real-product observation file (reader output: the obs format plus pixel counts and statistics)."""
+    from colmda.obs.format import read_obs
+    from colmda.obs.readers._common import ProductObservations, write_product_obs
+
+    t = read_obs(_obs_file(d))
+    n = len(t)
+    res = ProductObservations(t, np.full(n, 4, np.int32), np.full(n, 0.01), {"read": 40, "flagged": 20}, "smap_l2",
+                              ["SMAP_L2_SM_P_E_2017.h5"])
+    return write_product_obs(d / "obs_product.nc", res)
+
+
 def _bias_file(d: Path) -> Path:
     from colmda.obs.bias import BiasParameters, write_bias
 
@@ -154,12 +166,12 @@ def every_file(run6h, tmp_path_factory):
             ("history mean (points)", points[0]), ("history states (points)", points[1]),
             ("observations", _obs_file(d)), ("in-situ stations", _insitu_file(d)),
             ("reference field", _reference_file(d)), ("analysis diagnostics", _analysis_file(d)),
-            ("bias parameters", _bias_file(d))]
+            ("bias parameters", _bias_file(d)), ("product observations", _product_file(d))]
 
 
 KINDS = ["history mean (grid)", "history states (grid)", "history instant (grid)", "history mean (points)",
          "history states (points)", "observations", "in-situ stations", "reference field", "analysis diagnostics",
-         "bias parameters"]
+         "bias parameters", "product observations"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
