@@ -29,6 +29,8 @@ LAYERS = {
     "colmda.core": 10, "colmda.soilparams": 10, "colmda.pft": 10, "colmda.domain": 10, "colmda.make_domain": 10,
     "colmda.ensemble": 10, "colmda.curvelet": 10, "colmda.output": 10, "colmda.manifest": 10,
     "colmda.testing": 10, "colmda.verification": 10,
+    # reading run outputs back (history files of earlier runs: bias fitting, evaluation, the twin matrix)
+    "colmda.evaluation.history": 15,
     # subsystems (each owns its namelist keys)
     "colmda.forcing": 20, "colmda.obs": 21, "colmda.assim": 22, "colmda.evaluation": 22,
     # configuration: aggregates the subsystems' key tables
