@@ -7,6 +7,7 @@ Under MPI, a failure on one rank aborts all ranks.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
 from .errors import USER_ERROR_EXIT, UserError
@@ -22,7 +23,11 @@ def _parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run an experiment (mpiexec -n N colmda run ... for N ranks)")
     r.add_argument("namelist", help="namelist file (see 'colmda namelist' and docs/namelist.md)")
-    r.add_argument("--resume", action="store_true", help="continue from the newest restart in the run directory")
+    r.add_argument("--resume", action="store_true", help="continue from the newest usable restart in the run "
+                   "directory")
+    r.add_argument("--overwrite", "--force", dest="overwrite", action="store_true",
+                   help="start from the beginning even if the run directory holds an earlier run of this experiment "
+                   "(deletes that run's history, restarts, manifest and summary; never other experiments' files)")
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="GROUP.KEY=VALUE",
                    help="override a namelist key, e.g. --set output.directory=/tmp/run (repeatable)")
     r.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
@@ -36,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     t.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     t.add_argument("--no-figures", action="store_true", help="skip the figures of the skill summary")
+    t.add_argument("--overwrite", "--force", dest="overwrite", action="store_true",
+                   help="start the whole matrix again (without it, a matrix of the same settings continues where "
+                   "it stopped: finished experiments are kept, an interrupted one is resumed)")
 
     k = sub.add_parser("skill", help="skill tables and figures of a finished twin matrix (RUNDIR/summary/)")
     k.add_argument("rundir", help="matrix run directory (holds matrix.json)")
@@ -72,7 +80,10 @@ def _cmd_run(a) -> int:
                                             "the whole experiment on one process, this process does nothing")
         return 0
     settings = config.load(a.namelist, overrides=a.overrides)
-    result = run(settings, resume=a.resume, comm=comm, progress=not a.no_progress, namelist_path=a.namelist)
+    if a.resume and a.overwrite:
+        raise UserError("--resume and --overwrite exclude each other: continue the earlier run or start again")
+    result = run(settings, resume=a.resume, overwrite=a.overwrite, comm=comm, progress=not a.no_progress,
+                 namelist_path=a.namelist)
     if comm.is_root:
         print(format_summary(result.rundir))
     return 0
@@ -87,13 +98,16 @@ def _cmd_twin(a) -> int:
     comm = get_comm()
     setup_logging(a.log_level, comm.rank, comm.size)
     settings = config.load(a.namelist, overrides=a.overrides)
-    run_twin(settings, comm=comm, progress=not a.no_progress, namelist_path=a.namelist, figures=not a.no_figures)
+    run_twin(settings, comm=comm, progress=not a.no_progress, namelist_path=a.namelist, figures=not a.no_figures,
+             overwrite=a.overwrite)
     return 0
 
 
 def _cmd_skill(a) -> int:
     from .evaluation.summary import main as summary_main
+    from .matrix import check_partial
 
+    check_partial(a.rundir)  # a partial matrix: says what is missing (error if the control is)
     return int(summary_main([a.rundir] + (["--no-figures"] if a.no_figures else [])) or 0)
 
 
@@ -132,6 +146,20 @@ def _cmd_summary(a) -> int:
     return 0
 
 
+def _terminate_as_interrupt() -> None:
+    """SIGTERM (batch systems, ``kill``) raises like Ctrl-C, so that the run marks its manifest 'interrupted' and
+    releases its lock before it exits."""
+    import signal
+
+    from .rundir import Interrupted
+
+    def handler(signum, frame):
+        raise Interrupted("SIGTERM")
+
+    with contextlib.suppress(ValueError):  # not the main thread (embedded use): leave the default
+        signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = _parser()
@@ -149,6 +177,7 @@ def main(argv=None) -> int:
         from .parallel import get_comm
 
         comm = get_comm()
+    _terminate_as_interrupt()
     try:
         return cmd(a)
     except UserError as exc:
@@ -156,9 +185,28 @@ def main(argv=None) -> int:
             print(f"colmda: error: {exc}", file=sys.stderr)
         sys.stderr.flush()
         return USER_ERROR_EXIT
-    except KeyboardInterrupt:
-        print("colmda: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        if comm is None or comm.is_root:
+            print(f"colmda: {getattr(exc, 'colmda_hint', 'interrupted')}", file=sys.stderr)
+        return 143 if getattr(exc, "signame", "") == "SIGTERM" else 130
+    except BrokenPipeError:  # e.g. `colmda namelist | head`: the reader went away; nothing to report to it
+        import os
+
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print("colmda: error: broken pipe (the program reading the output stopped)", file=sys.stderr)
+        return USER_ERROR_EXIT
+    except OSError as exc:  # the environment: disk full, read-only or unwritable output, name too long ...
+        from .rundir import os_error_text
+
+        if exc.errno is None:
+            raise
+        if comm is None or comm.is_root:
+            print(f"colmda: error: {os_error_text(exc)}", file=sys.stderr)
+        sys.stderr.flush()
+        if comm is not None and comm.is_mpi:
+            comm.abort(USER_ERROR_EXIT)
+        return USER_ERROR_EXIT
     except BaseException:
         if comm is not None and comm.is_mpi:
             import traceback

@@ -96,6 +96,10 @@ class Manifest:
             with contextlib.suppress(Exception):
                 old = json.loads(self.path.read_text())
                 self.previous_segments = old.get("segments", [])
+                for seg in self.previous_segments:  # a segment left 'running' was killed or crashed
+                    if seg.get("status") == "running":
+                        seg["status"] = "interrupted"
+                        seg["note"] = "stopped without finishing (killed or crashed); seen at the next start"
         if namelist:
             self.add_input(namelist, "namelist")
 
@@ -130,6 +134,7 @@ class Manifest:
             "seeds": {"experiment": s.experiment.seed, "forcing": s.forcing.seed},
             "ranks": self.segment["ranks"],
             "settings": s.to_dict(),
+            "fingerprint": s.fingerprint(),
             "namelist_resolved": s.to_namelist(),
             "inputs": self.inputs,
             **self.extra,
