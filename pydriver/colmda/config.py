@@ -17,6 +17,7 @@ import dataclasses
 import datetime as _dt
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,6 +127,8 @@ def _nml_literal(v) -> str:
 
 
 def _check_name(v: str):
+    if len(v) > 100:  # file names are '<name>_<seq>_<label>.nc': keep them well below the 255-byte limit
+        return f"at most 100 characters (got {len(v)})"
     return None if re.match(r"^[A-Za-z0-9_.-]+$", v) else "letters, digits, '_', '.', '-' only"
 
 
@@ -235,6 +238,8 @@ KEYS: tuple[Key, ...] = (
         "column of the domain); same length as point_lon", check=_check_lats, allowed="[-90, 90] each"),
     Key(D, "point_lon", "float_list", [], "degrees_east", "longitudes of the points", check=_check_lons,
         allowed="[-180, 360] each"),
+    Key(D, "nearest_land", "bool", False, "-", "a point in a cell that is not land: run the nearest land column "
+        "(the output and the manifest name the column actually run) instead of stopping with an error"),
     Key(D, "point_name", "str_list", [], "-", "labels of the points (site names), written to the output; empty or "
         "same length as point_lat", allowed="texts"),
     Key(D, "point_pft", "float_list", [], "-", "site override of the PFT index (colmda.pft order) of each point; "
@@ -690,8 +695,22 @@ def from_dict(raw: dict, source: str = "<dict>") -> Settings:
     return settings
 
 
-def loads(text: str, source: str = "<string>", overrides: list[str] | tuple = ()) -> Settings:
-    """Parse namelist text (plus ``group.key=value`` overrides) into validated settings."""
+def resolve_paths(raw: dict, base_dir) -> None:
+    """Relative values of 'path' keys in ``raw`` -> absolute, against ``base_dir`` (the namelist's directory)."""
+    for g, values in raw.items():
+        if not isinstance(values, dict):
+            continue
+        for k, v in values.items():
+            key = KEYS_BY_GROUP.get(str(g).lower(), {}).get(str(k).lower())
+            if key is not None and key.kind == "path" and isinstance(v, str) and v.strip():
+                v = os.path.expanduser(v.strip())
+                values[k] = os.path.normpath(os.path.join(os.path.abspath(base_dir), v))
+
+
+def loads(text: str, source: str = "<string>", overrides: list[str] | tuple = (), base_dir=None) -> Settings:
+    """Parse namelist text (plus ``group.key=value`` overrides) into validated settings. Relative paths of the
+    text resolve against ``base_dir`` (the namelist's directory; default: the current directory), those of the
+    overrides against the current directory."""
     import f90nml
 
     import contextlib
@@ -711,6 +730,7 @@ def loads(text: str, source: str = "<string>", overrides: list[str] | tuple = ()
         raw[g] = dict(v)
     if not raw and _has_content(text):
         raise UserError(f"{source}: no namelist group found (expected '&group key = value ... /')")
+    resolve_paths(raw, base_dir if base_dir is not None else os.getcwd())
     for ov in overrides:
         g, k, v = _parse_override(ov)
         if isinstance(raw.get(g), list):
@@ -728,7 +748,14 @@ def load(path, overrides: list[str] | tuple = ()) -> Settings:
         raise UserError(f"{path}: namelist file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: cannot read the namelist ({exc})") from None
-    return loads(text, source=str(path), overrides=overrides)
+    if not _has_groups(text):  # an empty file would silently run every default: a global experiment
+        raise UserError(f"{path}: the namelist is empty or only comments; expected at least one group such as "
+                        f"'&experiment name = ... /' (`colmda namelist` lists every key)")
+    return loads(text, source=str(path), overrides=overrides, base_dir=p.resolve().parent)
+
+
+def _has_groups(text: str) -> bool:
+    return any(line.split("!", 1)[0].strip().startswith(("&", "$")) for line in text.splitlines())
 
 
 def defaults() -> Settings:
@@ -842,8 +869,8 @@ def validate(s: Settings) -> None:
         raise UserError(f"{src}: &domain box and point_lat/point_lon are exclusive; give one of them")
     for g, k, p in ((D, "file", d.file), (F, "file", s.forcing.file), (E, "initial_restart", e.initial_restart)):
         if p and not Path(p).is_file():
-            raise UserError(f"{_where(src, g, k)} = '{p}': file not found (relative paths are relative to the "
-                            f"current directory, {Path.cwd()})")
+            raise UserError(f"{_where(src, g, k)} = '{p}': file not found (a relative path in a namelist is "
+                            f"relative to the namelist's directory, in --set to the current directory)")
     a, o = s.assimilation, s.observations
     if a.method != "none":
         if not o.directory:

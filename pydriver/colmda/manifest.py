@@ -182,6 +182,12 @@ def format_summary(rundir) -> str:
                  + (f" ({Path(hist[0]).name} .. {Path(hist[-1]).name})" if hist else ""))
     lines.append(f"  restart     {s.get('last_restart', '-')}")
     lines.append(f"  manifest    {mp.resolve()}")
+    for sensor, counts in (s.get("observations") or {}).items():
+        rest = ", ".join(f"{k} {v}" for k, v in counts.items() if k != "used")
+        lines.append(f"  observations {sensor}: {counts.get('used', 0)} used" + (f" (rejected/unused: {rest})"
+                                                                                   if rest else ""))
+    for what, note in (s.get("input_checks") or {}).items():
+        lines.append(f"  input check {what}: {note}")
     means = s.get("global_means", {})
     if means:
         lines.append("  land means over the experiment (area weighted):")

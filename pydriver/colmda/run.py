@@ -542,7 +542,8 @@ def _run(session: Session, settings: Settings, *, resume, inputs, analysis, comm
                                    averaging=s.output.averaging, frequency=s.output.frequency,
                                    period=parse_period(s.output.file_period), origin=s.start,
                                    precision=s.output.precision, complevel=s.output.complevel,
-                                   attrs={"forcing_source": s.forcing.source, "forcing_seed": s.forcing.seed})
+                                   attrs={"forcing_source": s.forcing.source, "forcing_seed": s.forcing.seed,
+                                          **input_check_attrs(inputs)})
         stage = OutputStage(s, comm, sh, writer, ncol)
         if comm.is_root and rdata is not None:
             for k, v in rdata.arrays.items():
@@ -565,11 +566,21 @@ def _run(session: Session, settings: Settings, *, resume, inputs, analysis, comm
 
         # ---- analysis method, its diagnostics writer, and the observation simulator of a truth run
         analysis_writer = None
+        tally = None
         if analysis is None:
             from .assim.diagnostics import AnalysisWriter
             from .assim.hooks import SekfMethod
 
             method = collective(comm, lambda: SekfMethod(s, inputs))
+            from .assim.tally import ObservationTally
+
+            tally = ObservationTally(method.obs.sensors, method.obs)
+            if comm.is_root:
+                for name, n in method.obs.outside_run.items():
+                    if n:
+                        log.warning("%s/%s.nc: %d retrieval(s) on the run's columns lie outside the run "
+                                    "(%s .. %s) and are not used", s.observations.directory, name, n,
+                                    format_date(s.start), format_date(s.end))
             if s.assimilation.diagnostics:
                 analysis_writer = AnalysisWriter(comm, rundir / "analysis", s.experiment.name, method.obs.sensors,
                                                  method.n)
@@ -749,6 +760,7 @@ def _run(session: Session, settings: Settings, *, resume, inputs, analysis, comm
                 ctx.state, ctx.diagnostics = sh.state, diag
                 if method is not None:
                     new, adiag = method.analyse(ctx, plan, extra_end, snaps)
+                    tally.add(adiag)
                     if analysis_writer is not None and plan is not None:
                         analysis_writer.write(t1, adiag)
                 else:
@@ -771,6 +783,7 @@ def _run(session: Session, settings: Settings, *, resume, inputs, analysis, comm
     if start_w < n_windows or last_restart is None:
         last_restart = save_restart(status.time.strftime("%Y-%m-%dT%H%M"))
     gathered_end = sh.gather_state()
+    obs_summary = tally.summary(comm) if tally is not None else None
     per_rank = comm.gather({k: round(v, 3) for k, v in timer.seconds.items()})
     result = RunResult(rundir, status)
     if comm.is_root:
@@ -794,9 +807,13 @@ def _run(session: Session, settings: Settings, *, resume, inputs, analysis, comm
                        "tolerance": s.experiment.spinup_tolerance, "start": format_date(s.spinup_start),
                        "end": format_date(s.spinup_end)},
             "history_files": hist,
+            "input_checks": dict(getattr(inputs, "checks", {}) or {}),
             "last_restart": str(last_restart) if last_restart else None,
             **summ,
         }
+        if obs_summary is not None:
+            summary["observations"] = obs_summary
+            tally.warn(obs_summary, s.source)
         write_json(rundir / SUMMARY, summary)
         manifest.extra["spinup"] = summary["spinup"]
         manifest.extra["outputs"] = {"history": hist, "last_restart": summary["last_restart"]}
@@ -804,6 +821,12 @@ def _run(session: Session, settings: Settings, *, resume, inputs, analysis, comm
         result.history_files = hist
         result.summary = summary
     return result
+
+
+def input_check_attrs(inputs) -> dict:
+    """History-file attributes for the input checks that changed what runs (clipped records, nearest land)."""
+    checks = getattr(inputs, "checks", {}) or {}
+    return {"input_checks": "; ".join(f"{k}: {v}" for k, v in checks.items())} if checks else {}
 
 
 def json_norm(obj) -> str:

@@ -61,15 +61,14 @@ def pid_alive(pid: int) -> bool:
 class RunLock:
     """The lock of one experiment in one run directory (rank 0 takes it; see the module docstring).
 
-    Acquisition is serialised by ``flock`` on a guard file next to the lock, so two runs starting at the same
-    moment cannot both decide that the directory is free. ``stale`` holds the contents of a stale lock taken over.
+    Acquisition is serialised by ``flock`` on the run directory itself, so two runs starting at the same moment
+    cannot both decide that the directory is free. ``stale`` holds the contents of a stale lock taken over.
     """
 
     def __init__(self, rundir, experiment: str):
         self.rundir = Path(rundir)
         self.experiment = experiment
         self.path = self.rundir / f".{experiment}.lock"
-        self.guard = self.rundir / f".{experiment}.lock.guard"
         self.held = False
         self.stale: dict | None = None
 
@@ -85,7 +84,7 @@ class RunLock:
         import fcntl
 
         me = {"pid": os.getpid(), "host": socket.gethostname(), "started": _now(), "experiment": self.experiment}
-        fd = os.open(self.guard, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(self.rundir, os.O_RDONLY)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             old = self.read()
@@ -114,8 +113,6 @@ class RunLock:
         if self.held:
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
-            with contextlib.suppress(FileNotFoundError):
-                self.guard.unlink()
             self.held = False
 
 
@@ -211,9 +208,13 @@ def other_experiment(rundir) -> str | None:
     return str(m["experiment"]) if m.get("experiment") else None
 
 
-def prepare_directory(rundir: Path, key_text: str) -> None:
-    """Create the run directory and check that it is writable; OS errors become one-line UserErrors."""
+def prepare_directory(rundir: Path, key_text: str) -> list[Path]:
+    """Create the run directory and check that it is writable; OS errors become one-line UserErrors. Returns the
+    directories created (deepest last), so that a run failing in its set-up can remove them again."""
+    created = []
     try:
+        created = [p for p in [*reversed(rundir.absolute().parents), rundir.absolute()] if not p.exists()]
+        created += [rundir.absolute() / sub for sub in ("history", "restart") if not (rundir / sub).exists()]
         rundir.mkdir(parents=True, exist_ok=True)
         for sub in ("history", "restart"):
             (rundir / sub).mkdir(exist_ok=True)
@@ -221,7 +222,16 @@ def prepare_directory(rundir: Path, key_text: str) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
+        remove_empty(created)
         raise UserError(f"{key_text} = '{rundir}': {os_error_text(exc)}") from None
+    return created
+
+
+def remove_empty(directories) -> None:
+    """Remove the given directories, deepest first, where they are empty."""
+    for d in sorted(directories, key=lambda p: len(p.parts), reverse=True):
+        with contextlib.suppress(OSError):
+            d.rmdir()
 
 
 def os_error_text(exc: OSError) -> str:
@@ -247,8 +257,13 @@ def check_fresh_start(rundir: Path, experiment: str, *, overwrite: bool, keep=()
     if not earlier.exists:
         return []
     if not overwrite:
-        hint = ("continue it with --resume, or start again with --overwrite (deletes that run's files)"
-                if earlier.restarts else "start again with --overwrite (deletes that run's files)")
+        if earlier.status == "completed" and earlier.restarts:
+            hint = ("extend it with --resume and a later &experiment end, or start again with --overwrite (deletes "
+                    "that run's files)")
+        elif earlier.restarts:
+            hint = "continue it with --resume, or start again with --overwrite (deletes that run's files)"
+        else:
+            hint = "start again with --overwrite (deletes that run's files)"
         raise UserError(f"{rundir}: holds {earlier.describe()}; {hint}")
     keep_set = {Path(k).resolve() for k in keep if k}
     return [p for p in earlier.files() if p.resolve() not in keep_set]
@@ -324,6 +339,7 @@ class Session:
         self.overwrite = overwrite
         self.lock = RunLock(self.rundir, settings.experiment.name)
         self.to_delete: list[Path] = []
+        self.created: list[Path] = []  # directories made by this run (removed again if it fails in set-up)
         self.manifest = None  # colmda.manifest.Manifest, set by the run once written
         self.timer = None
         self.position = "set-up"  # where the run is (for the interrupted message)
@@ -335,7 +351,7 @@ class Session:
         s = self.s
 
         def enter():
-            prepare_directory(self.rundir, f"{s.source}: &output directory")
+            self.created = prepare_directory(self.rundir, f"{s.source}: &output directory")
             self.lock.acquire()
             try:
                 if self.lock.stale is not None:
@@ -390,4 +406,6 @@ class Session:
                                       "; no restart was written yet: run it again (with --overwrite)"))
         finally:
             self.lock.release()
+            if exc is not None and self.manifest is None:  # failed in set-up: leave no empty run directory
+                remove_empty(self.created)
         return False

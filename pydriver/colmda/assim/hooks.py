@@ -66,7 +66,11 @@ class SekfMethod:
         self.end = a.end or settings.end
         self.gross = a.gross_error
         self.inputs = inputs
-        self.obs = ObservationSet(settings, inputs.column, inputs.pft)
+        glat, glon = np.asarray(inputs.grid_lat, float), np.asarray(inputs.grid_lon, float)
+        cell = (float(np.abs(np.diff(glat)).max()) if len(glat) > 1 else 180.0,
+                float(np.abs(np.diff(glon)).max()) if len(glon) > 1 else 360.0)
+        self.obs = ObservationSet(settings, inputs.column, inputs.pft, run_lat=inputs.lat, run_lon=inputs.lon,
+                                  cell_deg=cell, run_porosity=inputs.params.soilpar[L.SP_THETA_S, 0])
         dz = inputs.params.dz_soil
         self.dz = dz
         w = np.zeros((len(self.obs.sensors), L.NL_SOIL))
