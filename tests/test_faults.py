@@ -257,6 +257,21 @@ def test_two_concurrent_runs_exactly_one_proceeds(tmp_path):
     assert "Traceback" not in loser
 
 
+@pytest.mark.skipif(H.find_mpiexec() is None, reason="mpiexec not found")
+def test_mpi_rank0_takes_the_lock_and_refusal_is_one_line(tmp_path):
+    """Under mpiexec -n 2 rank 0 takes the lock and releases it; a second 2-rank start over the finished run exits
+    2 with exactly one error line (rank 0's), leaving the files byte-identical."""
+    d = tmp_path / "r"
+    args = ["run", str(SMALL), "--set", f"output.directory={d}", *BOX, "--log-level", "warning", "--no-progress"]
+    r = cli(args, ranks=2)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert not (d / ".small.lock").exists() and json.loads((d / "manifest.json").read_text())["ranks"] == 2
+    before = snapshot(d)
+    r = cli(args, ranks=2)
+    assert_clean_error(r, "holds a finished run of experiment 'small'")
+    assert snapshot(d) == before
+
+
 def _start_and_wait_for_restart(d, extra_env=None):
     args = ["run", str(SMALL), "--set", f"output.directory={d}", *BOX, "--log-level", "warning", "--no-progress"]
     env = H.clean_env(**{H.TOY_CORE_ENV: 1, R.DEBUG_DELAY_ENV: "0.5", **(extra_env or {})})
