@@ -192,7 +192,7 @@ def run_twin(settings: Settings, *, comm=None, progress=True, namelist_path=None
 
     comm = comm or get_comm()
     s = settings
-    root = Path(s.output_directory)
+    root = Path(s.output_directory).absolute()  # derived paths (initial_restart) must not depend on the cwd
     mx = s.matrix
     if s.assimilation.method != "none":
         raise UserError(f"{s.source}: `colmda twin` sets &assimilation method itself; leave it 'none'")
