@@ -321,6 +321,17 @@ def _on_root(comm, fn):
     return out
 
 
+def resume_command(namelist_path=None) -> str:
+    """The command that continues this run: this process's `colmda run ...` (same --set options) with --resume."""
+    import shlex
+    import sys
+
+    argv = [a for a in sys.argv[1:] if a not in ("--overwrite", "--force", "--resume")]
+    if argv[:1] == ["run"] and namelist_path and str(namelist_path) in argv:
+        return "colmda " + " ".join(shlex.quote(a) for a in argv) + " --resume"
+    return f"colmda run {namelist_path or 'NAMELIST'} --resume"
+
+
 class Session:
     """Rank 0's hold on the run directory during one run (``with Session(...) as session:``).
 
@@ -344,8 +355,7 @@ class Session:
         self.timer = None
         self.position = "set-up"  # where the run is (for the interrupted message)
         self.last_restart = None
-        nl = namelist_path or "NAMELIST"
-        self.continue_command = f"colmda run {nl} --resume"
+        self.continue_command = resume_command(namelist_path)
 
     def __enter__(self) -> "Session":
         s = self.s
