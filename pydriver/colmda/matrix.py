@@ -131,10 +131,10 @@ def step_state(s: Settings) -> str:
 
 def run_step(s: Settings, *, overwrite: bool, comm, progress, namelist_path) -> str:
     """Run one experiment of the matrix, or keep / resume what an earlier matrix left; returns what was done."""
-    from .rundir import _on_root
+    from .rundir import on_root
     from .run import run
 
-    state = "none" if overwrite else _on_root(comm, lambda: step_state(s))
+    state = "none" if overwrite else on_root(comm, lambda: step_state(s))
     state = comm.bcast(state)
     hint = f"colmda twin {namelist_path or 'NAMELIST'}"
     if state == "completed":

@@ -307,7 +307,7 @@ def interrupt_reason(exc: BaseException) -> str:
     return getattr(exc, "signame", "SIGINT")
 
 
-def _on_root(comm, fn):
+def on_root(comm, fn):
     """``fn()`` on rank 0; a UserError there is raised on every rank (same message)."""
     err, out = None, None
     if comm.is_root:
@@ -373,7 +373,7 @@ class Session:
                 self.lock.release()
                 raise
 
-        _on_root(self.comm, enter)
+        on_root(self.comm, enter)
         return self
 
     def _mark_killed(self, stale: dict) -> None:
