@@ -18,9 +18,11 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import errno
+import glob
 import json
 import logging
 import os
+import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,9 +199,20 @@ def inspect(rundir, experiment: str) -> EarlierRun:
     if m and m.get("experiment") == experiment:
         found.manifest = m
     found.restarts = list_restarts(rd / "restart", experiment)
-    found.history = sorted((rd / "history").glob(f"{experiment}_*.nc"))
-    found.analysis = sorted((rd / "analysis").glob(f"{experiment}_*.nc"))
+    found.history = own_files(rd / "history", experiment)
+    found.analysis = own_files(rd / "analysis", experiment)
     return found
+
+
+#: history and analysis file names: '<experiment>_<YYYY[-MM[-DD[THHMM]]]>.nc' (so that experiment 'a' never
+#: claims the files of experiment 'a_b')
+_STAMP = re.compile(r"^\d{4}(-\d{2}(-\d{2}(T\d{4})?)?)?\.nc$")
+
+
+def own_files(directory: Path, experiment: str) -> list[Path]:
+    prefix = experiment + "_"
+    return sorted(p for p in directory.glob(f"{glob.escape(experiment)}_*.nc")
+                  if p.name.startswith(prefix) and _STAMP.match(p.name[len(prefix):]))
 
 
 def other_experiment(rundir) -> str | None:
