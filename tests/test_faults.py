@@ -114,11 +114,14 @@ def test_overwrite_replaces_only_this_experiments_files(tmp_path, toy):
     keep = [p for p in old if "spinup" in p.name][0]
     foreign = d / "restart" / "other_0000001_x.nc"
     shutil.copy(old[0], foreign)
+    longer = d / "history" / "flt_wet_2005-06-01.nc"  # experiment 'flt_wet' shares the prefix 'flt_'
+    shutil.copy(sorted((d / "history").glob("flt_*.nc"))[0], longer)
     (d / "history" / "notes.txt").write_text("mine")
     run_inproc(settings(d, "experiment.spinup_max_cycles=0", f"experiment.initial_restart={keep}"),
                overwrite=True)
     names = {p.name for p in list_restarts(d / "restart")}
     assert keep.name in names and foreign.exists() and (d / "history" / "notes.txt").read_text() == "mine"
+    assert longer.exists()
     assert not any("2005-06-07" in n for n in names), "restarts of the earlier, longer run must be gone"
     assert json.loads((d / "manifest.json").read_text())["status"] == "completed"
 
@@ -403,6 +406,44 @@ def test_shipped_site_example_resolves_in_any_clone(tmp_path, monkeypatch):
     assert Path(s.forcing.file) == MET and MET.is_file()
     readme = (MET.parent / "README.md").read_text()
     assert "CC BY 4.0" in readme and "PLUMBER2" in readme and "doi:10.25914/5fdb0902607e1" in readme
+
+
+SPUNUP = REPO / "data" / "initial" / "default_spunup.nc"
+
+
+def test_shipped_spunup_state_matches_the_domain_and_is_in_equilibrium(tmp_path):
+    """The main job starts from the shipped spun-up state: it was made on the current default domain (sha256 in
+    the file and in data/initial/README.md), and one more spin-up cycle of the main job's CTL (real inputs and
+    core) changes soil moisture by less than the job's spin-up tolerance."""
+    from colmda.initial_state import domain_sha256
+
+    s = config.load(REPO / "namelists" / "default.nml",
+                    overrides=[f"output.directory={tmp_path / 'ctl'}", "experiment.name=CTL",
+                               "experiment.end=2005-06-02", "output.variables=SoilMoistV"])
+    assert Path(s.experiment.initial_restart) == SPUNUP and s.experiment.spinup_max_cycles == 1
+    with netCDF4.Dataset(SPUNUP) as nc:
+        made_on = nc.spunup_domain_sha256
+    assert made_on == domain_sha256() and made_on in (SPUNUP.parent / "README.md").read_text(), \
+        "the default domain changed: regenerate data/initial/default_spunup.nc (data/initial/README.md)"
+    result = R.run(s, progress=False)
+    sp = result.summary["spinup"]
+    assert sp["cycles"] == 1 and sp["last_change"] < s.experiment.spinup_tolerance, sp
+
+
+def test_initial_state_ships_only_a_converged_spinup(tmp_path, toy):
+    """`python -m colmda.initial_state` refuses a run whose spin-up did not converge, and ships the restart of the
+    last cycle of one that did, stamped with the domain's sha256; a run started from it begins in that state."""
+    from colmda.initial_state import domain_sha256, main
+
+    run_inproc(settings(tmp_path / "a"))
+    assert main([str(tmp_path / "a"), str(tmp_path / "x.nc")]) == 2 and not (tmp_path / "x.nc").exists()
+    run_inproc(settings(tmp_path / "b", "experiment.spinup_max_cycles=3", "experiment.spinup_tolerance=1.0"))
+    assert main([str(tmp_path / "b"), str(tmp_path / "x.nc")]) == 0
+    with netCDF4.Dataset(tmp_path / "x.nc") as nc:
+        assert nc.spunup_domain_sha256 == domain_sha256() and nc.spunup_cycles == 1
+    src = [p for p in list_restarts(tmp_path / "b" / "restart") if "spinup-cycle001" in p.name][0]
+    np.testing.assert_array_equal(read_restart(tmp_path / "x.nc").state.wliq_soisno,
+                                  read_restart(src).state.wliq_soisno)
 
 
 def test_too_long_experiment_name_is_refused(tmp_path):
