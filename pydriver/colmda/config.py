@@ -385,6 +385,9 @@ KEYS: tuple[Key, ...] = (
     Key(X, "truth_init_saturation", "float", 0.0, "-", "`colmda twin`: cold-start soil saturation of the truth "
         "run (different from &experiment init_saturation gives the model a wrong initial state, a classic twin "
         "design); 0 = the same as the model", lo=0.0, hi=1.0),
+    Key(X, "truth_initial_restart", "path", "", "-", "`colmda twin`: the truth run starts from the state in this "
+        "restart file (its own spun-up state); '' = the same start as the model (&experiment initial_restart or "
+        "a cold start)"),
     Key(X, "new_rule", "str_list", ["X:dense:exclude"], "-", "`colmda twin`: &assimilation vegetation_rule of the "
         "NEW experiment (seed 000: no X-band over dense vegetation)", check=lambda v: _check_rule(v)),
     Key(X, "errors_from_reference", "bool", True, "-", "`colmda twin`: set the SEKF background error of each "
@@ -867,7 +870,8 @@ def validate(s: Settings) -> None:
             raise UserError(f"{_where(src, D, name)}: {len(values)} values for {len(d.point_lat)} points")
     if d.point_lat and d.box:
         raise UserError(f"{src}: &domain box and point_lat/point_lon are exclusive; give one of them")
-    for g, k, p in ((D, "file", d.file), (F, "file", s.forcing.file), (E, "initial_restart", e.initial_restart)):
+    for g, k, p in ((D, "file", d.file), (F, "file", s.forcing.file), (E, "initial_restart", e.initial_restart),
+                    (X, "truth_initial_restart", s.matrix.truth_initial_restart)):
         if p and not Path(p).is_file():
             raise UserError(f"{_where(src, g, k)} = '{p}': file not found (a relative path in a namelist is "
                             f"relative to the namelist's directory, in --set to the current directory)")

@@ -186,6 +186,18 @@ def check_partial(rundir) -> None:
           f"{', '.join(pending)} (finished: {', '.join(done)})", file=sys.stderr)
 
 
+def truth_settings(s: Settings, common: dict, directory) -> Settings:
+    """The truth run of the matrix: the truth's weather realisation, no forcing errors, its own initial state
+    (&matrix truth_initial_restart, truth_init_saturation), simulating the L, C and X retrievals."""
+    mx = s.matrix
+    tsat = mx.truth_init_saturation or s.experiment.init_saturation
+    start = {"initial_restart": mx.truth_initial_restart} if mx.truth_initial_restart else {}
+    return derived(s, {**common, "experiment": {"name": "truth", "init_saturation": tsat, **start},
+                       "forcing": {"seed": mx.truth_seed, "perturb": False, "precip_scale": 1.0},
+                       "observations": {"simulate": ["L", "C", "X"], "sensors": [], "error": []},
+                       "output": {**common.get("output", {}), "directory": str(directory)}})
+
+
 def run_twin(settings: Settings, *, comm=None, progress=True, namelist_path=None, figures=True,
              overwrite: bool = False) -> dict:
     from .parallel import get_comm
@@ -207,11 +219,7 @@ def run_twin(settings: Settings, *, comm=None, progress=True, namelist_path=None
     common = {"output": {"frequency": "1d", "averaging": "mean", "variables": list(out_vars)}}
 
     # 1. truth
-    tsat = mx.truth_init_saturation or s.experiment.init_saturation
-    truth = derived(s, {**common, "experiment": {"name": "truth", "init_saturation": tsat},
-                        "forcing": {"seed": mx.truth_seed, "perturb": False, "precip_scale": 1.0},
-                        "observations": {"simulate": ["L", "C", "X"], "sensors": [], "error": []},
-                        "output": {**common["output"], "directory": str(root / "truth")}})
+    truth = truth_settings(s, common, root / "truth")
     dom = s.domain.file or str(_default_domain())
     doc = {"name": s.experiment.name, "start": format_date(s.start), "end": format_date(s.end),
            "forecast_start": format_date(fc), "domain_file": dom, "truth": None, "reference": None, "insitu": None,

@@ -340,6 +340,8 @@ def resume_command(namelist_path=None) -> str:
     import sys
 
     argv = [a for a in sys.argv[1:] if a not in ("--overwrite", "--force", "--resume")]
+    if argv[:1] == ["twin"] and namelist_path and str(namelist_path) in argv:  # a matrix continues by itself
+        return "colmda " + " ".join(shlex.quote(a) for a in argv)
     if argv[:1] == ["run"] and namelist_path and str(namelist_path) in argv:
         return "colmda " + " ".join(shlex.quote(a) for a in argv) + " --resume"
     return f"colmda run {namelist_path or 'NAMELIST'} --resume"
