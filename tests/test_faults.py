@@ -408,25 +408,31 @@ def test_shipped_site_example_resolves_in_any_clone(tmp_path, monkeypatch):
     assert "CC BY 4.0" in readme and "PLUMBER2" in readme and "doi:10.25914/5fdb0902607e1" in readme
 
 
-SPUNUP = REPO / "data" / "initial" / "default_spunup.nc"
+INITIAL = REPO / "data" / "initial"
 
 
-def test_shipped_spunup_state_matches_the_domain_and_is_in_equilibrium(tmp_path):
-    """The main job starts from the shipped spun-up state: it was made on the current default domain (sha256 in
-    the file and in data/initial/README.md), and one more spin-up cycle of the main job's CTL (real inputs and
-    core) changes soil moisture by less than the job's spin-up tolerance."""
+@pytest.mark.parametrize("who", ["CTL", "truth"])
+def test_shipped_spunup_state_matches_the_domain_and_is_in_equilibrium(tmp_path, who):
+    """The main job's model (CTL) and truth start from shipped spun-up states: each was made on the current default
+    domain (sha256 in the file and in data/initial/README.md), and one more spin-up cycle with the job's settings
+    (real inputs and core) changes soil moisture by less than the job's spin-up tolerance."""
+    from colmda import matrix as M
     from colmda.initial_state import domain_sha256
 
     s = config.load(REPO / "namelists" / "default.nml",
-                    overrides=[f"output.directory={tmp_path / 'ctl'}", "experiment.name=CTL",
-                               "experiment.end=2005-06-02", "output.variables=SoilMoistV"])
-    assert Path(s.experiment.initial_restart) == SPUNUP and s.experiment.spinup_max_cycles == 1
-    with netCDF4.Dataset(SPUNUP) as nc:
+                    overrides=["experiment.end=2005-06-02", "output.variables=SoilMoistV"])
+    if who == "CTL":
+        s = M.derived(s, {"experiment": {"name": "CTL"}, "output": {"directory": str(tmp_path / who)}})
+        shipped = INITIAL / "default_spunup.nc"
+    else:
+        s = M.derived(M.truth_settings(s, {}, tmp_path / who), {"observations": {"simulate": []}})
+        shipped = INITIAL / "default_truth_spunup.nc"
+    assert Path(s.experiment.initial_restart) == shipped and s.experiment.spinup_max_cycles == 1
+    with netCDF4.Dataset(shipped) as nc:
         made_on = nc.spunup_domain_sha256
-    assert made_on == domain_sha256() and made_on in (SPUNUP.parent / "README.md").read_text(), \
-        "the default domain changed: regenerate data/initial/default_spunup.nc (data/initial/README.md)"
-    result = R.run(s, progress=False)
-    sp = result.summary["spinup"]
+    assert made_on == domain_sha256() and made_on in (INITIAL / "README.md").read_text(), \
+        f"the default domain changed: regenerate {shipped} (data/initial/README.md)"
+    sp = R.run(s, progress=False).summary["spinup"]
     assert sp["cycles"] == 1 and sp["last_change"] < s.experiment.spinup_tolerance, sp
 
 
