@@ -42,6 +42,7 @@ from .output import (STORES, HistoryWriter, Inputs, OutputGrid, needs_end_state,
 from .parallel import Decomposition, decompose, get_comm, keyed_rng
 from .progress import Progress
 from .restart import RestartData, RunStatus, latest_restart, list_restarts, read_restart, restart_path, write_restart
+from .rundir import Session, remove_own_temporaries
 
 log = logging.getLogger("colmda")
 
@@ -171,25 +172,6 @@ def interpolate_monthly(monthly: np.ndarray, t: _dt.datetime) -> np.ndarray:
     """Value at time ``t`` of a (12, ncol) monthly climatology (linear between mid-months)."""
     a, b, w = monthly_weights(t)
     return (1.0 - w) * monthly[a] + w * monthly[b]
-
-
-def _clean_rundir(comm, rundir: Path, experiment: str) -> None:
-    """Fresh start: remove history, restarts, manifest and summary of an earlier run in the same directory."""
-    if not comm.is_root:
-        return
-    removed = 0
-    for p in (list((rundir / "history").glob(f"{experiment}_*.nc")) + list_restarts(rundir / "restart")
-              + list((rundir / "analysis").glob(f"{experiment}_*.nc"))):
-        p.unlink()
-        removed += 1
-    for name in ("manifest.json", SUMMARY):
-        if (rundir / name).exists():
-            (rundir / name).unlink()
-    remove_stale_temporaries(rundir / "history")
-    remove_stale_temporaries(rundir / "restart")
-    remove_stale_temporaries(rundir)
-    if removed:
-        log.info("fresh start: removed %d file(s) of an earlier run in %s", removed, rundir)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -482,15 +464,50 @@ class RunResult:
     summary: dict = field(default_factory=dict)
 
 
-def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: AnalysisHook | None = None, comm=None,
-        progress: bool = True, namelist_path=None) -> RunResult:
+def run(settings: Settings, *, resume: bool = False, overwrite: bool = False, inputs=None,
+        analysis: AnalysisHook | None = None, comm=None, progress: bool = True, namelist_path=None) -> RunResult:
     """Run the experiment described by ``settings`` on this process's share of the columns.
 
     ``inputs`` (a :class:`colmda.setup.RunInputs`) defaults to what :func:`colmda.setup.build_inputs` makes of the
     settings; tests pass synthetic ones. ``analysis`` defaults to ``ANALYSES[settings.assimilation.method]``.
+    A fresh start (not ``resume``) over an earlier run of the experiment is refused unless ``overwrite``; the run
+    holds the experiment's lock on the run directory throughout (:mod:`colmda.rundir`).
     """
     comm = comm or get_comm()
+    with Session(comm, settings, resume=resume, overwrite=overwrite, namelist_path=namelist_path) as session:
+        return _run(session, settings, resume=resume, inputs=inputs, analysis=analysis, comm=comm,
+                    progress=progress, namelist_path=namelist_path)
+
+
+def find_resume_restart(restart_dir: Path, experiment: str, check) -> tuple[Path, RestartData]:
+    """The newest restart of ``experiment`` that reads and passes its checks; damaged or invalid newer ones are
+    skipped with a warning naming them. ``check(path, data)`` raises UserError for a restart that does not belong
+    to this run (different settings): that is never skipped."""
+    found = list_restarts(restart_dir, experiment)
+    if not found:
+        raise UserError(f"--resume: no restart file of experiment '{experiment}' in {restart_dir} (run without "
+                        f"--resume to start from the beginning)")
+    skipped = []
+    for p in reversed(found):
+        try:
+            data = read_restart(p)
+        except UserError as exc:
+            log.warning("--resume: skipping %s: %s", p.name, str(exc).split(": ", 1)[-1])
+            skipped.append(p)
+            continue
+        check(p, data)
+        if skipped:
+            log.warning("--resume: resuming from %s, an older restart, because the newer %s could not be used",
+                        p.name, ", ".join(q.name for q in skipped))
+        return p, data
+    raise UserError(f"--resume: none of the {len(found)} restart file(s) of experiment '{experiment}' in "
+                    f"{restart_dir} is usable (newest: {found[-1].name}); start again with --overwrite")
+
+
+def _run(session: Session, settings: Settings, *, resume, inputs, analysis, comm, progress,
+         namelist_path) -> RunResult:
     timer = Timer()
+    session.timer = timer
     s = settings
     rundir = s.output_directory
     method = None  # an analysis method object (colmda.assim.hooks) when &assimilation method is not 'none'
@@ -530,13 +547,6 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
         rdata = None
         resumed_from = None
         if resume:
-            def find():
-                p = latest_restart(restart_dir, s.experiment.name)
-                if p is None:
-                    raise UserError(f"--resume: no restart file of experiment '{s.experiment.name}' in "
-                                    f"{restart_dir} (run without --resume to start from the beginning)")
-                return p
-
             def check(p, data):
                 old = data.attrs.get("fingerprint")
                 new = s.fingerprint()
@@ -549,16 +559,15 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
                     raise UserError(f"{p}: the restart holds {len(data.column)} columns, not the "
                                     f"{len(inputs.column)} columns this namelist selects")
 
-            resumed_from, rdata = load_restart_collective(find, check)
+            got = collective(comm, lambda: find_resume_restart(restart_dir, s.experiment.name, check)
+                             if comm.is_root else None)
+            resumed_from = comm.bcast(got[0] if got else None)
+            rdata = got[1] if got else None
             status = comm.bcast(rdata.status if comm.is_root else None)
             sh.scatter_state(rdata.state if comm.is_root else None)
             if comm.is_root:
                 log.info("resuming from %s (%s, %s)", resumed_from, status.phase, format_date(status.time))
         else:
-            if comm.is_root:
-                rundir.mkdir(parents=True, exist_ok=True)
-            comm.barrier()
-            _clean_rundir(comm, rundir, s.experiment.name)
             status = RunStatus("spinup" if s.experiment.spinup_max_cycles > 0 else "experiment", 0,
                                s.spinup_start if s.experiment.spinup_max_cycles > 0 else s.start)
             if s.experiment.initial_restart:
@@ -579,13 +588,12 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
                     tinit = inputs.t_clim[sh.local] if inputs.t_clim is not None else 283.15
                 sh.state = initial_state(sh.params, temperature=tinit, saturation=s.experiment.init_saturation)
 
-        # ---- output machinery (rank 0 holds the writer and accumulators)
+        # ---- output machinery (rank 0 holds the writer and accumulators); inputs are good: now an earlier run's
+        # files may go (--overwrite)
+        session.delete_earlier()
         writer = None
         if comm.is_root:
-            (rundir / "history").mkdir(parents=True, exist_ok=True)
-            restart_dir.mkdir(parents=True, exist_ok=True)
-            remove_stale_temporaries(rundir / "history")
-            remove_stale_temporaries(restart_dir)
+            remove_own_temporaries(rundir, s.experiment.name)
             from .config import parse_period
 
             grid = OutputGrid.for_columns(s.output_layout, inputs.column, inputs.grid_lat, inputs.grid_lon,
@@ -597,7 +605,8 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
                                    averaging=s.output.averaging, frequency=s.output.frequency,
                                    period=parse_period(s.output.file_period), origin=s.start,
                                    precision=s.output.precision, complevel=s.output.complevel,
-                                   attrs={"forcing_source": s.forcing.source, "forcing_seed": s.forcing.seed})
+                                   attrs={"forcing_source": s.forcing.source, "forcing_seed": s.forcing.seed,
+                                          **input_check_attrs(inputs)})
         stage = OutputStage(s, comm, sh, writer, ncol)
         if comm.is_root and rdata is not None:
             for k, v in rdata.arrays.items():
@@ -613,16 +622,28 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
                 manifest.add_input(s.experiment.initial_restart, "initial_restart")
             (rundir / "namelist.nml").write_text(s.to_namelist())
             manifest.extra["columns"] = ncol
+            manifest.extra["n_windows"] = s.n_windows
             manifest.extra["decomposition_initial"] = list(sh.decomp.counts)
             manifest.write("running", timer)
+            session.manifest = manifest
 
         # ---- analysis method, its diagnostics writer, and the observation simulator of a truth run
         analysis_writer = None
+        tally = None
         if analysis is None:
             from .assim.diagnostics import AnalysisWriter
             from .assim.hooks import SekfMethod
 
             method = collective(comm, lambda: SekfMethod(s, inputs))
+            from .assim.tally import ObservationTally
+
+            tally = ObservationTally(method.obs.sensors, method.obs)
+            if comm.is_root:
+                for name, n in method.obs.outside_run.items():
+                    if n:
+                        log.warning("%s/%s.nc: %d retrieval(s) on the run's columns lie outside the run "
+                                    "(%s .. %s) and are not used", s.observations.directory, name, n,
+                                    format_date(s.start), format_date(s.end))
             if s.assimilation.diagnostics:
                 analysis_writer = AnalysisWriter(comm, rundir / "analysis", s.experiment.name, method.obs.sensors,
                                                  method.n)
@@ -765,6 +786,7 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
                                           "forcing_seed": s.forcing.seed, "experiment": s.experiment.name})
                 p = write_restart(restart_path(restart_dir, s.experiment.name, status.seq, label), data)
                 log.debug("restart written: %s", p)
+                session.last_restart = p
                 return p
         return None
 
@@ -781,6 +803,7 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
                                        enabled=progress, work_per_unit=ncol * nsteps) as bar:
             while status.phase == "spinup":
                 ref = sh.gather(vol_soil_moisture(sh.state, dz))
+                session.position = f"spin-up cycle {status.spinup_cycles + 1}"
                 for w in range(nsw):
                     forecast(s.spinup_start + w * win, nsteps)
                     balance()
@@ -818,6 +841,7 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
     with timer("experiment"), Progress(n_windows - start_w, "experiment", rank=comm.rank,
                                        enabled=progress, work_per_unit=ncol * nsteps) as bar:
         for w in range(start_w, n_windows):
+            session.position = f"experiment window {w + 1} of {n_windows}"
             t0 = s.start + w * win
             t1 = t0 + win
             loc = sh.local
@@ -836,6 +860,7 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
                 ctx.state, ctx.diagnostics = sh.state, diag
                 if method is not None:
                     new, adiag = method.analyse(ctx, plan, extra_end, snaps)
+                    tally.add(adiag)
                     if analysis_writer is not None and plan is not None:
                         analysis_writer.write(t1, adiag)
                 else:
@@ -853,10 +878,12 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
                 last_restart = save_restart(t1.strftime("%Y-%m-%dT%H%M"))
             bar.update(1, date=t1)
 
+    session.position = "the end of the run (final restart and output)"
     # ---- end: final restart (with the open file period's records), last history file, summary, manifest
     if start_w < n_windows or last_restart is None:
         last_restart = save_restart(status.time.strftime("%Y-%m-%dT%H%M"))
     gathered_end = sh.gather_state()
+    obs_summary = tally.summary(comm) if tally is not None else None
     per_rank = comm.gather({k: round(v, 3) for k, v in timer.seconds.items()})
     result = RunResult(rundir, status)
     if comm.is_root:
@@ -884,9 +911,13 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
                        "tolerance": s.experiment.spinup_tolerance, "start": format_date(s.spinup_start),
                        "end": format_date(s.spinup_end)},
             "history_files": hist,
+            "input_checks": dict(getattr(inputs, "checks", {}) or {}),
             "last_restart": str(last_restart) if last_restart else None,
             **summ,
         }
+        if obs_summary is not None:
+            summary["observations"] = obs_summary
+            tally.warn(obs_summary, s.source)
         write_json(rundir / SUMMARY, summary)
         manifest.extra["spinup"] = summary["spinup"]
         manifest.extra["outputs"] = {"history": hist, "last_restart": summary["last_restart"]}
@@ -894,6 +925,12 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
         result.history_files = hist
         result.summary = summary
     return result
+
+
+def input_check_attrs(inputs) -> dict:
+    """History-file attributes for the input checks that changed what runs (clipped records, nearest land)."""
+    checks = getattr(inputs, "checks", {}) or {}
+    return {"input_checks": "; ".join(f"{k}: {v}" for k, v in checks.items())} if checks else {}
 
 
 def json_norm(obj) -> str:
