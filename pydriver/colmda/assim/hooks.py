@@ -10,18 +10,24 @@ AnalysisWriter` in the schema :data:`SCHEMA`.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from .. import layout as L
+from ..constants import DENH2O, DENICE, TFRZ
 from ..core import ColumnState
 from ..errors import UserError
+from ..timeutil import format_date
 from ..keys import Key
 from ..obs import operators
 from . import sekf
 from .base import Analysis, AnalysisMethod, ForecastRequest, Variable, register
 from .observations import GROSS_ERROR, MODEL_QC, USED, ObservationSet, WindowObservations
+from .tally import ObservationTally
 
-TFRZ = 273.15  # K
+log = logging.getLogger("colmda")
+
 SNOW_QC = 1.0  # kg m-2: model snow above this at the observation time rejects a retrieval
 
 A = "assimilation"
@@ -78,7 +84,7 @@ SCHEMA = {
 def volumetric_layers(state: ColumnState, dz: np.ndarray, nl: int) -> np.ndarray:
     """Total (liquid + ice) volumetric soil moisture of the top ``nl`` layers (nl, ncol)."""
     s = L.NSNOW_MAX
-    return (state.wliq_soisno[s:s + nl] / 1000.0 + state.wice_soisno[s:s + nl] / 917.0) / dz[:nl, None]
+    return (state.wliq_soisno[s:s + nl] / DENH2O + state.wice_soisno[s:s + nl] / DENICE) / dz[:nl, None]
 
 
 @register
@@ -139,12 +145,20 @@ class SekfMethod(AnalysisMethod):
         self.nsnap = max(self.n, int(np.flatnonzero(w.any(axis=0)).max()) + 1)
         self.weights = w[:, : self.nsnap]  # (nsensor, nsnap) operator weights per sensor
         self.nrun = 2 * self.n if self.two_sided else self.n
+        self.tally = ObservationTally(self.obs.sensors, self.obs)  # retrievals per sensor and reason, for the summary
         self.writer = None
-        if comm is not None and a.diagnostics:
-            from .diagnostics import AnalysisWriter
+        if comm is not None:
+            if comm.is_root:
+                for name, count in self.obs.outside_run.items():
+                    if count:
+                        log.warning("%s/%s.nc: %d retrieval(s) on the run's columns lie outside the run "
+                                    "(%s .. %s) and are not used", settings.observations.directory, name, count,
+                                    format_date(settings.start), format_date(settings.end))
+            if a.diagnostics:
+                from .diagnostics import AnalysisWriter
 
-            self.writer = AnalysisWriter(comm, settings.output_directory / "analysis", settings.experiment.name,
-                                         self.obs.sensors, self.n)
+                self.writer = AnalysisWriter(comm, settings.output_directory / "analysis", settings.experiment.name,
+                                             self.obs.sensors, self.n)
 
     # ---- window start
     def plan(self, ctx) -> ForecastRequest | None:
@@ -159,7 +173,7 @@ class SekfMethod(AnalysisMethod):
         s = L.NSNOW_MAX
         dz = self.dz[: self.n, None]
         theta = volumetric_layers(st, self.dz, self.n)[:, sub].T  # (nsub, n)
-        ice = (st.wice_soisno[s:s + self.n, sub] / 917.0 / dz).T
+        ice = (st.wice_soisno[s:s + self.n, sub] / DENICE / dz).T
         porosity = ctx.params.soilpar[L.SP_THETA_S, : self.n][:, sub].T
         step = sekf.perturbation_signs(theta, self.dx, porosity - ice) * self.dx[None, :]  # (nsub, n)
         signs = (1.0, -1.0) if self.two_sided else (1.0,)
@@ -168,7 +182,7 @@ class SekfMethod(AnalysisMethod):
         for sign in signs:
             for i in range(self.n):
                 b = base.copy()
-                b.wliq_soisno[s + i] += sign * step[:, i] * 1000.0 * self.dz[i]
+                b.wliq_soisno[s + i] += sign * step[:, i] * DENH2O * self.dz[i]
                 blocks.append(b)
         extra = ColumnState.concatenate(blocks)
         nsnap = self.nsnap
@@ -257,8 +271,10 @@ class SekfMethod(AnalysisMethod):
                                                "analysis_std": np.sqrt(res.analysis_variance)})
 
     def write_diagnostics(self, ctx, analysis: Analysis, report) -> None:
+        diag = self.diagnostics(ctx, analysis, report)
+        self.tally.add(diag)
         if self.writer is not None:
-            self.writer.write(ctx.time, self.diagnostics(ctx, analysis, report))
+            self.writer.write(ctx.time, diag)
 
     def diagnostics(self, ctx, analysis: Analysis, report) -> dict:
         """Per-retrieval and per-column diagnostics of this rank (global column indices), for the writer."""
@@ -283,9 +299,17 @@ class SekfMethod(AnalysisMethod):
         return {"rows": rows, "columns": cols}
 
     def summary_entries(self, rundir) -> dict:
-        """O - B statistics per sensor over the run's analysis files."""
-        if self.writer is None:
+        """Collective: retrievals per sensor and rejection reason over the run (summary.json 'observations', with a
+        warning when a sensor, or every sensor, was never used) and the O - B statistics per sensor over the run's
+        analysis files ('innovations')."""
+        counts = self.tally.summary(self.comm)
+        if counts is None:
             return {}
-        from .diagnostics import obs_statistics
+        out = {}
+        if self.writer is not None:
+            from .diagnostics import obs_statistics
 
-        return {"observations": obs_statistics(rundir / "analysis", self.s.experiment.name, self.obs.sensors)}
+            out["innovations"] = obs_statistics(rundir / "analysis", self.s.experiment.name, self.obs.sensors)
+        self.tally.warn(counts, self.s.source)
+        out["observations"] = counts
+        return out
