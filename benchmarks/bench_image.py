@@ -1,0 +1,53 @@
+"""Speed of one image analysis (seed 003) on the default 256 x 128 grid: 50 background and 50 observation
+members transformed (100 forward transforms), per-coefficient variances, gain, and the inverse transform.
+
+Run: .venv/bin/python benchmarks/bench_image.py   (one core: OMP/MKL threads are irrelevant, scipy.fft workers=1)
+"""
+
+import time
+
+import numpy as np
+
+from colmda.assim import image
+from colmda.curvelet import CurveletFrame
+
+
+def main(repeats: int = 5):
+    shape = (128, 256)  # (lat, lon) of the default domain
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    land = (np.sin(xx / 20.0) + np.cos(yy / 15.0)) > -0.3  # about 2/3 land
+    bg = 0.25 + 0.1 * np.sin(xx / 30.0)
+    ob = 0.28 + 0.1 * np.cos(yy / 25.0)
+    t0 = time.perf_counter()
+    frame = CurveletFrame(shape)
+    t_frame = time.perf_counter() - t0
+    cols = np.flatnonzero(land.ravel())
+    times = []
+    for r in range(repeats):
+        t0 = time.perf_counter()
+        nb = np.zeros((50,) + shape)
+        no = np.zeros((50,) + shape)
+        nb[:, land] = image.perturbation_noise(1, image.STREAM_BACKGROUND, r, cols, 50)
+        no[:, land] = image.perturbation_noise(1, image.STREAM_OBSERVATION, r, cols, 50)
+        t1 = time.perf_counter()
+        image.analysis(bg, ob, land, frame, nb, no, 0.15, 0.1)
+        t2 = time.perf_counter()
+        times.append((t1 - t0, t2 - t1))
+    x = rng.standard_normal((100,) + shape)
+    t0 = time.perf_counter()
+    c = frame.forward(x)
+    t1 = time.perf_counter()
+    frame.inverse(c)
+    t2 = time.perf_counter()
+    noise, ana = np.median(np.array(times), axis=0)
+    print(f"grid {shape[1]} x {shape[0]} (lon x lat), {frame.nscales} scales, wedges {frame.wedges_per_scale}, "
+          f"redundancy {frame.redundancy:.2f}, padded {frame.padded}")
+    print(f"frame set-up (once per run):                 {t_frame:.3f} s")
+    print(f"keyed noise for 2 x 50 members:               {noise:.3f} s")
+    print(f"one analysis, 50 + 50 members (median of {repeats}): {ana:.3f} s")
+    print(f"reference: float64 forward of 100 fields {t1 - t0:.3f} s, inverse of 100 fields {t2 - t1:.3f} s")
+
+
+if __name__ == "__main__":
+    main()
