@@ -159,3 +159,172 @@ def test_image_grid_of_columns():
     full = np.arange(12 * 24)
     g2 = image.ImageGrid.of_columns(full, lat, lon, is_global=True)
     assert g2.shape == (12, 24) and g2.periodic_lon
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# runs: &assimilation method = 'image' on a box of the default domain
+
+import datetime as _dt  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import xarray as xr  # noqa: E402
+
+from colmda import config  # noqa: E402
+from colmda.parallel import SerialComm  # noqa: E402
+from colmda.restart import read_restart  # noqa: E402
+from colmda.run import run  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import mpi_helpers as H  # noqa: E402
+
+RUN = """
+&experiment
+    name = '{name}'
+    start = '2005-06-01'
+    end = '2005-06-03'
+    spinup_start = '2005-05-29'
+    spinup_end = '2005-06-01'
+    spinup_max_cycles = 1
+    seed = 5
+/
+&domain
+    box = 22.0, 48.0, 95.0, 130.0
+/
+&assimilation
+    method = '{method}'
+    window_hours = 6
+/
+&image
+    file = '{obs}'
+    nscales = 3
+    wedges = 4, 8
+/
+&output
+    directory = '{out}'
+    restart_days = 1
+    frequency = '6h'
+    averaging = 'instant'
+    variables = 'SoilMoist'
+/
+"""
+
+
+def _observed_file(path):
+    """A synthetic observed 0-10 cm field on the default domain grid, every 6 h, with a missing swath."""
+    from colmda.domain import Domain
+
+    d = Domain.load()
+    lat, lon = np.asarray(d.lat), np.asarray(d.lon)
+    times = [_dt.datetime(2005, 6, 1, 6) + _dt.timedelta(hours=6 * k) for k in range(8)]
+    la, lo = np.meshgrid(np.deg2rad(lat), np.deg2rad(lon), indexing="ij")
+    sm = np.stack([0.32 + 0.08 * np.sin(3 * lo + 0.1 * k) * np.cos(2 * la) for k in range(len(times))])
+    sm[:, :, (lon > 120) & (lon < 124)] = np.nan  # a gap
+    ds = xr.Dataset({"sm": (("time", "lat", "lon"), sm.astype("f4"), {"units": "m3 m-3"})},
+                    coords={"time": np.array(times, dtype="datetime64[ns]"), "lat": lat, "lon": lon})
+    ds.to_netcdf(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def image_runs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("image")
+    obs = _observed_file(tmp / "obs.nc")
+    out = {}
+    for method in ("none", "image"):
+        name = "CTL" if method == "none" else "IMAGE"
+        s = config.loads(RUN.format(name=name, method=method, obs=obs, out=tmp / name), source=f"{name}.nml")
+        run(s, comm=SerialComm(), progress=False)
+        out[name] = tmp / name
+    return tmp, obs, out
+
+
+def test_image_run_moves_the_field_towards_the_observed_one(image_runs):
+    """A 2-day IMAGE run analyses at 00, 06, 12 and 18 UTC (8 analyses; the file has no 00 UTC 1 June record):
+    every analysis raises the spatial correlation with the observed field and lowers the ubRMSE; only the layers
+    the 0-10 cm field covers change at an analysis; the analysed layers stay within [residual, porosity]."""
+    tmp, obs, out = image_runs
+    stats = [json.loads(p.read_text()) for p in sorted((out["IMAGE"] / "analysis").glob("image_*.json"))]
+    assert len(stats) == 8
+    for st in stats:
+        assert st["scc_analysis"] > st["scc_background"]
+        assert st["ubrmse_analysis"] < st["ubrmse_background"]
+    ctl = read_restart(sorted((out["CTL"] / "restart").glob("CTL_*_2005-06-03T0000.nc"))[0]).state
+    ima = read_restart(sorted((out["IMAGE"] / "restart").glob("IMAGE_*_2005-06-03T0000.nc"))[0]).state
+    from colmda.core import default_soil_thickness
+    from colmda import layout as L
+
+    dz = default_soil_thickness()
+    th_c = ctl.volumetric_soil_moisture(dz)
+    th_i = ima.volumetric_soil_moisture(dz)
+    assert np.abs(th_i - th_c)[:4].max() > 0.01  # analysed layers moved
+    assert np.all(np.isfinite(th_i)) and th_i.min() >= 0.0
+    # layers below the 0-10 cm field's layers change only through the model (smaller than the top's changes)
+    assert np.abs(th_i - th_c)[6:].max() < np.abs(th_i - th_c)[:4].max()
+    s = L.NSNOW_MAX
+    assert np.all(ima.wliq_soisno[s:] >= 0.0)
+    from colmda.setup import build_inputs
+
+    sett = config.loads(RUN.format(name="IMAGE", method="image", obs=obs, out=tmp / "IMAGE"), source="IMAGE.nml")
+    par = build_inputs(sett).params.soilpar
+    assert np.all(th_i[:4] <= par[L.SP_THETA_S, :4] + 1e-9)
+
+
+def test_image_bad_input(tmp_path):
+    obs = _observed_file(tmp_path / "obs.nc")
+    with pytest.raises(UserError, match="&image file"):
+        config.loads(RUN.format(name="x", method="image", obs=tmp_path / "missing.nc", out=tmp_path / "x"))
+    with pytest.raises(UserError, match="&image wedges"):
+        config.loads(RUN.format(name="x", method="image", obs=obs, out=tmp_path / "x"), overrides=["image.wedges=4,8,8"])
+    # a grid too small for the scales, and a field on another grid without a regridding choice
+    s = config.loads(RUN.format(name="x", method="image", obs=obs, out=tmp_path / "x"),
+                     overrides=["image.nscales=6", "image.wedges=4", "experiment.spinup_max_cycles=0"])
+    with pytest.raises(UserError, match="too small for nscales = 6"):
+        run(s, comm=SerialComm(), progress=False)
+    xr.open_dataset(obs).isel(lat=slice(0, 100)).to_netcdf(tmp_path / "other.nc")
+    s = config.loads(RUN.format(name="y", method="image", obs=tmp_path / "other.nc", out=tmp_path / "y"),
+                     overrides=["experiment.spinup_max_cycles=0"])
+    with pytest.raises(UserError, match="regrid = 'bilinear'"):
+        run(s, comm=SerialComm(), progress=False)
+
+
+MPIEXEC = H.find_mpiexec()
+
+
+@pytest.mark.skipif(MPIEXEC is None, reason="mpiexec not found")
+def test_image_bitwise_identical_on_1_and_2_ranks_and_after_resume(image_runs, tmp_path):
+    """The field is gathered, analysed on rank 0 and scattered back: 1 and 2 ranks give identical history files
+    and final restarts; a run stopped after the first day and resumed gives the same as the continuous run."""
+    tmp, obs, _ = image_runs
+    nml = tmp_path / "image.nml"
+    nml.write_text(RUN.format(name="IMAGE", method="image", obs=obs, out=tmp_path / "unused"))
+    outs = {}
+    for ranks in (1, 2):
+        d = tmp_path / f"r{ranks}"
+        r = H.run_cli(["run", str(nml), "--set", f"output.directory={d}", "--no-progress"], ranks=ranks,
+                      synthetic=False)
+        assert r.returncode == 0, r.stderr[-2000:]
+        outs[ranks] = d
+    d3 = tmp_path / "resumed"
+    r = H.run_cli(["run", str(nml), "--set", f"output.directory={d3}", "--set", "experiment.end=2005-06-02",
+                   "--no-progress"], synthetic=False)
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = H.run_cli(["run", str(nml), "--set", f"output.directory={d3}", "--resume", "--no-progress"], synthetic=False)
+    assert r.returncode == 0, r.stderr[-2000:]
+    outs[3] = d3
+    names = sorted(p.name for p in (outs[1] / "history").glob("*.nc"))
+    assert names
+    for name in names:
+        with xr.open_dataset(outs[1] / "history" / name, decode_times=False) as a:
+            for k in (2, 3):
+                with xr.open_dataset(outs[k] / "history" / name, decode_times=False) as b:
+                    xr.testing.assert_identical(a.drop_attrs(), b.drop_attrs())
+    last = sorted(p.name for p in (outs[1] / "restart").glob("IMAGE_*_2005-06-03T0000.nc"))[0]
+    states = [read_restart(outs[k] / "restart" / last).state for k in (1, 2, 3)]
+    for st in states[1:]:
+        for key in ("wliq_soisno", "wice_soisno", "t_soisno"):
+            assert np.array_equal(getattr(states[0], key), getattr(st, key))
+    stats = sorted(p.name for p in (outs[1] / "analysis").glob("image_*.json"))
+    for name in stats:
+        assert json.loads((outs[1] / "analysis" / name).read_text()) == json.loads((outs[2] / "analysis" / name).read_text())

@@ -37,6 +37,7 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
@@ -223,6 +224,91 @@ def _largest_gap(u, n):
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# the observed field
+
+
+class ObservedField:
+    """The observed field at the run's columns: a netCDF file of (time, lat, lon) fields in m3 m-3 (variable
+    &image variable, default 'sm'; lat/lon 1-D coordinates), or a directory of GLDAS Noah 3-hourly nc4 files
+    (variable default 'SoilMoi0_10cm_inst'). A field on another grid than the domain needs &image regrid =
+    'bilinear'; values at analysis times without a record are None (no analysis then)."""
+
+    def __init__(self, g, inputs, source: str):
+        self.path = Path(g.file)
+        self.regrid = g.regrid
+        self.source = source
+        self.grid_lat = np.asarray(inputs.grid_lat, float)
+        self.grid_lon = np.asarray(inputs.grid_lon, float)
+        nlon = len(self.grid_lon)
+        self.rows, self.cols = np.divmod(np.asarray(inputs.column, dtype=np.int64), nlon)
+        if self.path.is_dir():
+            from ..obs.readers import gldas
+
+            self.variable = g.variable or "SoilMoi0_10cm_inst"
+            self.archive = gldas.Archive(self.path)
+            self.times = None
+        else:
+            import xarray as xr
+
+            self.variable = g.variable or "sm"
+            self.archive = None
+            try:
+                ds = xr.open_dataset(self.path)
+            except (OSError, ValueError) as exc:
+                raise UserError(f"{source}: &image file = '{self.path}': cannot read as netCDF ({exc})") from None
+            with ds:
+                if self.variable not in ds:
+                    raise UserError(f"{self.path}: variable '{self.variable}' not found (&image variable); "
+                                    f"variables: {', '.join(map(str, ds.data_vars))}")
+                v = ds[self.variable]
+                if v.dims[-2:] != ("lat", "lon") or "time" not in v.dims:
+                    raise UserError(f"{self.path}: variable '{self.variable}' has dimensions {v.dims}, expected "
+                                    f"(time, lat, lon)")
+                self.times = [_dt.datetime.fromisoformat(str(np.datetime_as_string(t, unit="s")))
+                              for t in ds["time"].values]
+                self.file_lat = np.asarray(ds["lat"].values, float)
+                self.file_lon = np.asarray(ds["lon"].values, float)
+                self._check_grid(self.file_lat, self.file_lon, str(self.path))
+
+    def _same_grid(self, lat, lon) -> bool:
+        return lat.shape == self.grid_lat.shape and lon.shape == self.grid_lon.shape and \
+            np.allclose(lat, self.grid_lat, atol=1e-4) and np.allclose(lon % 360.0, self.grid_lon % 360.0, atol=1e-4)
+
+    def _check_grid(self, lat, lon, name):
+        if self.regrid == "none" and not self._same_grid(lat, lon):
+            raise UserError(f"{name}: field grid {len(lat)} x {len(lon)} (lat x lon) differs from the domain grid "
+                            f"{len(self.grid_lat)} x {len(self.grid_lon)}; set &image regrid = 'bilinear'")
+
+    def _to_columns(self, lat, lon, values, name):
+        self._check_grid(lat, lon, name)
+        if lat[0] > lat[-1]:
+            lat, values = lat[::-1], values[::-1]
+        if self._same_grid(lat, lon) or (self.regrid == "none"):
+            return values[self.rows, self.cols]
+        from ..obs.readers.gldas import regrid_bilinear
+
+        rr = np.unique(self.rows)
+        cc = np.unique(self.cols)
+        sub = regrid_bilinear(lat, lon, values, self.grid_lat[rr], self.grid_lon[cc])
+        return sub[np.searchsorted(rr, self.rows), np.searchsorted(cc, self.cols)]
+
+    def at(self, t: _dt.datetime):
+        """Field values (ncol,) at the run's columns at time t (NaN where missing), or None."""
+        if self.archive is not None:
+            f = self.archive.field(t, self.variable)
+            if f is None:
+                return None
+            return self._to_columns(f.lat, f.lon, f.values[self.variable], str(self.archive.files[t]))
+        if t not in self.times:
+            return None
+        import xarray as xr
+
+        with xr.open_dataset(self.path) as ds:
+            vals = np.asarray(ds[self.variable].isel(time=self.times.index(t)).values, float)
+        return self._to_columns(self.file_lat, self.file_lon, vals, str(self.path))
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # driver: &assimilation method = 'image'
 
 
@@ -248,9 +334,7 @@ class ImageMethod:
         self.nl = int(np.flatnonzero(self.h > 0).max()) + 1
         self.columns = np.asarray(inputs.column)
         self.end = s.assimilation.end or s.end
-        from ..obs.readers.gridded import ObservedField
-
-        self.observed = ObservedField(g, self.grid, s.source)
+        self.observed = ObservedField(g, inputs, s.source)
 
     def is_analysis_time(self, t: _dt.datetime) -> bool:
         return t <= self.end and t.minute == 0 and t.second == 0 and float(t.hour) in {float(h) for h in self.g.hours}
@@ -296,7 +380,11 @@ class ImageMethod:
         t = ctx.time
         obs_cols = self.observed.at(t)  # (ncol,) NaN where missing, or None when no field at t
         if obs_cols is None:
+            log.warning("image analysis %s: no observed field at this time in %s; no analysis", t, self.g.file)
             return np.zeros(len(self.columns)), None
+        if not np.isfinite(obs_cols).any():
+            raise UserError(f"{self.g.file}: the observed field at {t.isoformat()} has no valid cell on the run's "
+                            f"columns (&image file / variable / regrid)")
         bg = self.grid.image(hx)
         ob = self.grid.image(obs_cols)
         key = int(round((t - _dt.datetime(1970, 1, 1)).total_seconds() / 60.0))  # minutes since 1970

@@ -1,0 +1,1 @@
+"""Readers of real observation and reference products (one module per product)."""
