@@ -328,3 +328,90 @@ def test_image_bitwise_identical_on_1_and_2_ranks_and_after_resume(image_runs, t
     stats = sorted(p.name for p in (outs[1] / "analysis").glob("image_*.json"))
     for name in stats:
         assert json.loads((outs[1] / "analysis" / name).read_text()) == json.loads((outs[2] / "analysis" / name).read_text())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# GLDAS Noah native nc4 reader (fixture: two real 0.25 degree files of 1 January 2016)
+
+GLDAS_DIR = Path("/work/shared/data/real/gldas")  # the uncropped files, when present
+GLDAS_LOCAL = Path(__file__).resolve().parent / "data" / "gldas"
+
+
+def _gldas_dir():
+    for d in (GLDAS_LOCAL, GLDAS_DIR):
+        if d.is_dir() and any(d.rglob("GLDAS_NOAH*.nc4")):
+            return d
+    pytest.skip("GLDAS fixture files not available")
+
+
+def test_gldas_reader_units_and_missing():
+    """kg m-2 of the 0-10 cm layer / (1000 kg m-3 x 0.1 m) = m3 m-3; fill values -> NaN; time from the name."""
+    import netCDF4
+
+    from colmda.obs.readers import gldas
+
+    arch = gldas.Archive(_gldas_dir())
+    t = _dt.datetime(2016, 1, 1, 6)
+    f = arch.field(t, "SoilMoi10_40cm_inst")
+    assert f.time == t
+    with netCDF4.Dataset(arch.files[t]) as ds:
+        raw = np.ma.filled(ds["SoilMoi10_40cm_inst"][0].astype(float), np.nan)
+    v = f.values["SoilMoi10_40cm_inst"]
+    assert np.allclose(v[np.isfinite(raw)], raw[np.isfinite(raw)] / 300.0)
+    assert np.all(np.isnan(v[~np.isfinite(raw)]))
+    assert 0.0 < np.nanmin(v) and np.nanmax(v) < 0.6
+    assert np.isnan(v[np.argmin(np.abs(f.lat - 30.0)), np.argmin(np.abs(f.lon + 125.0))])  # Pacific
+    with pytest.raises(UserError, match="SoilMoi40_100cm_inst"):
+        arch.field(t, "SoilMoi40_100cm_inst")  # not in this variable subset
+
+
+def test_bilinear_regrid_exact_for_linear_fields_and_nan_aware():
+    from colmda.obs.readers.gldas import regrid_bilinear
+
+    slat = np.arange(-59.875, 90, 0.25)
+    slon = np.arange(-179.875, 180, 0.25)
+    la, lo = np.meshgrid(slat, slon, indexing="ij")
+    field = 0.2 + 0.001 * la + 0.3 * np.cos(np.deg2rad(lo))
+    dlat = np.linspace(-50, 80, 27)
+    dlon = np.linspace(0.7, 359.3, 40)
+    out = regrid_bilinear(slat, slon, field, dlat, dlon)
+    exact = 0.2 + 0.001 * dlat[:, None] + 0.3 * np.cos(np.deg2rad(dlon))[None, :]
+    assert np.abs(out - exact).max() < 1e-5  # cos is not linear: within 0.25 degree curvature error
+    lin = regrid_bilinear(slat, slon, 0.001 * la + 0.0 * lo, dlat, dlon)
+    assert np.abs(lin - 0.001 * dlat[:, None]).max() < 1e-12
+    holes = field.copy()
+    holes[:, (slon > 10) & (slon < 20)] = np.nan
+    r = regrid_bilinear(slat, slon, holes, dlat, dlon)
+    assert np.all(np.isnan(r[:, (dlon > 10.3) & (dlon < 19.7)]))
+    assert np.all(np.isfinite(r[:, (dlon > 21) & (dlon < 300)]))
+    assert np.all(np.isnan(regrid_bilinear(slat, slon, field, np.array([-70.0]), dlon)))  # outside the grid
+
+
+def test_gldas_directory_as_observed_field(tmp_path):
+    """The GLDAS files analysed in a run: 3-hourly windows, analyses at 03 and 06 UTC on a US box, GLDAS regridded
+    bilinearly to the domain grid; without regrid = 'bilinear' the run stops with a one-line error."""
+    d = _gldas_dir()
+    text = RUN.format(name="G", method="image", obs=d, out=tmp_path / "G")
+    over = ["experiment.start=2016-01-01", "experiment.end=2016-01-01T06:00", "experiment.spinup_max_cycles=0",
+            "assimilation.window_hours=3", "image.hours=3,6", "domain.box=28,48,-120,-75",
+            "output.restart_days=0"]
+    with pytest.raises(UserError, match="regrid = 'bilinear'"):
+        run(config.loads(text, overrides=over), comm=SerialComm(), progress=False)
+    run(config.loads(text, overrides=over + ["image.regrid=bilinear"]), comm=SerialComm(), progress=False)
+    stats = [json.loads(p.read_text()) for p in sorted((tmp_path / "G" / "analysis").glob("image_*.json"))]
+    assert [s["time"] for s in stats] == ["2016-01-01T03:00:00", "2016-01-01T06:00:00"]
+    for s in stats:
+        assert s["valid_cells"] > 100
+        assert s["ubrmse_analysis"] < s["ubrmse_background"]
+        assert s["scc_analysis"] > s["scc_background"]
+
+
+def test_bilinear_regrid_regional_source_is_not_periodic():
+    from colmda.obs.readers.gldas import regrid_bilinear
+
+    slat = np.arange(20.125, 55, 0.25)
+    slon = np.arange(-129.875, -60, 0.25)
+    field = np.broadcast_to(0.001 * slon, (len(slat), len(slon)))
+    r = regrid_bilinear(slat, slon, field, np.array([30.0, 40.0]), np.array([-100.0, -60.0, 200.0, 250.0]))
+    assert np.allclose(r[:, 0], -0.1) and np.allclose(r[:, 3], 0.001 * (250.0 - 360.0))  # 250 E = 110 W
+    assert np.all(np.isnan(r[:, 1:3]))  # east of the last source column; 200 E = 160 W, west of the first

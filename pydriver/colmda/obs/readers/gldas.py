@@ -5,7 +5,9 @@ time as ``A<YYYYMMDD>.<HHMM>``) on a regular lat-lon grid (0.25 degree: 600 x 14
 with ``_FillValue`` -9999 over ocean, ice and Antarctica. Soil moisture variables ``SoilMoi<a>_<b>cm_inst`` are
 water amounts in kg m-2 of the layer a-b cm; the reader converts them to volumetric water content (m3 m-3) by
 dividing by (1000 kg m-3 x layer thickness). :func:`regrid_bilinear` interpolates a field to another lat-lon
-grid (as seed 003 does from 0.25 degree to the model grid), ignoring missing cells.
+grid (as seed 003 does from 0.25 degree to the model grid), ignoring missing cells. Bilinear sampling of a
+0.25 degree field at 1.4 degree cell centres keeps the source's small-scale noise (it is not an area mean); the
+seed does the same.
 """
 
 from __future__ import annotations
@@ -102,7 +104,8 @@ class Archive:
 
 def regrid_bilinear(src_lat, src_lon, values, dst_lat, dst_lon, min_weight: float = 0.5) -> np.ndarray:
     """Bilinear interpolation of ``values`` (..., ny, nx) on an ascending regular lat-lon grid to the cell centres
-    (dst_lat, dst_lon) (1-D, outer product). Longitude is periodic; missing source cells (NaN) are left out and
+    (dst_lat, dst_lon) (1-D, outer product). Longitude is periodic when the source grid spans 360 degrees (else
+    targets outside it get NaN); missing source cells (NaN) are left out and
     the weights of the others renormalised; a target cell gets NaN where the valid weight is below
     ``min_weight`` or its latitude is outside the source grid."""
     src_lat = np.asarray(src_lat, float)
@@ -120,10 +123,14 @@ def regrid_bilinear(src_lat, src_lon, values, dst_lat, dst_lon, min_weight: floa
     # longitude: periodic
     lon0 = src_lon[0]
     step = (src_lon[-1] - src_lon[0]) / (len(src_lon) - 1)
+    nlon = len(src_lon)
+    periodic = abs(nlon * step - 360.0) < 1e-3 * step  # a global grid wraps around, a regional one does not
     x = ((np.asarray(dst_lon, float) - lon0) % 360.0) / step
-    j = np.floor(x).astype(int) % len(src_lon)
+    inside_x = np.ones(len(x), bool) if periodic else (x <= nlon - 1)
+    x = np.where(inside_x, x, 0.0)
+    j = np.floor(x).astype(int) % nlon
     wx = x - np.floor(x)
-    j1 = (j + 1) % len(src_lon)
+    j1 = (j + 1) % nlon if periodic else np.minimum(j + 1, nlon - 1)
     num = np.zeros(v.shape[:-2] + (len(dlat), len(wx)))
     den = np.zeros_like(num)
     for ii, ay in ((i, 1 - wy), (i + 1, wy)):
@@ -133,4 +140,5 @@ def regrid_bilinear(src_lat, src_lon, values, dst_lat, dst_lon, min_weight: floa
             den += w * ok[..., ii[:, None], jj[None, :]]
     out = np.where(den >= min_weight, num / np.where(den > 0, den, 1.0), np.nan)
     out[..., ~inside, :] = np.nan
+    out[..., ~inside_x] = np.nan
     return out
