@@ -282,7 +282,8 @@ def test_image_bad_input(tmp_path):
                      overrides=["image.nscales=6", "image.wedges=4", "experiment.spinup_max_cycles=0"])
     with pytest.raises(UserError, match="too small for nscales = 6"):
         run(s, comm=SerialComm(), progress=False)
-    xr.open_dataset(obs).isel(lat=slice(0, 100)).to_netcdf(tmp_path / "other.nc")
+    with xr.open_dataset(obs) as ds:  # a field on a grid shifted by a fifth of a cell
+        ds.assign_coords(lat=ds.lat + 0.3).to_netcdf(tmp_path / "other.nc")
     s = config.loads(RUN.format(name="y", method="image", obs=tmp_path / "other.nc", out=tmp_path / "y"),
                      overrides=["experiment.spinup_max_cycles=0"])
     with pytest.raises(UserError, match="regrid = 'bilinear'"):

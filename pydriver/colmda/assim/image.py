@@ -270,21 +270,33 @@ class ObservedField:
                 self.file_lon = np.asarray(ds["lon"].values, float)
                 self._check_grid(self.file_lat, self.file_lon, str(self.path))
 
+    def _positions(self, lat, lon):
+        """Row and column in the file grid of every run column when the file grid holds the run columns' cell
+        centres (the domain grid or a box of it), else None."""
+        iy = np.argmin(np.abs(np.asarray(lat)[:, None] - self.grid_lat[self.rows][None, :]), axis=0)
+        dl = (np.asarray(lon)[:, None] % 360.0) - (self.grid_lon[self.cols][None, :] % 360.0)
+        dl = (dl + 180.0) % 360.0 - 180.0
+        ix = np.argmin(np.abs(dl), axis=0)
+        ok = np.all(np.abs(lat[iy] - self.grid_lat[self.rows]) < 1e-4) and np.all(np.abs(dl[ix, np.arange(
+            len(ix))]) < 1e-4)
+        return (iy, ix) if ok else None
+
     def _same_grid(self, lat, lon) -> bool:
-        return lat.shape == self.grid_lat.shape and lon.shape == self.grid_lon.shape and \
-            np.allclose(lat, self.grid_lat, atol=1e-4) and np.allclose(lon % 360.0, self.grid_lon % 360.0, atol=1e-4)
+        return self._positions(lat, lon) is not None
 
     def _check_grid(self, lat, lon, name):
         if self.regrid == "none" and not self._same_grid(lat, lon):
-            raise UserError(f"{name}: field grid {len(lat)} x {len(lon)} (lat x lon) differs from the domain grid "
-                            f"{len(self.grid_lat)} x {len(self.grid_lon)}; set &image regrid = 'bilinear'")
+            raise UserError(f"{name}: field grid {len(lat)} x {len(lon)} (lat x lon) does not hold the domain grid's "
+                            f"cell centres of the run ({len(self.grid_lat)} x {len(self.grid_lon)} domain); set "
+                            f"&image regrid = 'bilinear'")
 
     def _to_columns(self, lat, lon, values, name):
         self._check_grid(lat, lon, name)
+        pos = self._positions(lat, lon)
+        if pos is not None:  # the domain grid or a box of it: no interpolation
+            return values[pos[0], pos[1]]
         if lat[0] > lat[-1]:
             lat, values = lat[::-1], values[::-1]
-        if self._same_grid(lat, lon) or (self.regrid == "none"):
-            return values[self.rows, self.cols]
         from ..obs.readers.gldas import regrid_bilinear
 
         rr = np.unique(self.rows)
@@ -365,13 +377,17 @@ class ImageMethod:
         new.wliq_soisno[s:s + nl] += inc * 1000.0 * dz
         water = comm.gather_columns((inc * 1000.0 * dz).sum(0), ctx.decomposition)  # kg m-2 per column
         if comm.is_root and stats is not None:
+            fields = stats.pop("_fields")
             stats["water_added_mean_kg_m2"] = float(np.mean(water))  # after bounds and frozen layers
             if self.s.assimilation.diagnostics:
                 from ..manifest import write_json
 
                 d = self.s.output_directory / "analysis"
                 d.mkdir(parents=True, exist_ok=True)
-                write_json(d / f"image_{ctx.time.strftime('%Y%m%dT%H%M')}.json", stats)
+                stamp = ctx.time.strftime("%Y%m%dT%H%M")
+                write_json(d / f"image_{stamp}.json", stats)
+                if ctx.time.hour == 0:
+                    self._write_fields(d / f"image_fields_{stamp}.nc", fields)
             log.debug("image analysis %s: %s", ctx.time, stats)
         return new
 
@@ -401,7 +417,27 @@ class ImageMethod:
                  "scc_analysis": scc_a, "ubrmse_background": ub_b, "ubrmse_analysis": ub_a,
                  "bias_background": bias_b, "bias_analysis": bias_a,
                  "increment_mean_abs": float(np.mean(np.abs(delta)))}
+        stats["_fields"] = (bg, ob, np.where(self.land, res.increment, np.nan))
         return delta, stats
+
+    def _write_fields(self, path, fields):
+        """Background, observed field and increment of one analysis on the image grid (netCDF, written
+        atomically), for maps like seed 003 Figs. 4-6."""
+        import xarray as xr
+
+        from ..output import atomic_path
+
+        bg, ob, inc = fields
+        attrs = {"units": "m3 m-3", "depth_range_m": list(self.g.depth)}
+        ds = xr.Dataset({"background": (("lat", "lon"), bg.astype("f4"), {**attrs, "long_name": "background "
+                                                                            "(model equivalent of the field)"}),
+                         "observed": (("lat", "lon"), ob.astype("f4"), {**attrs, "long_name": "observed field"}),
+                         "increment": (("lat", "lon"), inc.astype("f4"), {**attrs, "long_name": "analysis - "
+                                                                          "background before bounds"})},
+                        coords={"lat": ("lat", self.grid.lat, {"units": "degrees_north"}),
+                                "lon": ("lon", self.grid.lon, {"units": "degrees_east"})})
+        with atomic_path(path) as tmp:
+            ds.to_netcdf(tmp)
 
 
 _METHODS: dict = {}
