@@ -16,7 +16,8 @@ insitu_stations / insitu_box. Steps, in ``&output directory``:
 5. ``IMAGE/``: CTL + &assimilation method = 'image' on ``eval/observed.nc`` at 00/06/12/18 UTC until
    ``forecast_start``, then a free forecast.
 6. ``SEKF/``: CTL + the point-wise SEKF assimilating the same 0-10 cm field (as sensor 'G', every land cell every
-   6 h, error &image sigma_o, B = &image sigma_b on the top layers), same phases. (No LETKF: colmda has none yet.)
+   6 h, error &image sigma_o, B = &image sigma_b on the top 4 layers = the 0-10 cm layers, sensing-depth
+   operator), same phases. (No LETKF: colmda has none yet.)
 7. ``summary/``: image_twin.json / image_twin.md and the figures (seed Figs. 4-9 analogues).
 """
 
@@ -208,7 +209,8 @@ def run_image_twin(s: Settings, *, comm=None, progress=True, figures=True, sekf=
                        "image": {"file": str(obs_file), "variable": "sm", "depth": [0.0, 0.1]}})]
     if sekf:
         exps.append(("SEKF", {"assimilation": {"window_hours": 6.0, "method": "sekf", "end": format_date(fc),
-                                               "background_error": [s.image.sigma_b], "obs_operator": "sensing_depth"},
+                                               "background_error": [s.image.sigma_b], "obs_operator": "sensing_depth",
+                                               "control_layers": 4},
                               "observations": {"directory": str(eval_dir / "obs"), "sensors": ["G"], "error": []}}))
     for name, ch in exps:
         ch = {**six, **ch, "assimilation": {**six["assimilation"], **ch["assimilation"]},
