@@ -88,6 +88,18 @@ def test_linear_gaussian_limit_is_pointwise_kalman_filter():
     assert abs(ratio - k) < 0.02
 
 
+def test_supplied_ensemble_equals_perturbed_members():
+    """A supplied ensemble (e.g. a real one) gives B from its anomalies: members x_b + sigma_b z reproduce the
+    perturbation path (the sample variance removes the member mean either way)."""
+    shape = (24, 40)
+    frame = CurveletFrame(shape, nscales=3, wedges=(4, 8))
+    land = _land(shape)
+    bg, ob, nb, no = _fields(shape, members=20)
+    a = image.analysis(bg, ob, land, frame, nb, no, 0.15, 0.1).increment
+    b = image.analysis(bg, ob, land, frame, None, no, 0.15, 0.1, ensemble_b=bg + 0.15 * nb).increment
+    assert np.abs(a - b).max() < 1e-5
+
+
 def test_scale_weights_linear_and_exclusion():
     shape = (40, 64)
     frame = CurveletFrame(shape, nscales=3, wedges=(4, 8))
