@@ -271,6 +271,12 @@ class ObservedField:
                 self.file_lat = np.asarray(ds["lat"].values, float)
                 self.file_lon = np.asarray(ds["lon"].values, float)
                 self._check_grid(self.file_lat, self.file_lon, str(self.path))
+                if v.dims[0] != "time":
+                    raise UserError(f"{self.path}: variable '{self.variable}' must have time as its first "
+                                    f"dimension, got {v.dims}")
+        self._time_index = {t: k for k, t in enumerate(self.times or [])}
+        self._nc = None
+        self._pos = None
 
     def _positions(self, lat, lon):
         """Row and column in the file grid of every run column when the file grid holds the run columns' cell
@@ -313,12 +319,24 @@ class ObservedField:
             if f is None:
                 return None
             return self._to_columns(f.lat, f.lon, f.values[self.variable], str(self.archive.files[t]))
-        if t not in self.times:
+        k = self._time_index.get(t)
+        if k is None:
             return None
-        import xarray as xr
+        if self._nc is None:  # kept open for the run (rank 0 only reads)
+            import netCDF4
 
-        with xr.open_dataset(self.path) as ds:
-            vals = np.asarray(ds[self.variable].isel(time=self.times.index(t)).values, float)
+            self._nc = netCDF4.Dataset(self.path)
+            self._nc.set_auto_mask(False)
+        v = self._nc[self.variable]
+        vals = np.asarray(v[k], dtype=float)
+        fill = getattr(v, "_FillValue", None)
+        if fill is not None:
+            vals[vals == fill] = np.nan
+        if self._pos is None:
+            self._check_grid(self.file_lat, self.file_lon, str(self.path))
+            self._pos = self._positions(self.file_lat, self.file_lon) or False
+        if self._pos:
+            return vals[self._pos[0], self._pos[1]]
         return self._to_columns(self.file_lat, self.file_lon, vals, str(self.path))
 
 
