@@ -9,8 +9,10 @@ insitu_stations / insitu_box. Steps, in ``&output directory``:
 2. ``gldas/``: the "GLDAS-like analysis": the SAME truth weather, but the other soil hydraulic functions
    (Clapp-Hornberger instead of van Genuchten or vice versa) and hence a different water-retention structure;
    its 0-10, 10-40 and 40-100 cm fields are smoothed (Gaussian, ``SMOOTH_CELLS`` cells, as a regridding from a
-   finer product would) and given their own bias (``BIAS``), written to ``eval/observed.nc`` every 6 h. It is not
-   the truth plus noise: its spatial pattern differs from the truth's and from the model's.
+   finer product would) and given their own bias: a mean (``BIAS``) plus a time-constant spatial pattern
+   (``BIAS_PATTERN`` std, correlation ``BIAS_CELLS`` cells, keyed by global grid cell) standing for GLDAS's
+   different soil map; written to ``eval/observed.nc`` every 6 h. It is not the truth plus noise: its spatial
+   pattern differs from the truth's and from the model's.
 3. ``eval/insitu.nc``: the simulated 10 cm station network from the truth (colmda.obs.insitu), for station R.
 4. ``CTL/``: the model: other weather (``&forcing seed``), the namelist's forcing errors, spun up.
 5. ``IMAGE/``: CTL + &assimilation method = 'image' on ``eval/observed.nc`` at 00/06/12/18 UTC until
@@ -39,7 +41,10 @@ log = logging.getLogger("colmda")
 
 DEPTHS = ((0.0, 0.1), (0.1, 0.4), (0.4, 1.0))  # m: the GLDAS Noah layers evaluated (seed Fig. 8)
 SMOOTH_CELLS = 1.0  # Gaussian smoothing (std, cells) of the GLDAS-like fields
-BIAS = (0.02, 0.015, 0.01)  # m3 m-3: the GLDAS-like fields' own bias per depth range
+BIAS = (0.02, 0.015, 0.01)  # m3 m-3: the GLDAS-like fields' own mean bias per depth range
+BIAS_PATTERN = (0.04, 0.03, 0.02)  # m3 m-3: std of its spatially structured, time-constant bias per depth range
+BIAS_CELLS = 3.0  # Gaussian correlation scale (cells, about 450 km) of that bias pattern (a different soil map)
+STREAM_BIAS = 361
 OBS_VARS = ("sm", "sm_10_40", "sm_40_100")
 
 
@@ -86,21 +91,44 @@ def smooth_nan(field, sigma):
     return np.where(ok, num / np.maximum(den, 1e-12), np.nan)
 
 
-def write_observed(path: Path, times, theta, lat, lon, dz):
+def bias_pattern(column_grid, nlon: int, seed: int) -> np.ndarray:
+    """Unit-std, time-constant spatial pattern on the run's box (Gaussian smoothing of keyed white noise over the
+    box plus a margin, so that a box's pattern does not depend on where it ends), NaN off the run's cells."""
+    from scipy import ndimage
+
+    from .forcing.perturb import keyed_normal
+
+    ok = np.isfinite(column_grid)
+    c0 = int(np.nanmin(column_grid))
+    r0, k0 = divmod(c0, nlon)
+    m = int(4 * BIAS_CELLS)
+    ny, nx = column_grid.shape
+    rr = np.arange(-m, ny + m)[:, None] + r0
+    cc = np.arange(-m, nx + m)[None, :] + (int(np.nanmin(np.where(ok, column_grid % nlon, np.nan))))
+    z = keyed_normal(int(seed), STREAM_BIAS, rr, cc % nlon)
+    f = ndimage.gaussian_filter(z, BIAS_CELLS, mode="wrap")[m:m + ny, m:m + nx]
+    f = f / np.std(f[ok])
+    return np.where(ok, f, np.nan)
+
+
+def write_observed(path: Path, times, theta, lat, lon, dz, pattern=None):
     """The GLDAS-like fields (6-hourly, 3 depth ranges) on the run's box of the domain grid."""
     import xarray as xr
 
     from .output import atomic_path
 
     data = {}
-    for (top, bottom), name, bias in zip(DEPTHS, OBS_VARS, BIAS):
+    for (top, bottom), name, bias, pat in zip(DEPTHS, OBS_VARS, BIAS, BIAS_PATTERN):
         f = depth_mean(theta, dz, top, bottom)
         f = np.stack([smooth_nan(x, SMOOTH_CELLS) for x in f]) + bias
+        if pattern is not None:
+            f = f + pat * pattern
         data[name] = (("time", "lat", "lon"), f.astype("f4"), {"units": "m3 m-3", "long_name": f"GLDAS-like "
                       f"volumetric soil moisture {top * 100:g}-{bottom * 100:g} cm"})
     ds = xr.Dataset(data, coords={"time": times.astype("datetime64[ns]"), "lat": lat, "lon": lon})
     ds.attrs["source"] = ("colmda image twin: a run with the truth's weather and the other soil hydraulic functions, "
-                          f"smoothed (Gaussian, {SMOOTH_CELLS} cells) and biased {BIAS}")
+                          f"smoothed (Gaussian, {SMOOTH_CELLS} cells), biased {BIAS} plus a spatial bias pattern of "
+                          f"std {BIAS_PATTERN} (correlation {BIAS_CELLS} cells)")
     with atomic_path(path) as tmp:
         ds.to_netcdf(tmp)
 
@@ -148,7 +176,7 @@ def station_r(times, theta, column_grid, dz, insitu, start, end):
     x10 = np.tensordot(w, theta, axes=(0, 1)) if w is not None else depth_mean(theta, dz, 0.05, 0.15)
     day = times.astype("datetime64[D]")
     days = np.unique(day)
-    daily = np.stack([np.nanmean(x10[day == d], axis=0) for d in days])  # (nd, ny, nx)
+    daily = np.stack([x10[day == d].mean(axis=0) for d in days])  # (nd, ny, nx), NaN off the run's cells
     pos = {int(c): (i, j) for (i, j), c in np.ndenumerate(column_grid) if np.isfinite(c)}
     sday = insitu.time.astype("datetime64[D]")
     sel = (days >= np.datetime64(start, "D")) & (days < np.datetime64(end, "D"))
@@ -167,7 +195,9 @@ def station_r(times, theta, column_grid, dz, insitu, start, end):
     return float(np.mean(rs)) if rs else float("nan"), len(rs)
 
 
-def run_image_twin(s: Settings, *, comm=None, progress=True, figures=True, sekf=True) -> dict:
+def run_image_twin(s: Settings, *, comm=None, progress=True, figures=True, sekf=True, reuse=()) -> dict:
+    """Run the chain (``reuse``: names of the truth / gldas / CTL runs to take from an earlier, completed run in
+    the same directory instead of running them again)."""
     from .matrix import _spinup_restart, forecast_start
     from .parallel import get_comm
     from .run import run
@@ -190,15 +220,22 @@ def run_image_twin(s: Settings, *, comm=None, progress=True, figures=True, sekf=
             ("CTL", {})):
         ch = {**six, **changes, "experiment": {"name": name},
               "output": {**six["output"], "directory": str(root / name)}}
+        runs[name] = root / name
+        if name in reuse and (root / name / "summary.json").exists():
+            if comm.is_root:
+                log.info("image twin: %s reused from %s", name, root / name)
+            continue
         if comm.is_root:
             log.info("image twin: %s -> %s", name, root / name)
         run(_derived(s, ch), comm=comm, progress=progress)
-        runs[name] = root / name
     eval_dir = root / "eval"
     obs_file = eval_dir / "observed.nc"
     if comm.is_root:
         t, th, lat, lon, colg, dz = read_fields(runs["gldas"])
-        write_observed(obs_file, t, th, lat, lon, dz)
+        from .domain import Domain
+
+        nlon = Domain.load(s.domain.file or None).nlon
+        write_observed(obs_file, t, th, lat, lon, dz, bias_pattern(colg, nlon, s.experiment.seed))
         _simulate_insitu(s, runs["truth"], eval_dir)
         if sekf:
             write_sekf_obs(eval_dir / "obs" / "G.nc", obs_file, colg, lat, lon, s.image.sigma_o)
@@ -393,11 +430,14 @@ def main(argv=None) -> int:
     ap.add_argument("--no-sekf", action="store_true", help="skip the point-wise SEKF experiment")
     ap.add_argument("--no-figures", action="store_true")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--reuse", action="append", default=[], choices=("truth", "gldas", "CTL"),
+                    help="take this base run from a completed earlier run in the directory (repeatable)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         s = config.load(a.namelist, overrides=a.overrides)
-        run_image_twin(s, progress=not a.no_progress, figures=not a.no_figures, sekf=not a.no_sekf)
+        run_image_twin(s, progress=not a.no_progress, figures=not a.no_figures, sekf=not a.no_sekf,
+                       reuse=tuple(a.reuse))
     except UserError as exc:
         print(f"colmda: error: {exc}", file=sys.stderr)
         return USER_ERROR_EXIT
