@@ -1,7 +1,7 @@
 """Speed of one image analysis (seed 003) on the default 256 x 128 grid: 50 background and 50 observation
 members transformed (100 forward transforms), per-coefficient variances, gain, and the inverse transform.
 
-Run: .venv/bin/python benchmarks/bench_image.py   (one core: scipy.fft runs with workers=1; set
+Run: .venv/bin/python benchmarks/bench_image.py [IMAGE_TWIN_DIR]   (one core: scipy.fft runs with workers=1; set
 OMP_NUM_THREADS=1 so that numpy's BLAS, unused here, cannot take a second core)
 """
 
@@ -79,6 +79,44 @@ def ocean_effect():
               f"inland {inc[land & (dist >= 5)].mean():.3f} (std {inc[land & (dist >= 5)].std():.3f})")
 
 
+def experiment_cost(twin_dir, days: int = 10):
+    """CPU and wall time of CTL and IMAGE over ``days`` days, from the spun-up CTL state of a finished image twin
+    (``python -m colmda.image_twin namelists/image_twin.nml``) and with its observed field, one after the other in
+    this process (CPU time is the fair measure on a shared machine)."""
+    import datetime as dt
+    import tempfile
+    from pathlib import Path
+
+    from colmda import config
+    from colmda.matrix import _spinup_restart, derived
+    from colmda.parallel import SerialComm
+    from colmda.run import run
+
+    twin_dir = Path(twin_dir)
+    s = config.load(Path(__file__).resolve().parents[1] / "namelists" / "image_twin.nml")
+    end = dt.datetime(2005, 6, 2) + dt.timedelta(days=days)
+    init = str(_spinup_restart(twin_dir / "CTL", "CTL"))
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, a in (("CTL", {"method": "none", "window_hours": 6.0}),
+                        ("IMAGE", {"method": "image", "window_hours": 6.0})):
+            es = derived(s, {"experiment": {"name": name, "end": end.isoformat(), "initial_restart": init,
+                                            "spinup_max_cycles": 0},
+                             "assimilation": a, "image": {"file": str(twin_dir / "eval" / "observed.nc")},
+                             "output": {"directory": f"{tmp}/{name}", "frequency": "6h", "averaging": "instant",
+                                        "variables": ["SoilMoistV"]}})
+            c0, t0 = time.process_time(), time.perf_counter()
+            run(es, comm=SerialComm(), progress=False)
+            out[name] = (time.process_time() - c0, time.perf_counter() - t0)
+    print(f"{days}-day runs on the image twin's region ({twin_dir}): CTL {out['CTL'][0]:.1f} s CPU "
+          f"({out['CTL'][1]:.1f} s wall), IMAGE {out['IMAGE'][0]:.1f} s CPU ({out['IMAGE'][1]:.1f} s wall): "
+          f"IMAGE / CTL = {out['IMAGE'][0] / out['CTL'][0]:.2f} (CPU), {out['IMAGE'][1] / out['CTL'][1]:.2f} (wall)")
+
+
 if __name__ == "__main__":
+    import sys
+
     main()
     ocean_effect()
+    if len(sys.argv) > 1:  # the directory of a finished image twin: cost of IMAGE relative to CTL
+        experiment_cost(sys.argv[1])
