@@ -289,6 +289,16 @@ def test_image_bad_input(tmp_path):
         config.loads(RUN.format(name="x", method="image", obs=tmp_path / "missing.nc", out=tmp_path / "x"))
     with pytest.raises(UserError, match="&image wedges"):
         config.loads(RUN.format(name="x", method="image", obs=obs, out=tmp_path / "x"), overrides=["image.wedges=4,8,8"])
+    with pytest.raises(UserError, match="&image hours: 6 UTC is not a window end"):
+        config.loads(RUN.format(name="x", method="image", obs=obs, out=tmp_path / "x"),
+                     overrides=["assimilation.window_hours=24"])
+    # a field with no valid cell on the run's columns
+    with xr.open_dataset(obs) as ds:
+        (ds * np.nan).to_netcdf(tmp_path / "empty.nc")
+    s = config.loads(RUN.format(name="z", method="image", obs=tmp_path / "empty.nc", out=tmp_path / "z"),
+                     overrides=["experiment.spinup_max_cycles=0"])
+    with pytest.raises(UserError, match="empty.nc: the observed field at 2005-06-01T06:00:00 has no valid cell"):
+        run(s, comm=SerialComm(), progress=False)
     # a grid too small for the scales, and a field on another grid without a regridding choice
     s = config.loads(RUN.format(name="x", method="image", obs=obs, out=tmp_path / "x"),
                      overrides=["image.nscales=6", "image.wedges=4", "experiment.spinup_max_cycles=0"])

@@ -880,6 +880,11 @@ def validate(s: Settings) -> None:
         if len(im.wedges) not in (1, im.nscales - 1):
             raise UserError(f"{_where(src, IM, 'wedges')}: {len(im.wedges)} value(s) for nscales = {im.nscales} "
                             f"(expected {im.nscales - 1} or 1)")
+        sod = e.start.hour * 3600 + e.start.minute * 60
+        late = [h for h in im.hours if (h * 3600.0 - sod) % win]
+        if late:
+            raise UserError(f"{_where(src, IM, 'hours')}: {late[0]:g} UTC is not a window end with &assimilation "
+                            f"window_hours = {a.window_hours:g} (use window_hours = 6 for 00/06/12/18 UTC)")
         if im.scale_weight and len(im.scale_weight) != im.nscales:
             raise UserError(f"{_where(src, IM, 'scale_weight')}: {len(im.scale_weight)} value(s) for nscales = "
                             f"{im.nscales}")
