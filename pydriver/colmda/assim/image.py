@@ -25,7 +25,7 @@ Ocean handling (``ocean``): 'zero' (default) transforms innovations and perturba
 the gain operator is then no longer symmetric). Either way the ocean is re-masked after the inverse transform.
 Because the perturbations are masked like the innovations, B and R of a coefficient whose frame element is
 partly over the ocean shrink together and its gain is unchanged: on the default domain a uniform innovation gets
-0.682 of itself at coastal cells and 0.681 inland with 'zero', 0.689 / 0.679 with 'nearest'
+0.683 of itself at coastal cells and 0.682 inland with 'zero', 0.690 / 0.681 with 'nearest'
 (benchmarks/bench_image.py; docs/image.md).
 
 Observation gaps (missing cells of the observed field, e.g. outside a satellite swath): the innovation there is
