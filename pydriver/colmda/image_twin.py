@@ -17,6 +17,7 @@ insitu_stations / insitu_box. Steps, in ``&output directory``:
 4. ``CTL/``: the model: other weather (``&forcing seed``), the namelist's forcing errors, spun up.
 5. ``IMAGE/``: CTL + &assimilation method = 'image' on ``eval/observed.nc`` at 00/06/12/18 UTC until
    ``forecast_start``, then a free forecast.
+   ``IMAGE_L<n>/`` (with ``--large-scales n``): the same with only the n coarsest scales analysed.
 6. ``SEKF/``: CTL + the point-wise SEKF assimilating the same 0-10 cm field (as sensor 'G', every land cell every
    6 h, error &image sigma_o, B = &image sigma_b on the top 4 layers = the 0-10 cm layers, sensing-depth
    operator), same phases. (No LETKF: colmda has none yet.)
@@ -195,9 +196,11 @@ def station_r(times, theta, column_grid, dz, insitu, start, end):
     return float(np.mean(rs)) if rs else float("nan"), len(rs)
 
 
-def run_image_twin(s: Settings, *, comm=None, progress=True, figures=True, sekf=True, reuse=()) -> dict:
+def run_image_twin(s: Settings, *, comm=None, progress=True, figures=True, sekf=True, reuse=(),
+                   large_scales: int = 0) -> dict:
     """Run the chain (``reuse``: names of the truth / gldas / CTL runs to take from an earlier, completed run in
-    the same directory instead of running them again)."""
+    the same directory instead of running them again; ``large_scales`` > 0 adds the experiment IMAGE_L<n> that
+    analyses only the n coarsest curvelet scales, &image scale_weight = 1 for those and 0 for the others)."""
     from .matrix import _spinup_restart, forecast_start
     from .parallel import get_comm
     from .run import run
@@ -244,6 +247,9 @@ def run_image_twin(s: Settings, *, comm=None, progress=True, figures=True, sekf=
     start_from = {"initial_restart": str(init), "spinup_max_cycles": 0} if init else {}
     exps = [("IMAGE", {"assimilation": {"window_hours": 6.0, "method": "image", "end": format_date(fc)},
                        "image": {"file": str(obs_file), "variable": "sm", "depth": [0.0, 0.1]}})]
+    if large_scales:
+        w = [1.0 if j < large_scales else 0.0 for j in range(s.image.nscales)]
+        exps.append((f"IMAGE_L{large_scales}", {**exps[0][1], "image": {**exps[0][1]["image"], "scale_weight": w}}))
     if sekf:
         exps.append(("SEKF", {"assimilation": {"window_hours": 6.0, "method": "sekf", "end": format_date(fc),
                                                "background_error": [s.image.sigma_b], "obs_operator": "sensing_depth",
@@ -430,6 +436,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-sekf", action="store_true", help="skip the point-wise SEKF experiment")
     ap.add_argument("--no-figures", action="store_true")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--large-scales", type=int, default=0, metavar="N",
+                    help="also run IMAGE_L<N>: only the N coarsest curvelet scales analysed")
     ap.add_argument("--reuse", action="append", default=[], choices=("truth", "gldas", "CTL"),
                     help="take this base run from a completed earlier run in the directory (repeatable)")
     a = ap.parse_args(argv)
@@ -437,7 +445,7 @@ def main(argv=None) -> int:
     try:
         s = config.load(a.namelist, overrides=a.overrides)
         run_image_twin(s, progress=not a.no_progress, figures=not a.no_figures, sekf=not a.no_sekf,
-                       reuse=tuple(a.reuse))
+                       reuse=tuple(a.reuse), large_scales=a.large_scales)
     except UserError as exc:
         print(f"colmda: error: {exc}", file=sys.stderr)
         return USER_ERROR_EXIT
