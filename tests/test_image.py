@@ -288,7 +288,8 @@ def test_image_bad_input(tmp_path):
     with pytest.raises(UserError, match="&image file"):
         config.loads(RUN.format(name="x", method="image", obs=tmp_path / "missing.nc", out=tmp_path / "x"))
     with pytest.raises(UserError, match="&image wedges"):
-        config.loads(RUN.format(name="x", method="image", obs=obs, out=tmp_path / "x"), overrides=["image.wedges=4,8,8"])
+        config.loads(RUN.format(name="x", method="image", obs=obs, out=tmp_path / "x"),
+                     overrides=["image.wedges=4,8,8"])
     with pytest.raises(UserError, match="&image hours: 6 UTC is not a window end"):
         config.loads(RUN.format(name="x", method="image", obs=obs, out=tmp_path / "x"),
                      overrides=["assimilation.window_hours=24"])
@@ -350,7 +351,8 @@ def test_image_bitwise_identical_on_1_and_2_ranks_and_after_resume(image_runs, t
             assert np.array_equal(getattr(states[0], key), getattr(st, key))
     stats = sorted(p.name for p in (outs[1] / "analysis").glob("image_*.json"))
     for name in stats:
-        assert json.loads((outs[1] / "analysis" / name).read_text()) == json.loads((outs[2] / "analysis" / name).read_text())
+        one, two = ((outs[k] / "analysis" / name).read_text() for k in (1, 2))
+        assert json.loads(one) == json.loads(two)
 
 
 # ---------------------------------------------------------------------------------------------------------------

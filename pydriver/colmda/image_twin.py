@@ -27,7 +27,6 @@ insitu_stations / insitu_box. Steps, in ``&output directory``:
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
 import logging
 import sys
