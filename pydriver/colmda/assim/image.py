@@ -351,6 +351,9 @@ class ImageMethod:
         s = ctx.settings
         g = s.image
         inputs = ctx.inputs
+        if ctx.n_members > 1:  # the driver has no ensemble runs yet; analysis() takes a supplied ensemble
+            raise UserError(f"{s.source}: &assimilation method = 'image' with n_members = {ctx.n_members}: the image "
+                            f"analysis runs on the single model state (its ensembles are perturbations)")
         self.s = s
         self.g = g
         self.grid = ImageGrid.of_columns(inputs.column, inputs.grid_lat, inputs.grid_lon,
