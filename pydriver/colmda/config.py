@@ -374,8 +374,8 @@ KEYS: tuple[Key, ...] = (
     Key(OUT, "frequency", "frequency", "1d", "-", "history output interval: 'step', 'window' or a duration "
         "('30min', '3h', '1d'); a multiple of dt that divides the window or is a multiple of it",
         check=_check_frequency, allowed="'step', 'window', N min|h|d"),
-    Key(OUT, "averaging", "str", "mean", "-", "'mean': means over each output interval (time stamp at its end, "
-        "with time bounds); 'instant': values at the end of the interval", choices=("mean", "instant")),
+    Key(OUT, "averaging", "str", "mean", "-", "'mean': means over each output interval (time stamp at its centre, "
+        "with time bounds; ALMA states at the interval end in *_inst.nc); 'instant': values at the end of the interval", choices=("mean", "instant")),
     Key(OUT, "variables", "str_list", ["default"], "-", "output variables (ALMA names, docs/output.md) and/or "
         "groups", check=_check_variables, allowed="names or groups"),
     Key(OUT, "file_period", "period", "1d", "-", "time span of one history file: 'Nd' (N days from the "

@@ -37,7 +37,8 @@ from .config import Settings, format_date
 from .core import ColumnParameters, ColumnState, CoreError, Diagnostics, advance, initial_state
 from .errors import UserError
 from .manifest import SUMMARY, Manifest, Timer, write_json
-from .output import HistoryWriter, OutputGrid, remove_stale_temporaries, resolve_variables
+from .output import (STORES, HistoryWriter, Inputs, OutputGrid, needs_end_state, remove_stale_temporaries,
+                     resolve_variables, state_diagnostics, storages)
 from .parallel import Decomposition, decompose, get_comm, keyed_rng
 from .progress import Progress
 from .restart import RestartData, RunStatus, latest_restart, list_restarts, read_restart, restart_path, write_restart
@@ -218,6 +219,10 @@ class OutputStage:
         self.nsteps = settings.steps_per_window
         self.instant = settings.output.averaging == "instant"
         self.k = max(1, int(round(self.osec / settings.dt)))  # steps per output interval
+        # states at interval ends and storage changes (ALMA), needed by the requested variables?
+        self.ends = needs_end_state(resolve_variables(settings.output.variables))
+        # end-of-interval states inside a window: the forecast records them at the end of every block
+        self.inner_ends = (not self.instant) and self.ends and self.osec < self.win
         if self.instant:
             self.nper = 1
         elif self.osec <= self.win:
@@ -233,32 +238,63 @@ class OutputStage:
     def reset_summary(self):
         nl = L.NL_SOIL
         self.acc = {"out_d": np.zeros((L.ND, self.ncol)), "out_ds": np.zeros((L.NDS, nl, self.ncol)),
-                    "g_out_n": np.zeros(1), "sum_d": np.zeros((L.ND, self.ncol)),
+                    "out_sw": np.zeros(self.ncol), "g_out_n": np.zeros(1), "sum_d": np.zeros((L.ND, self.ncol)),
                     "sum_ds": np.zeros((L.NDS, nl, self.ncol)), "g_sum_n": np.zeros(1),
-                    "maxabs": np.zeros((len(self.SUMMARY_RESID), self.ncol)), "tws_start": np.zeros(self.ncol)}
+                    "maxabs": np.zeros((len(self.SUMMARY_RESID), self.ncol)), "tws_start": np.zeros(self.ncol),
+                    "store_begin": np.zeros((len(STORES), self.ncol)),
+                    "del_acc": np.zeros((len(STORES), self.ncol))}
 
-    def process(self, diag, t0: _dt.datetime, t1: _dt.datetime) -> None:
+    def start_storages(self, state) -> None:
+        """Collective: the water storages at the experiment start (begin of the first output interval)."""
+        if not self.ends:
+            return
+        st = self.share.gather(storages(*state_diagnostics(state)))
+        if self.comm.is_root:
+            self.acc["store_begin"][:] = st
+
+    def process(self, diag, t0: _dt.datetime, t1: _dt.datetime, end_state=None, post_state=None) -> None:
+        """Collective: one window's output. ``end_state``: the forecast state at ``t1`` (before the analysis),
+        ``post_state``: the state the next window starts from (after the analysis); both needed only when
+        end-of-interval states or storage changes are written."""
         d, ds = diag.diag, diag.diag_soil  # (ND, nout, n), (NDS, nl, nout, n)
+        sw = getattr(diag, "swdown", None)  # (nout, n) downward shortwave over the same blocks
+        end_d = end_ds = None
+        if self.inner_ends:  # state rows at the end of every interval, recorded by the forecast
+            end_d, end_ds = diag.end
         nout = d.shape[1]
         start = self.s.start
+        closes = (t1 - start).total_seconds() % self.osec == 0
         # records of this window (local)
         if self.instant:
             if self.osec <= self.win:
                 idx = np.arange(self.k - 1, nout, self.k)
             else:
-                idx = np.array([nout - 1]) if ((t1 - start).total_seconds() % self.osec == 0) else np.array([], int)
+                idx = np.array([nout - 1]) if closes else np.array([], int)
             rec_d, rec_ds = d[:, idx], ds[:, :, idx]
+            rec_sw = None if sw is None else sw[idx]
+            if self.osec <= self.win:
+                end_d, end_ds = rec_d, rec_ds
         elif self.osec <= self.win:
-            rec_d, rec_ds = d, ds
+            rec_d, rec_ds, rec_sw = d, ds, sw
         else:
             rec_d, rec_ds = d[:, :0], ds[:, :, :0]
+            rec_sw = None
+        if self.ends and end_d is None:  # one interval ends with this window: the state at its end
+            sd, sds = state_diagnostics(end_state)
+            end_d, end_ds = sd[:, None], sds[:, :, None]
         wm_d = block_mean(d, 1)
         wm_ds = block_mean(ds, 2)
+        wm_sw = None if sw is None else block_mean(sw, 0)
         maxabs = np.stack([np.abs(d[getattr(L, n)]).max(axis=0) for n in self.SUMMARY_RESID])
         g = self.share.gather
         if rec_d.shape[1]:  # the same decision on every rank (it depends on time only)
             rec_d, rec_ds = g(np.asfortranarray(rec_d)), g(np.asfortranarray(rec_ds))
+            rec_sw = None if rec_sw is None else g(np.ascontiguousarray(rec_sw))
         wm_d, wm_ds, maxabs = g(wm_d), g(wm_ds), g(maxabs)
+        wm_sw = None if wm_sw is None else g(wm_sw)
+        if self.ends:
+            end_d, end_ds = g(np.asfortranarray(end_d)), g(np.asfortranarray(end_ds))
+            post = g(storages(*state_diagnostics(post_state)))
         if not self.comm.is_root:
             return
         a = self.acc
@@ -266,8 +302,29 @@ class OutputStage:
         a["sum_ds"] += wm_ds
         a["g_sum_n"] += 1
         np.maximum(a["maxabs"], maxabs, out=a["maxabs"])
+        # storage changes of the model over each interval (analysis increments excluded)
+        dels = []
+        if self.ends:
+            ends = [storages(end_d[:, i], end_ds[:, :, i]) for i in range(end_d.shape[1])]
+            if self.osec <= self.win:
+                begin = a["store_begin"]
+                for e in ends:
+                    dels.append(e - begin)
+                    begin = e
+            else:
+                a["del_acc"] += ends[-1] - a["store_begin"]
+                if closes:
+                    dels.append(a["del_acc"].copy())
+                    a["del_acc"][:] = 0.0
+            a["store_begin"][:] = post
         if self.writer is None:
             return
+
+        def bundle(md, mds, msw, i):
+            return Inputs(md, mds, self.writer.dz, end_d=None if end_d is None else end_d[:, i],
+                          end_ds=None if end_ds is None else end_ds[:, :, i], swdown=msw,
+                          dels=dels[i] if dels else None)
+
         if self.instant or self.osec <= self.win:
             nrec = rec_d.shape[1]
             for i in range(nrec):
@@ -275,16 +332,22 @@ class OutputStage:
                     tend = t1
                 else:
                     tend = t0 + _dt.timedelta(seconds=(i + 1) * self.osec)
-                self.writer.add(tend, tend - _dt.timedelta(seconds=self.osec), rec_d[:, i], rec_ds[:, :, i])
+                self.writer.add(tend, tend - _dt.timedelta(seconds=self.osec),
+                                bundle(rec_d[:, i], rec_ds[:, :, i], None if rec_sw is None else rec_sw[i], i))
         else:
             a["out_d"] += wm_d
             a["out_ds"] += wm_ds
+            if wm_sw is not None:
+                a["out_sw"] += wm_sw
             a["g_out_n"] += 1
-            if (t1 - start).total_seconds() % self.osec == 0:
-                n = a["g_out_n"][0]
-                self.writer.add(t1, t1 - _dt.timedelta(seconds=self.osec), a["out_d"] / n, a["out_ds"] / n)
+            if closes:
+                m = a["g_out_n"][0]
+                self.writer.add(t1, t1 - _dt.timedelta(seconds=self.osec),
+                                bundle(a["out_d"] / m, a["out_ds"] / m, a["out_sw"] / m if wm_sw is not None
+                                       else None, -1))
                 a["out_d"][:] = 0.0
                 a["out_ds"][:] = 0.0
+                a["out_sw"][:] = 0.0
                 a["g_out_n"][:] = 0.0
         self.writer.flush(now=t1)
 
@@ -588,11 +651,12 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
     delay = float(os.environ.get(DEBUG_DELAY_ENV, "0") or 0)
     fingerprint = s.fingerprint()
 
-    def forecast(t0: _dt.datetime, nper: int, plan=None, observe=None):
+    def forecast(t0: _dt.datetime, nper: int, plan=None, observe=None, ends: bool = False):
         """Advance this rank's columns over the window starting at ``t0``. Without a plan or observer: one core
-        call. Otherwise step by step, with the plan's extra columns batched into the same core calls and the
-        snapshot functions called after every step; returns (diagnostics of the background, extra columns at the
-        window end, snapshots stacked over steps)."""
+        call (one per block of ``nper`` steps with ``ends``). Otherwise step by step, with the plan's extra columns
+        batched into the same core calls and the snapshot functions called after every step; returns (diagnostics
+        of the background, extra columns at the window end, snapshots stacked over steps). ``ends``: the
+        diagnostics also carry ``end`` = the state rows at the end of every block (history states)."""
         local, params = sh.local, sh.params
         with timer("forcing"):
             forc = inputs.forcing.window(t0, nsteps, local)
@@ -610,10 +674,17 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
         with timer("core"):
             t_core = time.perf_counter()
             try:
-                if extra is None and not snap_fns:
-                    return advance(sh.state, params, forc, dt, hydr_model=hydr, nper=nper), None, None
-                return stepwise(forc, params, nper, extra, plan.extra_positions if extra is not None else None,
-                                snap_fns)
+                if extra is None and not snap_fns and not ends:
+                    out = advance(sh.state, params, forc, dt, hydr_model=hydr, nper=nper), None, None
+                elif extra is None and not snap_fns:
+                    out = blockwise(forc, params, nper), None, None
+                else:
+                    out = stepwise(forc, params, nper, extra, plan.extra_positions if extra is not None else None,
+                                   snap_fns, ends)
+                # downward shortwave over the same blocks as the diagnostics (weights of the Albedo mean)
+                sw = forc[L.F_SWDOWN]
+                out[0].swdown = block_mean(sw.reshape(-1, nper, sw.shape[-1]), 1)
+                return out
             except CoreError as exc:
                 bad = local[exc.columns]
                 raise RuntimeError(f"column core failed at {format_date(t0)} (window start) in {len(bad)} "
@@ -623,7 +694,26 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
             finally:
                 sh.core_seconds += time.perf_counter() - t_core
 
-    def stepwise(forc, params, nper, extra, extra_positions, snap_fns):
+    def blockwise(forc, params, nper):
+        """One core call per block of ``nper`` steps (the core keeps no state between calls, so the results are
+        those of one call), with the state rows recorded at the end of every block."""
+        nout = nsteps // nper
+        parts = []
+        end_d = np.empty((L.ND, nout, sh.state.ncol))
+        end_ds = np.empty((L.NDS, L.NL_SOIL, nout, sh.state.ncol))
+        for i in range(nout):
+            try:
+                parts.append(advance(sh.state, params, forc[:, i * nper:(i + 1) * nper], dt, hydr_model=hydr,
+                                     nper=nper))
+            except CoreError as exc:
+                raise CoreError(exc.columns, exc.steps + i * nper) from exc
+            end_d[:, i], end_ds[:, :, i] = state_diagnostics(sh.state)
+        diag = Diagnostics(np.concatenate([p.diag for p in parts], axis=1),
+                           np.concatenate([p.diag_soil for p in parts], axis=2))
+        diag.end = (end_d, end_ds)
+        return diag
+
+    def stepwise(forc, params, nper, extra, extra_positions, snap_fns, ends=False):
         nloc = sh.state.ncol
         if extra is not None:
             idx = np.concatenate([np.arange(nloc), np.asarray(extra_positions, dtype=np.int64)])
@@ -635,6 +725,8 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
         d = np.zeros((L.ND, nout, nloc), order="F")
         ds = np.zeros((L.NDS, L.NL_SOIL, nout, nloc), order="F")
         snaps = []
+        end_d = np.empty((L.ND, nout, nloc)) if ends else None
+        end_ds = np.empty((L.NDS, L.NL_SOIL, nout, nloc)) if ends else None
         for k in range(nsteps):
             fk = forc[:, k:k + 1] if idx is None else forc[:, k:k + 1][:, :, idx]
             try:
@@ -645,6 +737,9 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
             p = k // nper
             d[:, p] += dk.diag[:, 0, :nloc]
             ds[:, :, p] += dk.diag_soil[:, :, 0, :nloc]
+            if ends and (k + 1) % nper == 0:  # the background's state rows at the end of the block
+                sd, sds = state_diagnostics(batch)
+                end_d[:, p], end_ds[:, :, p] = sd[:, :nloc], sds[:, :, :nloc]
             snap = {}
             for f in snap_fns:
                 snap.update(f(batch))
@@ -656,7 +751,10 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
         if extra is not None:
             sh.state = batch.take(np.arange(nloc))
             extra_end = batch.take(np.arange(nloc, batch.ncol))
-        return Diagnostics(d, ds), extra_end, stacked
+        diag = Diagnostics(d, ds)
+        if ends:
+            diag.end = (end_d, end_ds)
+        return diag, extra_end, stacked
 
     def balance():
         with timer("balance"):
@@ -688,13 +786,13 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
             log.info("spin-up: up to %d cycle(s) of %s .. %s (%d windows each), tolerance %.1e m3 m-3", maxc,
                      format_date(s.spinup_start), format_date(s.spinup_end), nsw, tol)
         with timer("spinup"), Progress(nsw * (maxc - status.spinup_cycles), "spin-up", rank=comm.rank,
-                                       enabled=progress) as bar:
+                                       enabled=progress, work_per_unit=ncol * nsteps) as bar:
             while status.phase == "spinup":
                 ref = sh.gather(vol_soil_moisture(sh.state, dz))
                 for w in range(nsw):
                     forecast(s.spinup_start + w * win, nsteps)
                     balance()
-                    bar.update(1, cycle=status.spinup_cycles + 1)
+                    bar.update(1, date=s.spinup_start + (w + 1) * win, cycle=status.spinup_cycles + 1)
                 end = sh.gather(vol_soil_moisture(sh.state, dz))
                 change = comm.bcast(float(np.abs(end - ref).max()) if comm.is_root else None)
                 status.spinup_cycles += 1
@@ -718,6 +816,7 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
         tws = sh.gather(total_water(sh.state))
         if comm.is_root:
             stage.acc["tws_start"][:] = tws
+        stage.start_storages(sh.state)
     start_w = status.window_index
     n_windows = s.n_windows
     if comm.is_root:
@@ -725,7 +824,7 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
                  format_date(s.end), n_windows, s.assimilation.window_hours, ncol, comm.size)
     rsec = s.restart_seconds
     with timer("experiment"), Progress(n_windows - start_w, "experiment", rank=comm.rank,
-                                       enabled=progress) as bar:
+                                       enabled=progress, work_per_unit=ncol * nsteps) as bar:
         for w in range(start_w, n_windows):
             t0 = s.start + w * win
             t1 = t0 + win
@@ -734,12 +833,13 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
                                   inputs.lat[loc], inputs.lon[loc], None, s.assimilation.n_members, inputs)
             plan = method.plan(ctx) if method is not None else None
             observe = simulation.snapshot if simulation is not None else None
-            diag, extra_end, snaps = forecast(t0, stage.nper, plan, observe)
+            diag, extra_end, snaps = forecast(t0, stage.nper, plan, observe, ends=stage.inner_ends)
             if delay:
                 time.sleep(delay)
             if simulation is not None:
                 with timer("simulate"):
                     simulation.window(sh.local, t0, snaps)
+            end_state = sh.state.copy() if stage.ends else None  # the forecast at t1, before the analysis
             with timer("analysis"):
                 ctx.state, ctx.diagnostics = sh.state, diag
                 if method is not None:
@@ -751,7 +851,7 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
                 if new is not None:
                     sh.state.put(slice(None), new)
             with timer("output"):
-                stage.process(diag, t0, t1)
+                stage.process(diag, t0, t1, end_state, sh.state)
             balance()
             status.window_index = w + 1
             status.seq += 1
@@ -759,7 +859,7 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
             elapsed = (t1 - s.start).total_seconds()
             if w + 1 < n_windows and rsec and elapsed % rsec == 0:
                 last_restart = save_restart(t1.strftime("%Y-%m-%dT%H%M"))
-            bar.update(1)
+            bar.update(1, date=t1)
 
     # ---- end: final restart (with the open file period's records), last history file, summary, manifest
     if start_w < n_windows or last_restart is None:

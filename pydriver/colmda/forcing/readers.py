@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import re
 
 import numpy as np
 
@@ -128,34 +127,21 @@ _UNIT_CONV = {
     'vpd': {'hPa': (100.0, 0.0), 'Pa': (1.0, 0.0), 'kPa': (1000.0, 0.0)},
 }
 
-_TIME_UNITS = re.compile(r'^\s*(seconds|second|minutes|minute|hours|hour|days|day)\s+since\s+'
-                         r'(\d{1,4}-\d{1,2}-\d{1,2})(?:[ T](\d{1,2}:\d{1,2}(?::\d{1,2}(?:\.\d*)?)?))?\s*(.*)$')
-_UNIT_SECONDS = {'second': 1, 'minute': 60, 'hour': 3600, 'day': 86400}
+def _local_time_stamps(path, values, units, calendar):
+    """The file's time stamps as written (local standard time for PLUMBER2 files) and the UTC offset (h) the units
+    name, or None. Decoded by cftime (:mod:`colmda.timeaxis`): any CF ``<unit> since <date>`` units."""
+    from ..errors import UserError
+    from ..timeaxis import decode_seconds, units_offset_hours
 
-
-def _parse_time_units(path, units):
-    m = _TIME_UNITS.match(units or '')
-    if not m:
-        raise ForcingError(f"{path}: variable 'time' has units '{units}'; expected '<unit> since <date>'")
-    unit, date, clock, tz = m.groups()
-    factor = _UNIT_SECONDS[unit.rstrip('s')]
-    y, mo, d = (int(x) for x in date.split('-'))
-    base = np.datetime64(f'{y:04d}-{mo:02d}-{d:02d}', 's')
-    if clock:
-        parts = [float(x) for x in clock.split(':')]
-        secs = parts[0] * 3600 + parts[1] * 60 + (parts[2] if len(parts) > 2 else 0)
-        base = base + np.timedelta64(int(round(secs)), 's')
-    offset = None
-    tz = (tz or '').strip()
-    if tz in ('Z', 'UTC', 'GMT', '+00:00', '+0000', '0:00', '00:00'):
-        offset = 0.0
-    elif re.match(r'^[+-]\d{1,2}(:?\d{2})?$', tz):
-        sign = -1.0 if tz[0] == '-' else 1.0
-        digits = tz[1:].replace(':', '')
-        hh = int(digits[:-2]) if len(digits) > 2 else int(digits)
-        mm = int(digits[-2:]) if len(digits) > 2 else 0
-        offset = sign * (hh + mm / 60.0)
-    return factor, base, offset
+    where = f"{path}: variable 'time'"
+    try:
+        offset = units_offset_hours(units or '', where=where)
+        utc = decode_seconds(values, units or '', calendar, where=where)
+    except UserError as exc:
+        raise ForcingError(str(exc)) from None
+    local = utc + 3600.0 * (offset or 0.0)  # back to the stamps as written: the offset is applied separately
+    return np.datetime64('1970-01-01T00:00:00', 's') + np.round(local).astype(np.int64).astype('timedelta64[s]'), \
+        offset
 
 
 class Plumber2Reader(ForcingReader):
@@ -189,9 +175,8 @@ class Plumber2Reader(ForcingReader):
             if 'time' not in ds.variables:
                 raise ForcingError(f"{self.path}: variable 'time' is missing")
             tv = ds['time']
-            factor, base, unit_offset = _parse_time_units(self.path, getattr(tv, 'units', ''))
-            raw = np.asarray(tv[:], dtype=np.float64) * factor
-            local = base + np.round(raw).astype(np.int64).astype('timedelta64[s]')
+            local, unit_offset = _local_time_stamps(self.path, np.asarray(tv[:], dtype=np.float64),
+                                                    getattr(tv, 'units', ''), getattr(tv, 'calendar', 'standard'))
             if local.size < 2:
                 raise ForcingError(f"{self.path}: variable 'time' needs at least two records")
             step = np.diff(local).astype(np.int64)
