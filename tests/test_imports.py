@@ -34,7 +34,7 @@ LAYERS = {
     # subsystems (each owns its namelist keys)
     "colmda.forcing": 20, "colmda.obs": 21, "colmda.assim": 22, "colmda.evaluation": 22,
     # configuration: aggregates the subsystems' key tables
-    "colmda.config": 30,
+    "colmda.matrix_keys": 29, "colmda.config": 30,
     # the driver
     "colmda.rundir": 40, "colmda.initial_state": 40, "colmda.setup": 40, "colmda.restart": 40, "colmda.run": 41,
     # experiments built from runs

@@ -35,6 +35,7 @@ class Key:
     lengths: tuple = ()
     reserved: bool = False
     check: Callable[[Any], str | None] | None = None
+    paths: bool = False  # a str_list of file paths (resolved like 'path' keys)
 
     @property
     def python_type(self):
@@ -73,3 +74,19 @@ def namelist_literal(v) -> str:
     if isinstance(v, _dt.datetime):
         return "'" + format_date(v) + "'"
     return str(v)
+
+
+def where(src: str, group: str, key: str | None = None) -> str:
+    """'<namelist>: &group key' for error messages."""
+    return f"{src}: &{group}" + (f" {key}" if key else "")
+
+
+def check_box(v: list):
+    """A lat-lon box 'south, north, west, east' (degrees): None when valid, else what is expected."""
+    s, n, w, e = v
+    if not (-90 <= s < n <= 90):
+        return "south < north, both in [-90, 90] degrees_north"
+    if not (-180 <= w <= 360 and -180 <= e <= 360):
+        return "west and east in [-180, 360] degrees_east"
+    return None
+

@@ -40,7 +40,7 @@ from ..errors import UserError, suggestion
 from ..parallel import keyed_rng
 
 #: modules whose import registers the built-in methods (imported by :func:`registry`)
-BUILTIN = ("colmda.assim.identity", "colmda.assim.hooks")
+BUILTIN = ("colmda.assim.identity", "colmda.assim.hooks", "colmda.assim.image")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -120,6 +120,7 @@ class AnalysisMethod:
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     group: ClassVar[str] = "assimilation"
+    group_doc: ClassVar[str] = ""  # one line for docs/namelist.md when ``group`` is the method's own
     keys: ClassVar[tuple] = ()
     schema: ClassVar[dict[str, Variable]] = {}
     #: False for a method that never changes the state (then the run summary checks the run's water budget)

@@ -23,7 +23,7 @@ from ..keys import Key
 from ..obs import operators
 from . import sekf
 from .base import Analysis, AnalysisMethod, ForecastRequest, Variable, register
-from .observations import GROSS_ERROR, MODEL_QC, USED, ObservationSet, WindowObservations
+from .observations import GROSS_ERROR, MODEL_QC, USED, ObservationSet, WindowObservations, check_settings
 from .tally import ObservationTally
 
 log = logging.getLogger("colmda")
@@ -108,10 +108,10 @@ class SekfMethod(AnalysisMethod):
         if len(a.background_error) not in (1, a.control_layers):
             raise UserError(f"{src}: &assimilation background_error: 1 or control_layers = {a.control_layers} "
                             f"values, got {len(a.background_error)}")
+        check_settings(settings)
 
     def __init__(self, settings, inputs, comm=None):
         super().__init__(settings, inputs, comm)
-        self.validate(settings)
         a = settings.assimilation
         self.s = settings
         self.n = a.control_layers
