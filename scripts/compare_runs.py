@@ -35,7 +35,14 @@ def _equal(a, b) -> bool:
     return bool(np.array_equal(a, b))
 
 
-def compare_netcdf(p: Path, q: Path) -> list[str]:
+def _short(v, n=80) -> str:
+    s = repr(v)
+    return s if len(s) <= n else s[:n] + "..."
+
+
+def compare_netcdf(p: Path, q: Path, roots: tuple = ()) -> list[str]:
+    """Differences between two netCDF files; ``roots`` = (before run directory, after run directory): paths of
+    the run directories inside string attributes (e.g. a restart's settings fingerprint) are not differences."""
     import netCDF4
 
     out = []
@@ -45,8 +52,10 @@ def compare_netcdf(p: Path, q: Path) -> list[str]:
                 continue
             va = a.getncattr(name) if name in a.ncattrs() else None
             vb = b.getncattr(name) if name in b.ncattrs() else None
+            if roots and isinstance(va, str) and isinstance(vb, str):
+                va, vb = va.replace(str(roots[0]), "<RUN>"), vb.replace(str(roots[1]), "<RUN>")
             if va is None or vb is None or not _equal(va, vb):
-                out.append(f"global attribute {name}: {va!r} != {vb!r}")
+                out.append(f"global attribute {name}: {_short(va)} != {_short(vb)}")
         if {k: len(v) for k, v in a.dimensions.items()} != {k: len(v) for k, v in b.dimensions.items()}:
             out.append("dimensions differ")
         for name in sorted(set(a.variables) | set(b.variables)):
@@ -81,7 +90,12 @@ def _strip(obj):
 def compare_json(p: Path, q: Path, before: Path, after: Path) -> list[str]:
     a = _strip(json.loads(p.read_text().replace(str(before), "<RUN>")))
     b = _strip(json.loads(q.read_text().replace(str(after), "<RUN>")))
-    return [] if a == b else ["JSON content differs"]
+    if a == b:
+        return []
+    if isinstance(a, dict) and isinstance(b, dict):
+        keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+        return [f"JSON entries differ: {', '.join(map(str, keys))}"]
+    return ["JSON content differs"]
 
 
 def compare_trees(before: Path, after: Path, with_json: bool = True) -> tuple[int, int, list[str]]:
@@ -98,7 +112,7 @@ def compare_trees(before: Path, after: Path, with_json: bool = True) -> tuple[in
 
             with netCDF4.Dataset(before / r) as ds:
                 nvar += len(ds.variables)
-            found = compare_netcdf(before / r, after / r)
+            found = compare_netcdf(before / r, after / r, (before, after))
         elif r.suffix == ".json":
             found = compare_json(before / r, after / r, before, after)
         else:
