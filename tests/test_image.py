@@ -422,7 +422,9 @@ def test_gldas_directory_as_observed_field(tmp_path):
             "output.restart_days=0"]
     with pytest.raises(UserError, match="regrid = 'bilinear'"):
         run(config.loads(text, overrides=over), comm=SerialComm(), progress=False)
-    run(config.loads(text, overrides=over + ["image.regrid=bilinear"]), comm=SerialComm(), progress=False)
+    # the failed run is an interrupted run of the experiment (colmda.rundir): start again with overwrite
+    run(config.loads(text, overrides=over + ["image.regrid=bilinear"]), comm=SerialComm(), progress=False,
+        overwrite=True)
     stats = [json.loads(p.read_text()) for p in sorted((tmp_path / "G" / "analysis").glob("image_*.json"))]
     assert [s["time"] for s in stats] == ["2016-01-01T03:00:00", "2016-01-01T06:00:00"]
     for s in stats:

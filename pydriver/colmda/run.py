@@ -481,10 +481,11 @@ class Cycle:
                                 f"mpiexec -n {max(self.ncol, 1)} or fewer")
             self.sh = Share(comm, inputs, decompose(self.ncol, comm.size))
             rdata, resumed_from = self.initial_state(resume)
+            # the analysis method reads its inputs (observations, fields) now, so that bad ones stop the run here
+            self.method = self.analysis_method(analysis)
             # inputs are good: now an earlier run's files may go (--overwrite)
             session.delete_earlier()
             self.output_machinery(rdata, resumed_from, namelist_path)
-            self.method = self.analysis_method(analysis)
             self.simulation = None  # the observation simulator of a truth run
             if s.observations.simulate:
                 from .obs.truth import TruthObserver
