@@ -4,7 +4,8 @@ Every netCDF file under BEFORE (history, analysis, restart, simulated observatio
 must exist under AFTER with the same relative path, and the other way round; in each pair every variable must
 have the same dimensions, dtype, attributes and values (NaN equal to NaN, exactly equal otherwise), and so must
 the global attributes except those that record when or where a file was made. JSON outputs (summary.json,
-matrix.json, skill tables) are compared as data without their timing and path entries.
+matrix.json, analysis statistics; not manifest.json, which records timings) are compared as data without their
+timing entries and with the run directories' paths replaced; CSV tables byte for byte.
 
     python scripts/compare_runs.py BEFORE AFTER        # exit 0: identical; 1: differences (listed); 2: usage
 
@@ -100,9 +101,12 @@ def compare_json(p: Path, q: Path, before: Path, after: Path) -> list[str]:
 
 def compare_trees(before: Path, after: Path, with_json: bool = True) -> tuple[int, int, list[str]]:
     """(files compared, variables compared, differences)."""
-    patterns = ["*.nc"] + (["summary.json", "matrix.json", "*.csv"] if with_json else [])
-    rel_a = {p.relative_to(before) for pat in patterns for p in before.rglob(pat)}
-    rel_b = {p.relative_to(after) for pat in patterns for p in after.rglob(pat)}
+    patterns = ["*.nc"] + (["*.json", "*.csv"] if with_json else [])
+
+    def files(root):  # the manifest records timings and hosts, not results
+        return {p.relative_to(root) for pat in patterns for p in root.rglob(pat) if p.name != "manifest.json"}
+
+    rel_a, rel_b = files(before), files(after)
     diffs = [f"{r}: only in before" for r in sorted(rel_a - rel_b)]
     diffs += [f"{r}: only in after" for r in sorted(rel_b - rel_a)]
     nvar = 0

@@ -40,17 +40,18 @@ import datetime as _dt
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import ndimage
 
 from .. import layout as L
 from ..constants import DENH2O, DENICE
-from ..curvelet import CurveletFrame, Coefficients
 from ..errors import UserError
-from ..forcing.perturb import keyed_normal
 from ..keys import Key, where
 from .base import Analysis, AnalysisMethod, Variable, register
+
+if TYPE_CHECKING:  # the frame (scipy.fft) is imported when an analysis needs it, not with the configuration
+    from ..curvelet import CurveletFrame
 
 log = logging.getLogger("colmda")
 
@@ -82,12 +83,16 @@ def layer_distribution(dz: np.ndarray, top: float, bottom: float) -> tuple[np.nd
 def perturbation_noise(seed: int, stream: int, time_key: int, columns: np.ndarray, members: int) -> np.ndarray:
     """Standard normal numbers (members, ncol), a pure function of (seed, stream, analysis time, member, global
     column): the same on any rank count and after a restart."""
+    from ..forcing.perturb import keyed_normal
+
     m = np.arange(members, dtype=np.int64)[:, None]
     return keyed_normal(int(seed), int(stream), int(time_key), m, np.asarray(columns, dtype=np.int64)[None, :])
 
 
 def nearest_fill_index(land: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row and column of the nearest land cell of every cell (for the 'nearest' ocean treatment)."""
+    from scipy import ndimage  # imported here: the module is imported with the configuration (its keys)
+
     _, idx = ndimage.distance_transform_edt(~land, return_indices=True)
     return idx[0], idx[1]
 
@@ -167,6 +172,8 @@ def analysis(background: np.ndarray, observed: np.ndarray, land: np.ndarray, fra
 def apply_gain(frame: CurveletFrame, gains: list, field: np.ndarray) -> np.ndarray:
     """C^T diag(K) C applied to a field (the effective gain operator; used by the tests)."""
     c = frame.forward(field)
+    from ..curvelet import Coefficients
+
     return frame.inverse(Coefficients(frame, [k * d for k, d in zip(gains, c.data)]))
 
 
@@ -429,6 +436,8 @@ class ImageMethod(AnalysisMethod):
         self.grid = ImageGrid.of_columns(inputs.column, inputs.grid_lat, inputs.grid_lon,
                                          bool(getattr(inputs.domain, "is_global", True)))
         self.land = self.grid.land()
+        from ..curvelet import CurveletFrame
+
         self.frame = CurveletFrame(self.grid.shape, g.nscales, [int(w) for w in g.wedges],
                                    periodic=(False, self.grid.periodic_lon), name=f"{s.source}: &image nscales")
         if g.scale_weight and len(g.scale_weight) != g.nscales:
