@@ -171,10 +171,13 @@ def register(cls: type[AnalysisMethod]) -> type[AnalysisMethod]:
 
 
 def registry() -> dict[str, type[AnalysisMethod]]:
-    """All registered methods by name (the built-in ones imported first)."""
+    """All registered methods by name: the built-in ones in the order of :data:`BUILTIN` (whatever order they were
+    imported in), then the others in the order they were registered."""
     for module in BUILTIN:
         importlib.import_module(module)
-    return dict(_METHODS)
+    rank = {m: i for i, m in enumerate(BUILTIN)}
+    order = sorted(_METHODS.items(), key=lambda kv: rank.get(kv[1].__module__, len(BUILTIN)))  # stable
+    return dict(order)
 
 
 def names() -> tuple[str, ...]:
