@@ -20,9 +20,9 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from . import matrix_keys
 from .assim import base as methods
@@ -121,7 +121,8 @@ KEYS: tuple[Key, ...] = (
     Key(D, "file", "path", "", "-", "domain file (netCDF, format in docs/domain.md); '' = the embedded default "
         "global domain"),
     Key(D, "box", "float_list", [], "degrees", "lat-lon box to run: south, north, west, east; empty = whole "
-        "domain; west > east wraps around in longitude (170, -170 crosses the date line)", lengths=(0, 4), check=lambda v: check_box(v) if v else None,
+        "domain; west > east wraps around in longitude (170, -170 crosses the date line)", lengths=(0, 4),
+        check=lambda v: check_box(v) if v else None,
         allowed="empty or 4 values"),
     Key(D, "point_lat", "float_list", [], "degrees_north", "latitudes of single points to run (nearest land "
         "column of the domain); same length as point_lon", check=_check_lats, allowed="[-90, 90] each"),

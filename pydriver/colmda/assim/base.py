@@ -17,14 +17,15 @@ comm)`` once (on every rank) and, for every experiment window ``[t0, t1)``, call
    bounds, liquid/ice vs temperature, water budget) and hands its :class:`~colmda.assim.consistency.
    IncrementReport` back to ``write_diagnostics(ctx, analysis, report)`` (collective), which writes the method's
    diagnostics following its declared ``schema``;
-5. at the end of the run ``summary(rundir) -> dict`` (rank 0) adds the method's entries to summary.json.
+5. at the end of the run ``summary_entries(rundir) -> dict`` (collective; the entries on rank 0) adds the
+   method's entries to summary.json.
 
 A method declares, as class attributes: ``name`` (the value of ``&assimilation method``), ``summary`` (one line
-for the docs and the key table), ``changes_state`` (False: never analyses), ``group`` and ``keys`` (its namelist group and the :class:`colmda.keys.Key`
-entries it owns; ``colmda.config`` aggregates them), ``schema`` (its diagnostics: variable -> (dimensions, units,
-meaning)), and optionally ``validate(settings)`` (cross-key checks made before any work, raising UserError).
-Register a class with :func:`register`; the built-in methods are listed in :data:`BUILTIN`. How to add a method:
-docs/architecture.md.
+for the docs and the key table), ``changes_state`` (False: never analyses), ``group`` and ``keys`` (its namelist
+group and the :class:`colmda.keys.Key` entries it owns; ``colmda.config`` aggregates them), ``schema`` (its
+diagnostics: variable -> (dimensions, units, meaning)), and optionally ``validate(settings)`` (cross-key checks
+made when the namelist is loaded, raising UserError). Register a class with :func:`register`; the built-in
+methods are listed in :data:`BUILTIN`. How to add a method: docs/architecture.md.
 """
 
 from __future__ import annotations
