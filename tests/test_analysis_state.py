@@ -4,8 +4,8 @@ computed here independently of the analysis code.
 
 One small box of the default domain (12 columns), one 24 h window. The control run (CTL) is spun up and written
 with per-step instantaneous float64 history; the SEKF runs start from CTL's spin-up restart with the same forcing,
-so their background over the window IS the control run. The retrievals are written by hand (three per column at
-06:10, 15:00 and 24:00 UTC, values spread over 0.05-0.40 m3 m-3 so the innovations have both signs and a range
+so their background over the window IS the control run. The retrievals are written by hand (four per column at
+00:30, 06:10, 15:00 and 24:00 UTC, values spread over 0.05-0.40 m3 m-3 so the innovations have both signs and a range
 of sizes), with a constant error, into a sensor file 'Y'.
 
 What each test proves is in its docstring. Every test here fails on one of the planted bugs of the issue (see
@@ -39,7 +39,7 @@ ALPHA = 0.05  # gross-error check at 1.5 standard deviations of sqrt(HBH' + R)
 N = 7  # controlled layers
 T0 = _dt.datetime(2005, 6, 1)
 T1 = _dt.datetime(2005, 6, 2)
-OBS_TIMES = ("2005-06-01T06:10", "2005-06-01T15:00", "2005-06-02T00:00")
+OBS_TIMES = ("2005-06-01T00:30", "2005-06-01T06:10", "2005-06-01T15:00", "2005-06-02T00:00")
 
 BASE = """
 &experiment
@@ -112,10 +112,11 @@ def runs(tmp_path_factory):
 
     dom = Domain.load()
     lat, lon = dom.column_lat(cols), dom.column_lon(cols)
-    # three retrievals per column, values spread deterministically over [0.05, 0.40]
-    k = np.arange(3 * len(cols))
+    # retrievals at OBS_TIMES on every column, values spread deterministically over [0.05, 0.40]
+    nt = len(OBS_TIMES)
+    k = np.arange(nt * len(cols))
     values = 0.05 + 0.35 * np.mod(k * 0.618034 + 0.11, 1.0)
-    _write_obs(tmp / "obs", np.repeat(cols, 3), np.repeat(lat, 3), np.repeat(lon, 3),
+    _write_obs(tmp / "obs", np.repeat(cols, nt), np.repeat(lat, nt), np.repeat(lon, nt),
                np.tile(np.array(OBS_TIMES, dtype="datetime64[s]"), len(cols)), values)
     # one retrieval at the window end on the middle column
     c1 = len(cols) // 2
@@ -150,7 +151,7 @@ def test_model_equivalent_of_the_layer_operator_is_the_background_layer_at_the_o
     """obs_operator = 'layer', obs_layer = 2: the model equivalent hx of every used retrieval equals, to 1e-12,
     the volumetric soil moisture of the SECOND soil layer (the layer whose depth range [dz1, dz1 + dz2] by the
     default grid is 0.0175-0.0451 m) in the control run's instantaneous history at the end of the model step
-    containing the observation time (06:30, 15:00, 24:00 for 06:10, 15:00, 24:00), and differs from the
+    containing the observation time (00:30, 06:30, 15:00, 24:00 for 00:30, 06:10, 15:00, 24:00), and differs from the
     neighbouring layers there. The background of the analysis run over its window is the control run."""
     tmp, _, _ = runs
     a = _analysis(tmp, "layer")
@@ -330,3 +331,37 @@ def test_propagated_increment_equals_a_forecast_of_the_perturbed_state(runs):
     scale = np.abs(tl).max(axis=1, keepdims=True)
     assert np.all(np.abs(fd - tl) <= 0.06 * scale + 1e-5), (np.abs(fd - tl) / scale).max()
     assert np.abs(tl - start).max() > 5 * np.abs(fd - tl).max()
+
+
+def test_jacobian_keeps_its_sign_where_the_perturbation_goes_downward(runs):
+    """Columns whose controlled layers start within 2e-5 m3 m-3 of porosity are perturbed DOWNWARD (an upward step
+    would leave the pore space). The Jacobian of a layer-2 retrieval with respect to layer 2 is the memory of
+    that layer, positive at the end of the first step in those columns as in all others (d theta2(00:30) /
+    d theta2(00:00) in (0.1, 1.2]; measured about 0.2 in the wet columns, whose saturated neighbours refill a
+    drier layer 2 within the step, 0.35-0.93 elsewhere); a difference quotient that dropped the sign of the step makes it negative
+    there. (Later in the day the wet columns drain toward the same state whatever their start: their memory falls
+    to ~0.01 by 06:00 and 2e-4 by midnight, too close to the solver noise of a 1e-4 step to test a sign.)"""
+    tmp, init, _ = runs
+    from colmda.setup import build_inputs
+
+    d0 = read_restart(init)
+    s = L.NSNOW_MAX
+    dz = default_soil_thickness()
+    inputs = build_inputs(_settings(tmp, "wet"))
+    np.testing.assert_array_equal(inputs.column, d0.column)
+    por = inputs.params.soilpar[L.SP_THETA_S, :N]  # (N, ncol), same column order as the restart
+    wet = np.arange(0, len(d0.column), 2)  # every other column
+    ice = d0.state.wice_soisno[s:s + N, wet] / DENICE / dz[:N, None]
+    d0.state.wliq_soisno[s:s + N, wet] = (por[:, wet] - ice - 2e-5) * DENH2O * dz[:N, None]
+    write_restart(tmp / "wet_init.nc", d0)
+    run(_sekf(tmp, "wet", tmp / "obs", tmp / "wet_init.nc", extra=[
+        "assimilation.obs_operator='layer'", "assimilation.obs_layer=2", "assimilation.propagation='persistence'"]),
+        comm=SerialComm(), progress=False)
+    a = _analysis(tmp, "wet")
+    used = a.reason.values == 0
+    is_wet = np.isin(a.obs_column.values, d0.column[wet])
+    assert (used & is_wet).sum() >= 5 and (used & ~is_wet).sum() >= 5
+    first = used & (a.time.values == a.time.values.min())  # 00:30, the end of the first step
+    assert (first & is_wet).sum() >= 3
+    h22 = a.jacobian.values[first, 1]
+    assert np.all((h22 > 0.1) & (h22 <= 1.2)), h22
