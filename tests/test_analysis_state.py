@@ -37,8 +37,6 @@ RULE = ("Y:all:2.0", "Y:dense:3.0")  # error multipliers: 2 everywhere, 3 over t
 GROSS_K = 1.5
 ALPHA = 0.05  # gross-error check at 1.5 standard deviations of sqrt(HBH' + R)
 N = 7  # controlled layers
-T0 = _dt.datetime(2005, 6, 1)
-T1 = _dt.datetime(2005, 6, 2)
 OBS_TIMES = ("2005-06-01T00:30", "2005-06-01T06:10", "2005-06-01T15:00", "2005-06-02T00:00")
 
 BASE = """
@@ -338,8 +336,8 @@ def test_jacobian_keeps_its_sign_where_the_perturbation_goes_downward(runs):
     would leave the pore space). The Jacobian of a layer-2 retrieval with respect to layer 2 is the memory of
     that layer, positive at the end of the first step in those columns as in all others (d theta2(00:30) /
     d theta2(00:00) in (0.1, 1.2]; measured about 0.2 in the wet columns, whose saturated neighbours refill a
-    drier layer 2 within the step, 0.35-0.93 elsewhere); a difference quotient that dropped the sign of the step makes it negative
-    there. (Later in the day the wet columns drain toward the same state whatever their start: their memory falls
+    drier layer 2 within the step, 0.35-0.93 elsewhere); a difference quotient that dropped the sign of the step
+    makes it negative there. (Later in the day the wet columns drain toward the same state whatever their start: their memory falls
     to ~0.01 by 06:00 and 2e-4 by midnight, too close to the solver noise of a 1e-4 step to test a sign.)"""
     tmp, init, _ = runs
     from colmda.setup import build_inputs
