@@ -57,6 +57,12 @@ def _warm_sunny_step():
     return f
 
 
+def _assert_balances_close(d):
+    assert abs(d.diag[L.D_WBAL_ERR, 0, 0]) < 1e-10  # kg m-2 s-1
+    assert abs(d.diag[L.D_EBAL_ERR, 0, 0]) < 1e-8  # W m-2
+    assert abs(d.diag[L.D_SOILH_ERR, 0, 0]) < 1e-8  # W m-2
+
+
 def test_melting_top_layers_compact_by_their_ice_loss():
     """A 3-layer pack under warm sun (285 K air, 900 W m-2) melts in its top two layers within one step. CLM3's
     compaction law (1/dz) d dz/dt = c1 + c2 + c3 with the melt term c3 dt = -(f_old - f_new) / f_old (f = ice
@@ -67,12 +73,13 @@ def test_melting_top_layers_compact_by_their_ice_loss():
 
     The top layer, where melt starts, must obey it as much as the second (an off-by-one that skips the top layer
     in the pre-phase-change ice fraction leaves the top layer uncompacted by melt). The pack's water stays equal to
-    the sum of its layers and no layer is combined or divided in this step (so the comparison is layer by layer)."""
+    the sum of its layers, the step's water, surface energy and snow/soil heat balances close, and no layer is
+    combined or divided in this step (so the comparison is layer by layer)."""
     params = _bare_column()
     st = _three_layer_pack(params)
     before = st.copy()
     d = advance(st, params, _warm_sunny_step(), DT, nper=1)
-    assert abs(d.diag[L.D_WBAL_ERR, 0, 0]) < 1e-10
+    _assert_balances_close(d)
     assert np.count_nonzero(st.dz_snow[:, 0]) == 3  # no combination or division
     wi0, wl0 = before.wice_soisno[2:5, 0], before.wliq_soisno[2:5, 0]
     wi1, wl1 = st.wice_soisno[2:5, 0], st.wliq_soisno[2:5, 0]
@@ -87,6 +94,34 @@ def test_melting_top_layers_compact_by_their_ice_loss():
         assert lower[j] - 1e-12 <= ratio[j] <= 1.0 - melt[j] + 1e-12, (j, ratio, melt, lower)
     assert st.cstate[L.CS_SCV, 0] == pytest.approx((wi1 + wl1).sum(), rel=1e-12)
     assert st.cstate[L.CS_SNOWDP, 0] == pytest.approx(st.dz_snow[:, 0].sum(), rel=1e-12)
+
+
+def test_refreezing_top_layer_gains_its_liquid_as_ice_without_melt_compaction():
+    """The same pack wet (15 % of each layer's water liquid, all at the freezing point) on a cold clear night
+    (255 K air, 180 W m-2 longwave): the top layer refreezes completely and cools below freezing, the balances
+    close, and the refreezing layer compacts only by metamorphism and overburden (the melt term is zero when ice
+    grows): 1 - (C3 C5 + burden / ETA0) dt <= dz_new / dz_old <= 1. Its ice grows by exactly its liquid water plus
+    the frost deposited on it (the negative snow sublimation of the step)."""
+    params = _bare_column()
+    st = _three_layer_pack(params)
+    w = st.wice_soisno[2:5, 0].copy()
+    st.wliq_soisno[2:5, 0], st.wice_soisno[2:5, 0] = 0.15 * w, 0.85 * w
+    st.t_soisno[2:5, 0] = TFRZ
+    before = st.copy()
+    f = np.zeros((L.NF, 1, 1), order="F")
+    f[L.F_TAIR], f[L.F_QAIR], f[L.F_PSURF], f[L.F_WIND] = 255.0, 0.0008, 1.0e5, 4.0
+    f[L.F_SWDOWN], f[L.F_LWDOWN], f[L.F_COSZEN] = 0.0, 180.0, -0.2
+    d = advance(st, params, f, DT, nper=1)
+    _assert_balances_close(d)
+    assert np.count_nonzero(st.dz_snow[:, 0]) == 3
+    assert st.wliq_soisno[2, 0] == 0.0 and st.t_soisno[2, 0] < TFRZ - 1.0  # top layer frozen through, cooled
+    gained = st.wice_soisno[2, 0] - before.wice_soisno[2, 0]
+    frost = -d.diag[L.D_SUBSNOW, 0, 0] * DT  # kg m-2 deposited on the top layer (negative sublimation)
+    assert frost > 0.0
+    assert gained == pytest.approx(before.wliq_soisno[2, 0] + frost, rel=1e-9)  # its liquid refroze in place
+    burden = 0.0
+    ratio = st.dz_snow[2, 0] / before.dz_snow[2, 0]
+    assert 1.0 - (CMP_C3 * CMP_C5 + burden / CMP_ETA0) * DT - 1e-12 <= ratio <= 1.0
 
 
 @pytest.mark.parametrize("hydr", [1, 2])
