@@ -94,31 +94,6 @@ def test_restart_round_trip_is_exact(tmp_path):
     assert list_restarts(tmp_path) == [p]
 
 
-def _assert_toy_water_budget(rundir):
-    """An expectation independent of restarts and resumes: over the experiment, each column's change of soil water
-    (the toy core's only store) between the restart after spin-up and the final restart equals the history's
-    Rainf - Evap - Qs - Qsb integrated over its averaging intervals (time_bnds); float32 history, so within 1e-5
-    of the gross fluxes + 1e-4 kg m-2."""
-    import xarray as xr
-
-    rs = list_restarts(rundir / "restart")
-    a = read_restart([p for p in rs if "spinup-cycle" in p.name][-1])
-    b = read_restart(rs[-1])
-    change = b.state.soil_liquid().sum(axis=0) - a.state.soil_liquid().sum(axis=0)
-    net = np.zeros(len(a.column))
-    gross = np.zeros(len(a.column))
-    for f in sorted((rundir / "history").glob("*.nc")):
-        with xr.open_dataset(f, decode_times=False) as h:
-            ji = [tuple(np.argwhere(h.column.values == c)[0]) for c in a.column]
-            jj, ii = np.array(ji).T
-            length = np.diff(h.time_bnds.values, axis=1)[:, 0]  # s
-            terms = [h[v].values[:, jj, ii].astype(float) * length[:, None] for v in ("Rainf", "Evap", "Qs", "Qsb")]
-            net += (terms[0] - terms[1] - terms[2] - terms[3]).sum(axis=0)
-            gross += sum(np.abs(t).sum(axis=0) for t in terms)
-    assert gross.min() > 1.0  # kg m-2: something happened
-    np.testing.assert_array_less(np.abs(change - net), 1e-5 * gross + 1e-4)
-
-
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_resume_equals_continuous(tmp_path, toy, name):
     """Resuming from any restart (after a spin-up cycle, mid-experiment, in an open history file period) writes
@@ -129,7 +104,7 @@ def test_resume_equals_continuous(tmp_path, toy, name):
     full = tmp_path / "full"
     run_inproc(settings(full, ov))
     if "output.averaging=instant" not in ov:
-        _assert_toy_water_budget(full)
+        H.assert_water_budget(full)
     ref = files(full)
     restarts = list_restarts(full / "restart")
     assert len(restarts) >= 6
