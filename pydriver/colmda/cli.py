@@ -1,4 +1,5 @@
-"""Command line: ``colmda run | twin | skill | namelist | make-domain | summary`` (also ``python -m colmda``).
+"""Command line: ``colmda run | twin | skill | namelist | make-domain | summary | evaluate`` (also ``python -m
+colmda``).
 
 Exit status: 0 success, 2 user error (message on stderr, no traceback), 1 anything else (a bug: traceback).
 Under MPI, a failure on one rank aborts all ranks.
@@ -53,7 +54,33 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("summary", help="print the summary of a finished run")
     s.add_argument("rundir", help="run directory (&output directory)")
+
+    e = sub.add_parser("evaluate", help="scores of a finished run (and its open loop) against ISMN in-situ stations "
+                       "(RUNDIR/evaluation/insitu.md, .json, figures; docs/evaluation.md)")
+    e.add_argument("rundir", help="run directory with daily SoilMoistV history")
+    e.add_argument("--insitu", required=True, help="ISMN archive folder (header_values or ceop_sep) or .stm file")
+    e.add_argument("--openloop", help="open-loop run directory: DA vs open loop with dR")
+    e.add_argument("--flags", default="G", help="ISMN quality flags accepted, comma separated (default G)")
+    e.add_argument("--depth", nargs=2, type=float, default=(0.0, 0.2), metavar=("TOP", "BOTTOM"),
+                   help="sensor depth range in m (default 0 0.2)")
+    e.add_argument("--match", choices=("cell", "bilinear"), default="cell", help="model at the station")
+    e.add_argument("--min-days", type=int, default=30, help="fewest common days to score a station")
+    e.add_argument("--no-figures", action="store_true")
     return p
+
+
+def _cmd_evaluate(a) -> int:
+    from .evaluation.ismn import evaluate
+
+    for d in [a.rundir] + ([a.openloop] if a.openloop else []):
+        if not __import__("pathlib").Path(d).is_dir():
+            raise UserError(f"{d}: run directory not found")
+    r = evaluate(a.rundir, a.insitu, a.openloop, flags=tuple(x.strip() for x in a.flags.split(",") if x.strip()),
+                 depth=tuple(a.depth), match=a.match, min_days=a.min_days, figure=not a.no_figures)
+    from .evaluation.ismn import markdown
+
+    print(markdown(r), end="")
+    return 0
 
 
 def _cmd_run(a) -> int:
@@ -143,7 +170,7 @@ def main(argv=None) -> int:
         parser.print_help()
         return USER_ERROR_EXIT
     cmd = {"run": _cmd_run, "twin": _cmd_twin, "skill": _cmd_skill, "namelist": _cmd_namelist,
-           "make-domain": _cmd_make_domain, "summary": _cmd_summary}[a.command]
+           "make-domain": _cmd_make_domain, "summary": _cmd_summary, "evaluate": _cmd_evaluate}[a.command]
     comm = None
     if a.command in ("run", "twin"):
         from .parallel import get_comm

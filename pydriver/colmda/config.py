@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import glob
 import json
 import math
 import re
@@ -245,8 +246,12 @@ KEYS: tuple[Key, ...] = (
         "domain's", check=_check_fractions, allowed="empty or one value in [0, 1] per point"),
     # ---- &forcing
     Key(F, "source", "str", "generator", "-", "'generator': the weather generator on the domain climatology; "
-        "'plumber2': a PLUMBER2 site file (one point)", choices=("generator", "plumber2")),
-    Key(F, "file", "path", "", "-", "forcing file for a reader source (required unless source = 'generator')"),
+        "'plumber2': a PLUMBER2 site file (one point); 'era5': ERA5 hourly single-level netCDF files of the CDS "
+        "(docs/forcing.md), interpolated to every run column", choices=("generator", "plumber2", "era5")),
+    Key(F, "file", "path", "", "-", "forcing file for a reader source (required unless source = 'generator'); for "
+        "'era5' a file, a directory of *.nc files or a glob pattern"),
+    Key(F, "era5_interpolation", "str", "bilinear", "-", "'era5': ERA5 grid to run column: 'bilinear' (valid "
+        "neighbours only) or 'nearest'", choices=("bilinear", "nearest")),
     Key(F, "lai_from_file", "bool", False, "-", "for a reader source: replace the domain's monthly LAI climatology "
         "by the monthly means of the file's LAI (PLUMBER2 'LAI')"),
     Key(F, "extrapolate_hours", "float", 0.0, "h", "a forcing file may end this much before the start or after the "
@@ -271,8 +276,12 @@ KEYS: tuple[Key, ...] = (
     Key(F, "perturb_spatial_km", "float", 0.0, "km", "e-folding distance of spatially correlated perturbations "
         "(0 = independent columns)", lo=0.0, hi=5000.0),
     # ---- &model
-    Key(M, "hydr_model", "str", "vangenuchten", "-", "soil hydraulic functions: 'campbell' (Clapp-Hornberger) or "
-        "'vangenuchten' (van Genuchten-Mualem)", choices=("vangenuchten", "campbell")),
+    Key(M, "hydr_model", "str", "vangenuchten", "-", "soil hydraulic functions: 'campbell' (Clapp-Hornberger), "
+        "'vangenuchten_airentry' (= 'vangenuchten': vG-Mualem with air-entry potential psi_e, CoLM202X) or "
+        "'vangenuchten_classic' (psi_e = 0)", choices=("vangenuchten", "vangenuchten_airentry",
+                                                          "vangenuchten_classic", "campbell")),
+    Key(M, "psi_e", "float", -1.0, "mm", "air-entry potential of 'vangenuchten_airentry'", allowed="[-1e4, 0)",
+        check=lambda v: None if -1.0e4 <= v < 0 else "[-1e4, 0) mm"),
     Key(M, "zref", "float", 0.0, "m", "height of the forcing above the ground; 0 = the forcing source's height "
         "when it defines one, else max(30 m, canopy top + 10 m)", allowed="0 or [2, 200]",
         check=lambda v: None if v == 0 or 2 <= v <= 200 else "0 or [2, 200] m"),
@@ -291,6 +300,18 @@ KEYS: tuple[Key, ...] = (
         lo=0.0, lo_open=True),
     Key(O, "reject_flags", "int", 11, "-", "retrievals with any of these quality bits are rejected (1 frozen, "
         "2 snow, 4 dense vegetation, 8 out of range; see docs/observations.md)", lo=0, hi=2 ** 30),
+    Key(O, "products", "str_list", [], "-", "real data: the reader of each sensor in 'sensors' (same order; names in "
+        "colmda.obs.readers.PRODUCTS, e.g. 'ascat_hsaf_cell'); empty = colmda observation files in 'directory'"),
+    Key(O, "product_files", "str_list", [], "-", "real data: the product file or directory of each sensor (same "
+        "order as 'sensors')"),
+    Key(O, "bias_correction", "str", "auto", "-", "rescaling of the retrievals to the model climatology per sensor "
+        "and column (colmda.obs.bias): 'cdf' matching, 'seasonal' monthly mean/std, 'none'; 'auto' = 'cdf' for "
+        "product files, 'none' for colmda observation files (twins)", choices=("auto", "none", "cdf", "seasonal")),
+    Key(O, "bias_file", "path", "", "-", "bias parameters: read when the file exists, else fitted and written here"),
+    Key(O, "bias_reference_run", "path", "", "-", "open-loop run directory (history with SoilMoistV) that the "
+        "parameters are fitted against when bias_file does not exist yet"),
+    Key(O, "bias_train_start", "date", "", "UTC", "start of the training period; '' = all of the reference run"),
+    Key(O, "bias_train_end", "date", "", "UTC", "end of the training period (exclusive); '' = all"),
     Key(O, "simulate", "str_list", [], "-", "twin experiments: sensors ('L', 'C', 'X') to simulate from this run "
         "(the truth) into <run directory>/obs/<sensor>.nc", check=lambda v: None if set(v) <= {"L", "C", "X"}
         and len(set(v)) == len(v) else "distinct names from 'L', 'C', 'X'"),
@@ -841,11 +862,13 @@ def validate(s: Settings) -> None:
     if d.point_lat and d.box:
         raise UserError(f"{src}: &domain box and point_lat/point_lon are exclusive; give one of them")
     for g, k, p in ((D, "file", d.file), (F, "file", s.forcing.file), (E, "initial_restart", e.initial_restart)):
+        if k == "file" and g == F and s.forcing.source == "era5" and p and (Path(p).is_dir() or glob.glob(p)):
+            continue
         if p and not Path(p).is_file():
             raise UserError(f"{_where(src, g, k)} = '{p}': file not found (relative paths are relative to the "
                             f"current directory, {Path.cwd()})")
     a, o = s.assimilation, s.observations
-    if a.method != "none":
+    if a.method != "none" and not o.products:
         if not o.directory:
             raise UserError(f"{_where(src, O, 'directory')}: required for &assimilation method = '{a.method}' (the "
                             f"directory of the observation files)")
@@ -853,6 +876,14 @@ def validate(s: Settings) -> None:
             raise UserError(f"{_where(src, O, 'directory')} = '{o.directory}': directory not found")
         if not o.sensors:
             raise UserError(f"{_where(src, O, 'sensors')}: name at least one sensor file to assimilate")
+    if o.products or o.product_files:
+        if not (len(o.products) == len(o.product_files) == len(o.sensors)):
+            raise UserError(f"{_where(src, O, 'products')}: products ({len(o.products)}), product_files "
+                            f"({len(o.product_files)}) and sensors ({len(o.sensors)}) need one entry per sensor")
+        for f in o.product_files:
+            if not Path(f).exists():
+                raise UserError(f"{_where(src, O, 'product_files')} = '{f}': file or directory not found (relative "
+                                f"paths are relative to the current directory, {Path.cwd()})")
     if o.error and len(o.error) != len(o.sensors):
         raise UserError(f"{_where(src, O, 'error')}: {len(o.error)} value(s) for {len(o.sensors)} sensor(s)")
     if len(a.perturbation) < a.control_layers:
@@ -872,7 +903,7 @@ def validate(s: Settings) -> None:
     if f.source != "generator":
         if not f.file:
             raise UserError(f"{_where(src, F, 'file')}: required for source = '{f.source}'")
-        if len(d.point_lat) != 1:
+        if f.source == "plumber2" and len(d.point_lat) != 1:
             raise UserError(f"{src}: &forcing source = '{f.source}' is a single-site file; give exactly one point "
                             f"in &domain point_lat / point_lon (got {len(d.point_lat)})")
 

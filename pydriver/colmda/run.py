@@ -771,6 +771,10 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
         if simulation is not None:
             manifest.extra["simulated_observations"] = simulation.finish()
         summ = stage.summary(inputs, ColumnState(**gathered_end), status)
+        if analysis_writer is not None:  # O - B statistics per sensor over the run's analysis files
+            from .assim.diagnostics import obs_statistics
+
+            summ["observations"] = obs_statistics(rundir / "analysis", s.experiment.name, method.obs.sensors)
         summary = {
             "experiment": s.experiment.name,
             "start": format_date(s.start),

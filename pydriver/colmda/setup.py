@@ -101,16 +101,20 @@ def point_order(settings: Settings, domain) -> np.ndarray:
     return np.argsort(np.asarray(cols), kind="stable")
 
 
-def open_reader(settings: Settings):
+def open_reader(settings: Settings, lat=None, lon=None):
     """The forcing file reader of &forcing source, wrapped for the model step, after checking that the file covers
-    the spin-up period and the experiment (ForcingError -> UserError)."""
+    the spin-up period and the experiment (ForcingError -> UserError). ``lat``/``lon``: the run columns (gridded
+    sources such as ERA5 are interpolated to them; the reader's column k is run column k)."""
     from .forcing import ForcingError, Plumber2Reader, ReaderForcing
+    from .forcing.era5 import Era5Reader
 
     s = settings
-    readers = {"plumber2": Plumber2Reader}
     where = f"{s.source}: &forcing file = '{s.forcing.file}'"
     try:
-        reader = readers[s.forcing.source](s.forcing.file)
+        if s.forcing.source == "era5":
+            reader = Era5Reader(s.forcing.file, lat, lon, interpolation=s.forcing.era5_interpolation)
+        else:
+            reader = Plumber2Reader(s.forcing.file)
         lo, hi = reader.coverage()
     except ForcingError as exc:
         raise UserError(f"{where}: {exc}") from None
@@ -123,8 +127,9 @@ def open_reader(settings: Settings):
             raise UserError(f"{where}: the file covers {lo} .. {hi} UTC but {what} need {np.datetime64(a, 's')} "
                             f".. {np.datetime64(b, 's')} (&forcing extrapolate_hours = "
                             f"{s.forcing.extrapolate_hours:g} allows that much beyond either end)")
+    columns = np.arange(reader.lat.size) if s.forcing.source == "era5" else np.zeros(1, dtype=np.int64)
     return WindowForcing(ReaderForcing(reader, int(s.dt), max_extrapolation_s=int(tol.astype(np.int64))),
-                         np.zeros(1, dtype=np.int64)), reader
+                         columns), reader
 
 
 def site_overrides(settings: Settings, domain, cp) -> None:
@@ -173,7 +178,8 @@ def build_inputs(settings: Settings) -> RunInputs:
     dz = default_soil_thickness()
     vp = np.asfortranarray(vegpar(cp.pft))
     rootfr = root_fractions(cp.pft, soil_interfaces(dz))
-    soilpar = soil_parameters(cp.sand, cp.clay, organic=cp.organic, nl=L.NL_SOIL, rootfr=rootfr, dz=dz)
+    soilpar = soil_parameters(cp.sand, cp.clay, organic=cp.organic, nl=L.NL_SOIL, rootfr=rootfr, dz=dz,
+                              psi_e=s.model.psi_e)
     colpar = np.zeros((L.NCP, d.ncol), order="F")
     colpar[L.CP_ALBSAT_VIS] = cp.albsat_vis
     colpar[L.CP_ALBSAT_NIR] = cp.albsat_nir
@@ -189,19 +195,24 @@ def build_inputs(settings: Settings) -> RunInputs:
 
         forcing = WindowForcing(WeatherGenerator(d, s.forcing.seed, s.dt), cp.columns)
     else:
-        forcing, reader = open_reader(s)
+        flat, flon = cp.lat, cp.lon  # ERA5 at the cell centres, or at the sites of a point run
+        if s.domain.point_lat:
+            order = point_order(s, d)
+            flat, flon = np.asarray(s.domain.point_lat)[order], np.asarray(s.domain.point_lon)[order]
+        forcing, reader = open_reader(s, flat, flon)
         files.append(("forcing", s.forcing.file))
         height = reader.reference_height if np.isfinite(reader.reference_height) else None
-        point_lat, point_lon = np.asarray(reader.lat, float), np.asarray(reader.lon, float)
+        if s.forcing.source == "plumber2":
+            point_lat, point_lon = np.asarray(reader.lat, float), np.asarray(reader.lon, float)
         if not names and getattr(reader, "site_code", ""):
             names = (reader.site_code,)
-    if s.domain.point_lat and s.forcing.source == "generator":  # namelist order -> global column order
+    if s.domain.point_lat and s.forcing.source != "plumber2":  # namelist order -> global column order
         order = point_order(s, d)
         point_lat = np.asarray(s.domain.point_lat)[order]
         point_lon = np.asarray(s.domain.point_lon)[order]
         names = tuple(names[k] for k in order) if names else ()
     lai_monthly = np.asarray(cp.lai_clim)
-    if s.forcing.lai_from_file and s.forcing.source != "generator":
+    if s.forcing.lai_from_file and s.forcing.source == "plumber2":
         lai_monthly = file_lai_climatology(reader, lai_monthly)
     colpar[L.CP_ZREF] = zref_for(s, vp, height)
     params = ColumnParameters(soilpar, vp, colpar, dz)

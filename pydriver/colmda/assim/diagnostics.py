@@ -130,3 +130,41 @@ def _cat(dicts):
         return {}
     keys = [k for k in dicts[0] if all(k in d for d in dicts)]
     return {k: np.concatenate([np.asarray(d[k]) for d in dicts]) for k in keys}
+
+
+def obs_statistics(directory: Path, experiment: str, sensors) -> dict:
+    """Observation-minus-forecast (O - B) statistics per sensor over every analysis file of the run (so a resumed
+    run counts its earlier analyses too): retrievals per reason, and mean, standard deviation and RMS of the
+    innovations of the used ones, with the mean and RMS of the normalised innovation d / sqrt(R) (about 1 when
+    R and B are right, as HBH' << R here)."""
+    import netCDF4
+
+    files = sorted(Path(directory).glob(f"{experiment}_*.nc"))
+    ns = len(sensors)
+    counts = np.zeros((ns, len(REASONS)), dtype=np.int64)
+    s1, s2, n, z2 = np.zeros(ns), np.zeros(ns), np.zeros(ns, dtype=np.int64), np.zeros(ns)
+    for f in files:
+        with netCDF4.Dataset(f) as nc:
+            if "n_obs" not in nc.variables:
+                continue
+            counts += np.asarray(nc["n_obs"][:], dtype=np.int64)
+            if "innovation" in nc.variables and len(nc.dimensions["obs"]):
+                r = np.asarray(nc["reason"][:])
+                k = np.asarray(nc["sensor"][:])
+                d = np.asarray(nc["innovation"][:], dtype=float)
+                e = np.asarray(nc["error"][:], dtype=float)
+                u = r == 0
+                np.add.at(s1, k[u], d[u])
+                np.add.at(s2, k[u], d[u] ** 2)
+                np.add.at(z2, k[u], (d[u] / e[u]) ** 2)
+                np.add.at(n, k[u], 1)
+    out = {}
+    for i, name in enumerate(sensors):
+        m = s1[i] / n[i] if n[i] else float("nan")
+        out[name] = {"analyses": len(files), "used": int(n[i]),
+                     "rejected": {REASONS[j]: int(counts[i, j]) for j in REASONS if j and counts[i, j]},
+                     "omf_mean": float(m), "omf_std": float(np.sqrt(max(s2[i] / n[i] - m * m, 0))) if n[i] else
+                     float("nan"), "omf_rms": float(np.sqrt(s2[i] / n[i])) if n[i] else float("nan"),
+                     "omf_normalised_rms": float(np.sqrt(z2[i] / n[i])) if n[i] else float("nan"),
+                     "units": "m3 m-3"}
+    return out

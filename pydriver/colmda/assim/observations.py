@@ -9,6 +9,7 @@ Everything is a function of global column and time, so the selection is the same
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,17 @@ import numpy as np
 
 from ..errors import UserError
 from .rules import multiplier_table
+
+log = logging.getLogger("colmda")
+
+
+def bias_method(settings) -> str:
+    """&observations bias_correction with 'auto' resolved: CDF matching for product files (real data), none for
+    colmda observation files (twin experiments)."""
+    o = settings.observations
+    if o.bias_correction == "auto":
+        return "cdf" if o.products else "none"
+    return o.bias_correction
 
 # rejection reasons (0 = used); the analysis adds MODEL_QC and GROSS_ERROR
 USED, QUALITY_FLAG, VEGETATION_RULE, MISSING, MODEL_QC, GROSS_ERROR = range(6)
@@ -44,14 +56,31 @@ class WindowObservations:
         return WindowObservations(**{k: getattr(self, k)[idx] for k in self.__dataclass_fields__})
 
 
+def _product_table(settings, k, name, domain, run_columns):
+    """Sensor ``name`` read from its product file with its reader (&observations products / product_files)."""
+    from ..obs.readers import read_observations
+
+    o = settings.observations
+    if len(o.products) != len(o.sensors) or len(o.product_files) != len(o.sensors):
+        raise UserError(f"{settings.source}: &observations products and product_files need one entry per sensor in "
+                        f"'sensors' ({len(o.sensors)}); got {len(o.products)} and {len(o.product_files)}")
+    if domain is None:
+        raise UserError(f"{settings.source}: &observations products need the run's domain")
+    res = read_observations(o.product_files[k], o.products[k], domain, run_columns, start=settings.start,
+                            end=settings.end, sensor=name)
+    return res.table
+
+
 class ObservationSet:
-    def __init__(self, settings, run_columns: np.ndarray, run_pft: np.ndarray):
+    def __init__(self, settings, run_columns: np.ndarray, run_pft: np.ndarray, domain=None, weights=None,
+                 lat=None, lon=None):
         from ..obs.format import read_obs
 
         o = settings.observations
         src = settings.source
         self.sensors = tuple(o.sensors)
-        if not o.directory:
+        self.skipped = {}  # reason -> count of retrievals left out before the analysis (logged)
+        if not o.directory and not o.products:
             raise UserError(f"{src}: &observations directory is required for &assimilation method = "
                             f"'{settings.assimilation.method}'")
         if not self.sensors:
@@ -63,14 +92,33 @@ class ObservationSet:
         run_columns = np.asarray(run_columns, dtype=np.int64)
         parts = []
         self.sensing_depth = []
+        tables, paths = [], []
         for k, name in enumerate(self.sensors):
-            path = Path(o.directory) / f"{name}.nc"
-            if not path.is_file():
-                raise UserError(f"{src}: &observations sensors = '{name}': file {path} not found (&observations "
-                                f"directory = '{o.directory}')")
-            t = read_obs(path)
+            if o.products:
+                t = _product_table(settings, k, name, domain, run_columns)
+                path = o.product_files[k]
+            else:
+                path = Path(o.directory) / f"{name}.nc"
+                if not path.is_file():
+                    raise UserError(f"{src}: &observations sensors = '{name}': file {path} not found (&observations "
+                                    f"directory = '{o.directory}')")
+                t = read_obs(path)
+            tables.append(t)
+            paths.append(path)
             self.sensing_depth.append(float(t.sensing_depth))
+        self.bias = None
+        if bias_method(settings) != "none":
+            from ..obs.bias import parameters_for_run
+
+            self.bias = parameters_for_run(settings, tables, run_columns, weights, lat, lon)
+        for k, (name, t, path) in enumerate(zip(self.sensors, tables, paths)):
             value, err = t.volumetric()
+            if self.bias is not None:
+                value, fac = self.bias.apply(np.full(len(t), k), t.column, t.time, value)
+                err = err * fac
+                n_unfitted = int(np.sum(np.isnan(value) & np.isfinite(t.value)))
+                if n_unfitted:
+                    self.skipped[f"{name}: no bias parameters for the column"] = n_unfitted
             pos = np.searchsorted(run_columns, t.column)
             inside = (pos < len(run_columns)) & (run_columns[np.minimum(pos, len(run_columns) - 1)] == t.column)
             pos = pos[inside]
@@ -89,6 +137,8 @@ class ObservationSet:
             parts.append(dict(time=np.asarray(t.time, dtype="datetime64[s]")[inside], column=t.column[inside],
                               sensor=np.full(len(pos), k, dtype=np.int32), value=np.asarray(value)[inside],
                               error=err * o.error_scale * np.where(mult > 0, mult, 1.0), reason=reason))
+        for why, n in self.skipped.items():
+            log.warning("observations %s: %d retrieval(s) left out", why, n)
         cat = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
         # sorted by (time, column, sensor): a window is a contiguous slice, and the order is decomposition-free
         order = np.lexsort((cat["sensor"], cat["column"], cat["time"]))

@@ -106,9 +106,9 @@ def evaluate(obs: SiteObservations, model_time, model: dict) -> dict:
         _, bd = daily_means(common, bench, valid)
         result[name] = {
             "days": int(np.isfinite(od).sum()),
-            "model": {"rmse": float(metrics.rmse(od, md)), "bias": float(metrics.bias(od, md)),
+            "model": {"rmse": float(metrics.rmse(od, md)), "bias": float(metrics.bias(md, od)),
                       "r": float(metrics.pearson_r(od, md))},
-            "1lin": {"rmse": float(metrics.rmse(od, bd)), "bias": float(metrics.bias(od, bd)),
+            "1lin": {"rmse": float(metrics.rmse(od, bd)), "bias": float(metrics.bias(bd, od)),
                      "r": float(metrics.pearson_r(od, bd))},
             "series": {"day": days, "obs": od, "model": md, "1lin": bd},
         }

@@ -73,7 +73,7 @@ def temporal_scores(ref, x, min_days: int = MIN_DAYS) -> dict:
         warnings.simplefilter("ignore", RuntimeWarning)  # empty slices: columns without data
         n = metrics.count(ref, x, axis=0)
         out = {"R": metrics.pearson_r(ref, x, axis=0), "RMSE": metrics.rmse(ref, x, axis=0),
-               "ubRMSE": metrics.ubrmse(ref, x, axis=0), "bias": metrics.bias(ref, x, axis=0)}
+               "ubRMSE": metrics.ubrmse(ref, x, axis=0), "bias": metrics.bias(x, ref, axis=0)}
     few = n < min_days
     out = {k: np.where(few | ~np.isfinite(v), np.nan, v) for k, v in out.items()}
     out["n"] = n
