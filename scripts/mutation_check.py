@@ -131,6 +131,23 @@ MUTATIONS: list[Mutation] = [
     Mutation("nir-stem-weight-swapped", "swapped weights", "fortran/colm_radiation.f90",
              "rho = wl * vegpar(VP_RHO_NIR) + ws * rho_stem(2)", "rho = ws * vegpar(VP_RHO_NIR) + wl * rho_stem(2)",
              "near-infrared canopy reflectance weights swapped", ("tests/test_physics_branches.py",)),
+    # ---- ensemble analyses (colmda.assim.enkf, issue 9)
+    Mutation("inflation-variance-vs-std", "variance-vs-std", "pydriver/colmda/assim/enkf.py",
+             "mean + np.sqrt(_per_batch(inflation, E.shape[0]))[:, None, None] * (E - mean)",
+             "mean + _per_batch(inflation, E.shape[0])[:, None, None] * (E - mean)",
+             "multiplicative inflation multiplies the anomalies by rho instead of sqrt(rho)", ("tests/test_enkf.py",)),
+    Mutation("etkf-transform-without-sqrt", "variance-vs-std", "pydriver/colmda/assim/enkf.py",
+             "W = (V * np.sqrt((N - 1) / lam)[:, None, :])", "W = (V * ((N - 1) / lam)[:, None, :])",
+             "ETKF transform matrix [(N-1) P~a] instead of its square root: wrong analysis spread",
+             ("tests/test_enkf.py",)),
+    Mutation("rtpp-weights-swapped", "swapped weights", "pydriver/colmda/assim/enkf.py",
+             "mean + (1.0 - alpha) * (Ea - mean) + alpha * (Eb - Eb.mean(axis=1, keepdims=True))",
+             "mean + alpha * (Ea - mean) + (1.0 - alpha) * (Eb - Eb.mean(axis=1, keepdims=True))",
+             "relaxation to prior perturbations with the weights of prior and analysis swapped",
+             ("tests/test_enkf.py",)),
+    Mutation("gaspari-cohn-inner-sign", "sign", "pydriver/colmda/assim/enkf.py",
+             "- 5.0 / 3.0) * z * z + 1.0", "+ 5.0 / 3.0) * z * z + 1.0",
+             "localisation weights grow above 1 inside the half-width", ("tests/test_enkf.py",)),
 ]
 
 
