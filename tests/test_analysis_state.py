@@ -146,11 +146,11 @@ def _kalman_increment(H, d, r, bstd):
 
 
 def test_model_equivalent_of_the_layer_operator_is_the_background_layer_at_the_observation_step(runs):
-    """obs_operator = 'layer', obs_layer = 2: the model equivalent hx of every used retrieval equals, to 1e-12,
-    the volumetric soil moisture of the SECOND soil layer (the layer whose depth range [dz1, dz1 + dz2] by the
-    default grid is 0.0175-0.0451 m) in the control run's instantaneous history at the end of the model step
-    containing the observation time (00:30, 06:30, 15:00, 24:00 for 00:30, 06:10, 15:00, 24:00), and differs from the
-    neighbouring layers there. The background of the analysis run over its window is the control run."""
+    """obs_operator = 'layer', obs_layer = 2: the model equivalent hx of every used retrieval equals, to 1e-12, the
+    volumetric soil moisture of the SECOND soil layer (the layer whose depth range [dz1, dz1 + dz2] by the default grid
+    is 0.0175-0.0451 m) in the control run's instantaneous history at the end of the model step containing the
+    observation time (00:30, 06:30, 15:00, 24:00 for 00:30, 06:10, 15:00, 24:00), and differs from the neighbouring
+    layers there. The background of the analysis run over its window is the control run."""
     tmp, _, _ = runs
     a = _analysis(tmp, "layer")
     used = a.reason.values == 0
@@ -332,13 +332,13 @@ def test_propagated_increment_equals_a_forecast_of_the_perturbed_state(runs):
 
 
 def test_jacobian_keeps_its_sign_where_the_perturbation_goes_downward(runs):
-    """Columns whose controlled layers start within 2e-5 m3 m-3 of porosity are perturbed DOWNWARD (an upward step
-    would leave the pore space). The Jacobian of a layer-2 retrieval with respect to layer 2 is the memory of
-    that layer, positive at the end of the first step in those columns as in all others (d theta2(00:30) /
-    d theta2(00:00) in (0.1, 1.2]; measured about 0.2 in the wet columns, whose saturated neighbours refill a
-    drier layer 2 within the step, 0.35-0.93 elsewhere); a difference quotient that dropped the sign of the step
-    makes it negative there. (Later in the day the wet columns drain toward the same state whatever their start: their memory falls
-    to ~0.01 by 06:00 and 2e-4 by midnight, too close to the solver noise of a 1e-4 step to test a sign.)"""
+    """Columns whose controlled layers start within 2e-5 m3 m-3 of porosity are perturbed DOWNWARD (an upward step would
+    leave the pore space). The Jacobian of a layer-2 retrieval with respect to layer 2 is the memory of that layer,
+    positive at the end of the first step in those columns as in all others (d theta2(00:30) / d theta2(00:00) in (0.1,
+    1.2]; measured about 0.2 in the wet columns, whose saturated neighbours refill a drier layer 2 within the step,
+    0.35-0.93 elsewhere); a difference quotient that dropped the sign of the step makes it negative there. (Later in the
+    day the wet columns drain toward the same state whatever their start: their memory falls to ~0.01 by 06:00 and 2e-4
+    by midnight, too close to the solver noise of a 1e-4 step to test a sign.)"""
     tmp, init, _ = runs
     from colmda.setup import build_inputs
 
