@@ -67,8 +67,9 @@ def _theta(rundir, name, stamp):
 def test_sekf_beats_the_control_run_against_the_truth(tmp_path):
     """Pooled over the three daily analysis times, the RMSE against the truth of the top four layers (0-17 cm, the
     layers the L-band retrievals and the Jacobians constrain) is below 0.75 of CTL's (measured 0.62: 0.0205 vs
-    0.0332), and below CTL's in each of those layers at the end; the analyses used retrievals on most columns. The truth's error is
-    large enough (CTL RMSE about 0.03 m3 m-3) that sampling noise over 24 columns cannot produce this margin."""
+    0.0332), and below CTL's in each of those layers at the end; the analyses used retrievals on most columns. The
+    truth's error is large enough (CTL RMSE about 0.03 m3 m-3) that sampling noise over 24 columns cannot produce
+    this margin."""
     from colmda.setup import build_inputs
 
     run(_settings(tmp_path, "CTL", spin=1), comm=SerialComm(), progress=False)
