@@ -45,6 +45,7 @@ TOLERANCES = [
     ("history/SoilHeatErr", {"kind": "bound", "factor": 10.0, "floor": 1e-9}),
     ("history/LeafEnergyRes", {"kind": "bound", "factor": 10.0, "floor": 1e-9}),
     ("history/*", {"kind": "close", "rtol": 1e-5, "scale": 1e-5}),
+    ("history_inst/*", {"kind": "close", "rtol": 1e-5, "scale": 1e-5}),
     ("analysis/*/reason", {"kind": "exact"}),
     ("analysis/*/n_obs", {"kind": "exact"}),
     ("analysis/*/obs_column", {"kind": "exact"}),
@@ -84,9 +85,13 @@ def run_case(workdir: Path) -> dict[str, np.ndarray]:
     if not history or not analyses:
         raise RuntimeError(f"{sekf}: the run wrote no history or no analysis files")
     for path in history:
+        # interval means in history/, the end-of-interval ALMA states (*_inst.nc, docs/output.md) in history_inst/
+        inst = path.stem.endswith("_inst")
+        group = [p for p in history if p.stem.endswith("_inst") == inst]
+        prefix = "history_inst" if inst else "history"
         with xr.open_dataset(path, decode_times=False) as ds:
             for name, var in ds.data_vars.items():
-                key = f"history/{name}" if len(history) == 1 else f"history/{path.stem}/{name}"
+                key = f"{prefix}/{name}" if len(group) == 1 else f"{prefix}/{path.stem}/{name}"
                 arrays[key] = np.asarray(var.values)
     for path in analyses:
         stamp = path.stem.rsplit("_", 1)[-1]

@@ -66,6 +66,9 @@ class SekfMethod:
         self.end = a.end or settings.end
         self.gross = a.gross_error
         self.inputs = inputs
+        glat, glon = np.asarray(inputs.grid_lat, float), np.asarray(inputs.grid_lon, float)
+        cell = (float(np.abs(np.diff(glat)).max()) if len(glat) > 1 else 180.0,
+                float(np.abs(np.diff(glon)).max()) if len(glon) > 1 else 360.0)
         dz = inputs.params.dz_soil
         self.dz = dz
 
@@ -79,7 +82,8 @@ class SekfMethod:
             return w
 
         self.obs = ObservationSet(settings, inputs.column, inputs.pft, domain=getattr(inputs, "domain", None),
-                                  weights=weights, lat=inputs.lat, lon=inputs.lon)
+                                  weights=weights, lat=inputs.lat, lon=inputs.lon, cell_deg=cell,
+                                  run_porosity=inputs.params.soilpar[L.SP_THETA_S, 0])
         w = weights(self.obs.sensing_depth)
         self.nsnap = max(self.n, int(np.flatnonzero(w.any(axis=0)).max()) + 1)
         self.weights = w[:, : self.nsnap]  # (nsensor, nsnap) operator weights per sensor

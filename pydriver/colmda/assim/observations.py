@@ -30,11 +30,33 @@ def bias_method(settings) -> str:
     return o.bias_correction
 
 # rejection reasons (0 = used); the analysis adds MODEL_QC and GROSS_ERROR
-USED, QUALITY_FLAG, VEGETATION_RULE, MISSING, MODEL_QC, GROSS_ERROR = range(6)
+USED, QUALITY_FLAG, VEGETATION_RULE, MISSING, MODEL_QC, GROSS_ERROR, OUT_OF_RANGE, LOCATION = range(8)
 REASONS = {USED: "used", QUALITY_FLAG: "quality flag (frozen, snow, range...)",
            VEGETATION_RULE: "excluded by the vegetation rule", MISSING: "missing value",
            MODEL_QC: "model soil frozen or snow-covered at the observation time",
-           GROSS_ERROR: "gross error check"}
+           GROSS_ERROR: "gross error check",
+           OUT_OF_RANGE: "value outside [0, porosity + 0.05] m3 m-3 (porosity: the column's top soil layer or the "
+                         "file's, the larger)",
+           LOCATION: "lat/lon farther than half a grid cell from the centre of its column"}
+#: slack of the value bounds (m3 m-3): a retrieval in [-VALUE_SLACK_LOW, porosity + VALUE_SLACK_HIGH] is plausible
+VALUE_SLACK_LOW, VALUE_SLACK_HIGH = 0.0, 0.05
+
+
+def value_out_of_range(value, porosity_model, porosity_file) -> np.ndarray:
+    """True where a volumetric retrieval cannot be soil moisture (NaN values are 'missing', not out of range)."""
+    upper = np.fmax(np.asarray(porosity_model, float), np.asarray(porosity_file, float)) + VALUE_SLACK_HIGH
+    v = np.asarray(value, float)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(v) & ((v < -VALUE_SLACK_LOW) | (v > np.minimum(upper, 1.0)))
+
+
+def location_mismatch(lat, lon, col_lat, col_lon, cell_deg) -> np.ndarray:
+    """True where a retrieval's lat/lon lie more than half a grid cell (plus 1 %) from its column's centre."""
+    dlat, dlon = cell_deg
+    dl = np.abs(np.asarray(lat, float) - col_lat)
+    dx = np.abs((np.asarray(lon, float) - col_lon + 180.0) % 360.0 - 180.0)
+    with np.errstate(invalid="ignore"):
+        return ~((dl <= 0.505 * dlat) & (dx <= 0.505 * dlon))
 
 
 @dataclass
@@ -73,7 +95,10 @@ def _product_table(settings, k, name, domain, run_columns):
 
 class ObservationSet:
     def __init__(self, settings, run_columns: np.ndarray, run_pft: np.ndarray, domain=None, weights=None,
-                 lat=None, lon=None):
+                 lat=None, lon=None, *, cell_deg=None, run_porosity=None):
+        """``lat``/``lon`` (run column centres) with ``cell_deg`` = (dlat, dlon) enable the location check,
+        ``run_porosity`` (top-layer porosity per run column, m3 m-3) the value bounds; ``domain`` and ``weights``
+        (operator weights per sensing depth) serve product readers and bias fitting."""
         from ..obs.format import read_obs
 
         o = settings.observations
@@ -93,6 +118,8 @@ class ObservationSet:
         parts = []
         self.sensing_depth = []
         tables, paths = [], []
+        self.outside_run = {}  # sensor -> retrievals on the run's columns outside (start, end]
+        self.rejected_on_read = {}  # sensor -> {reason: count} of the checks made when reading
         for k, name in enumerate(self.sensors):
             if o.products:
                 t = _product_table(settings, k, name, domain, run_columns)
@@ -129,7 +156,20 @@ class ObservationSet:
             reason = np.full(len(pos), USED, dtype=np.int32)
             reason[~np.isfinite(value[inside])] = MISSING
             reason[(np.asarray(t.quality)[inside] & o.reject_flags) != 0] = QUALITY_FLAG
+            if run_porosity is not None:
+                out = value_out_of_range(value[inside], np.asarray(run_porosity)[pos],
+                                         np.asarray(t.porosity, float)[inside])
+                reason[out & (reason == USED)] = OUT_OF_RANGE
+            if lat is not None and cell_deg is not None:
+                far = location_mismatch(np.asarray(t.lat)[inside], np.asarray(t.lon)[inside],
+                                        np.asarray(lat)[pos], np.asarray(lon)[pos], cell_deg)
+                reason[far] = LOCATION  # whatever else: this retrieval is not of this column
             reason[(mult == 0) & (reason == USED)] = VEGETATION_RULE
+            tt = np.asarray(t.time, dtype="datetime64[s]")[inside]
+            lo, hi = np.datetime64(settings.start, "s"), np.datetime64(settings.end, "s")
+            self.outside_run[name] = int(((tt <= lo) | (tt > hi)).sum())
+            self.rejected_on_read[name] = {REASONS[c]: int((reason == c).sum()) for c in (OUT_OF_RANGE, LOCATION)
+                                           if (reason == c).any()}
             bad = (reason == USED) & ~(np.isfinite(err) & (err > 0))
             if np.any(bad):
                 raise UserError(f"{path}: {int(bad.sum())} retrieval(s) have no positive error standard deviation; "

@@ -138,7 +138,9 @@ def model_daily(rundir, station: Station, match="cell"):
 
     from ..obs import operators
 
-    files = sorted(Path(rundir, "history").glob("*.nc"))
+    from .history import interval_starts, mean_files, soil_moisture_array
+
+    files = mean_files(rundir)
     if not files:
         raise UserError(f"{rundir}: no history file in {Path(rundir, 'history')} (not a finished colmda run?)")
     days, vals = [], []
@@ -152,9 +154,8 @@ def model_daily(rundir, station: Station, match="cell"):
                 w = operators.layer_weights(dz, station.depth_from, station.depth_to)
             else:
                 w = operators.point_weights(dz, station.depth_from)
-            tb = nc["time_bnds"][:, 0] if "time_bnds" in nc.variables else nc["time"][:] - 1
-            t = _EPOCH + np.round(np.asarray(tb, dtype=float)).astype(np.int64).astype("timedelta64[s]")
-            sm = np.ma.filled(nc["SoilMoistV"][:].astype(float), np.nan)
+            t = interval_starts(nc, f)
+            sm = soil_moisture_array(nc)
             lat, lon = np.asarray(nc["lat"][:], float), np.asarray(nc["lon"][:], float)
             dlon = lambda a: np.abs(np.mod(a - station.lon + 180.0, 360.0) - 180.0)  # noqa: E731
             if sm.ndim == 3:  # points layout: the nearest point

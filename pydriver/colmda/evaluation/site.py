@@ -58,6 +58,7 @@ def load_model(run_dir, names=FLUXES) -> tuple[np.ndarray, dict]:
     import xarray as xr
 
     files = sorted(glob.glob(str(Path(run_dir) / "history" / "*.nc"))) or sorted(glob.glob(str(Path(run_dir) / "*.nc")))
+    files = [f for f in files if not f.endswith("_inst.nc")]  # end-of-interval states: no fluxes
     if not files:
         raise FileNotFoundError(f"no history files in {run_dir}")
     starts, parts = [], {n: [] for n in names}

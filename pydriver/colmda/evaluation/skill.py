@@ -295,9 +295,13 @@ def _need(path, ds, name, dims):
 
 
 def load_reference(path, domain, dz_soil) -> Target:
-    """The reference field file (``sm(time, layer, column)``, layer bounds in m)."""
+    """The reference field file (``sm(time, column, layer)``, or ``sm(time, layer, column)`` of older files; layer
+    bounds in m)."""
     with _open(path, "reference field") as ds:
-        sm = np.asarray(_need(path, ds, "sm", ("time", "layer", "column")), dtype=float)
+        if "sm" in ds.variables and tuple(ds["sm"].dims) == ("time", "layer", "column"):
+            sm = np.asarray(ds["sm"].values, dtype=float)
+        else:
+            sm = np.swapaxes(np.asarray(_need(path, ds, "sm", ("time", "column", "layer")), dtype=float), 1, 2)
         top = np.asarray(_need(path, ds, "layer_top", ("layer",)), dtype=float)
         bot = np.asarray(_need(path, ds, "layer_bottom", ("layer",)), dtype=float)
         col = np.asarray(_need(path, ds, "column", ("column",))).astype(np.int64)

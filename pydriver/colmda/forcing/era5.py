@@ -110,12 +110,17 @@ def _expand(paths):
 
 
 def _time_seconds(path, var):
-    """Stamps of a time variable as int64 seconds since 1970 (units '<unit> since <date>')."""
-    from .readers import _parse_time_units
+    """Stamps of a time variable as int64 seconds since 1970 (any CF units '<unit> since <date>', decoded by
+    cftime through :mod:`colmda.timeaxis`)."""
+    from ..errors import UserError
+    from ..timeaxis import decode_seconds
 
-    factor, base, _ = _parse_time_units(path, getattr(var, 'units', ''))
-    raw = np.asarray(var[:], dtype=np.float64) * factor
-    return (base - _EPOCH).astype(np.int64) + np.round(raw).astype(np.int64)
+    try:
+        sec = decode_seconds(np.asarray(var[:], dtype=np.float64), getattr(var, 'units', ''),
+                             getattr(var, 'calendar', 'standard'), where=f"{path}: variable '{var.name}'")
+    except UserError as exc:
+        raise ForcingError(str(exc)) from None
+    return np.round(sec).astype(np.int64)
 
 
 class _FileInfo:

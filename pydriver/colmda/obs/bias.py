@@ -157,8 +157,8 @@ def write_bias(path, b: BiasParameters) -> Path:
             nc.createDimension('month', 12)
             nc.createDimension('moment', 4)
             for name, dt, dims, data, units, ln in (
-                    ('column', 'i8', ('column',), b.column, '1', 'global domain column'),
-                    ('n_pairs', 'i8', ('sensor', 'column'), b.n_pairs, '1', 'training pairs (retrieval, model)'),
+                    ('column', 'i4', ('column',), b.column, '1', 'global domain column'),
+                    ('n_pairs', 'i4', ('sensor', 'column'), b.n_pairs, '1', 'training pairs (retrieval, model)'),
                     ('x_perc', 'f8', ('sensor', 'column', 'bin'), b.x_perc, 'm3 m-3', 'retrieval percentiles'),
                     ('y_perc', 'f8', ('sensor', 'column', 'bin'), b.y_perc, 'm3 m-3', 'model percentiles'),
                     ('moments', 'f8', ('sensor', 'column', 'month', 'moment'), b.moments, 'm3 m-3',
@@ -168,11 +168,14 @@ def write_bias(path, b: BiasParameters) -> Path:
                 v = nc.createVariable(name, dt, dims)
                 v.units, v.long_name = units, ln
                 v[:] = data
-            nc.setncatts(dict(title='colmda observation bias correction parameters', method=b.method,
-                              sensors=','.join(b.sensors), train_start=b.train_start, train_end=b.train_end,
-                              min_pairs=np.int64(b.min_pairs), Conventions='CF-1.8',
-                              history=_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
-                              + ' written by colmda'))
+            from ..output import global_attributes
+
+            attrs = global_attributes('colmda observation bias correction parameters', method=b.method,
+                                      sensors=','.join(b.sensors), train_start=b.train_start,
+                                      train_end=b.train_end, min_pairs=np.int32(b.min_pairs))
+            attrs['history'] = (_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+                                + ' written by colmda')
+            nc.setncatts(attrs)
     return path
 
 
@@ -202,7 +205,9 @@ def model_daily_equivalent(rundir, columns, lat, lon, weights_by_sensor):
     columns located by their centre coordinates in a grid file)."""
     import netCDF4
 
-    files = sorted(Path(rundir, 'history').glob('*.nc'))
+    from ..evaluation.history import interval_starts, mean_files, soil_moisture_array
+
+    files = mean_files(rundir)
     if not files:
         raise UserError(f"&observations bias_reference_run = '{rundir}': no history file in {Path(rundir, 'history')}"
                         " (run the open loop first)")
@@ -212,9 +217,8 @@ def model_daily_equivalent(rundir, columns, lat, lon, weights_by_sensor):
             if 'SoilMoistV' not in nc.variables:
                 raise UserError(f"{f}: variable 'SoilMoistV' missing; the reference run needs &output variables "
                                 "with 'SoilMoistV' (or the 'soil' group)")
-            t = _EPOCH + np.round(np.asarray(nc['time_bnds'][:, 0] if 'time_bnds' in nc.variables else
-                                             nc['time'][:])).astype(np.int64).astype('timedelta64[s]')
-            sm = np.ma.filled(nc['SoilMoistV'][:].astype(np.float64), np.nan)
+            t = interval_starts(nc, f)
+            sm = soil_moisture_array(nc)
             if 'column' in nc.variables and sm.ndim == 3:
                 hcol = np.asarray(nc['column'][:], dtype=np.int64)
                 idx = np.searchsorted(hcol, columns)
