@@ -901,7 +901,7 @@ def _run(session: Session, settings: Settings, *, resume, inputs, analysis, comm
         if analysis_writer is not None:  # O - B statistics per sensor over the run's analysis files
             from .assim.diagnostics import obs_statistics
 
-            summ["observations"] = obs_statistics(rundir / "analysis", s.experiment.name, method.obs.sensors)
+            summ["innovations"] = obs_statistics(rundir / "analysis", s.experiment.name, method.obs.sensors)
         summary = {
             "experiment": s.experiment.name,
             "start": format_date(s.start),
