@@ -29,10 +29,11 @@ def test_python_constants_match_fortran_module(repo_root):
 
 
 def test_python_freezing_decisions_use_the_core_freezing_point():
-    """The analysis QC (model soil frozen at the observation time, frozen layers not updated) and the retrieval
-    simulator's frozen flag use the core's freezing point."""
-    from colmda.assim import hooks
+    """The analyses' QC and frozen-layer rule (SEKF and curvelet image analysis: frozen layers are not updated) and
+    the retrieval simulator's frozen flag use the core's freezing point."""
+    from colmda.assim import hooks, image
     from colmda.obs import simulate
 
     assert hooks.TFRZ == C.TFRZ
+    assert image.TFRZ == C.TFRZ
     assert simulate.T_FREEZE == C.TFRZ
