@@ -137,3 +137,122 @@ def test_bad_input_one_line_errors():
     frozen, snow = T.qc_flags(np.array([272.0, 280.0, 280.0]), np.array([0.0, 0.01, 0.0]),
                               np.array([0.0, 0.0, 10.0]))
     assert frozen.tolist() == [True, True, False] and snow.tolist() == [False, False, True]
+
+
+# ---------------------------------------------------------------- Tb in the twin's truth run
+TRUTH = """
+&experiment
+    name = 'truth'
+    start = '2005-06-01'
+    end = '2005-06-04'
+    seed = 5
+/
+&domain
+    box = 30.0, 36.0, 108.0, 116.0
+/
+&forcing
+    seed = 3
+/
+&output
+    directory = '{out}'
+    restart_days = 1
+    variables = 'SoilMoistV'
+/
+&observations
+    simulate = 'L', 'TB'
+/
+"""
+
+
+def test_truth_run_simulates_smap_like_tb(tmp_path):
+    """A truth run with &observations simulate = 'L', 'TB' writes obs/TbH.nc and obs/TbV.nc in the observation
+    format (quantity tb_h / tb_v, units K, CF standard_name brightness_temperature) on exactly the L sensor's
+    overpasses; values are plausible L-band Tb (V > H on average, 150-300 K), the error column is the documented
+    sqrt(NEDT^2 + repr^2). (That the values are the operator of the truth state is proven on synthetic
+    snapshots by test_tb_simulator_is_the_operator_of_the_truth_state.)"""
+    import netCDF4
+
+    from colmda import config
+    from colmda.obs.format import read_obs
+    from colmda.obs.simulate import TB_NEDT, TB_REPR_STD
+    from colmda.parallel import SerialComm
+    from colmda.run import run
+
+    s = config.loads(TRUTH.format(out=tmp_path / 'truth'), source='truth.nml')
+    run(s, comm=SerialComm(), progress=False)
+    obs = tmp_path / 'truth' / 'obs'
+    L = read_obs(obs / 'L.nc')
+    H, V = read_obs(obs / 'TbH.nc'), read_obs(obs / 'TbV.nc')
+    assert H.quantity == 'tb_h' and V.quantity == 'tb_v' and len(H) == len(L) == len(V) > 50
+    np.testing.assert_array_equal(H.column, L.column)
+    np.testing.assert_array_equal(H.time, L.time)
+    with netCDF4.Dataset(obs / 'TbH.nc') as nc:
+        assert nc['value'].units == 'K' and nc['value'].standard_name == 'brightness_temperature'
+    ok = np.isfinite(H.value) & np.isfinite(V.value) & np.isfinite(L.value)
+    assert ok.sum() > 50
+    assert 150 < np.nanmean(H.value) < np.nanmean(V.value) < 300
+    np.testing.assert_allclose(H.error, math.hypot(TB_NEDT, TB_REPR_STD))
+    with pytest.raises(UserError, match='brightness temperature'):
+        H.volumetric()
+
+
+def test_tb_file_outside_range_is_a_one_line_error(tmp_path):
+    from colmda.obs.format import ObsTable, read_obs, write_obs
+
+    t = ObsTable('TbH', 'tb_h', 0.05, time=np.array(['2005-06-01T06:00'], 'datetime64[s]'), column=[3],
+                 lat=[30.0], lon=[110.0], value=[380.0], error=[4.0], porosity=[np.nan], quality=[0])
+    write_obs(tmp_path / 'bad.nc', t)
+    with pytest.raises(UserError, match=r"bad.nc: variable 'value': 1 value\(s\) outside \[0, 350\] K"):
+        read_obs(tmp_path / 'bad.nc')
+
+
+def test_tb_simulator_is_the_operator_of_the_truth_state():
+    """TbSimulator.sample on synthetic truth snapshots: with NEDT = repr = 0 every value equals the operator
+    applied to the sensed liquid water (sensing weights of the L sensor) and the Choudhury T_eff of the layer
+    temperatures at the end of the step containing the overpass; frozen and snowy rows are NaN with their bits;
+    with the default errors the deviations have the documented std (4 K) and are keyed by column and time
+    (a second call over a subset of columns gives the same values)."""
+    from colmda.core import default_soil_thickness, soil_nodes
+    from colmda.obs import operators
+    from colmda.obs.sensors import default_specs
+    from colmda.obs.simulate import TbSimulator
+
+    dz = default_soil_thickness()
+    nl, ncol, nsteps, dt = dz.size, 60, 48, 1800.0
+    rng = np.random.default_rng(3)
+    lat = rng.uniform(30, 40, ncol)
+    lon = rng.uniform(100, 120, ncol)
+    pft = rng.choice([0, 13, 15, 7], ncol)
+    clay = rng.uniform(0.05, 0.5, ncol)
+    start, end = np.datetime64('2005-06-01'), np.datetime64('2005-06-03')
+    kw = dict(polarisation='h', pft=pft, clay=clay)
+    exact = TbSimulator(default_specs()['L'], np.arange(ncol), lat, lon, dz, start, end, 1, nedt=0, repr_std=0, **kw)
+    noisy = TbSimulator(default_specs()['L'], np.arange(ncol), lat, lon, dz, start, end, 1, **kw)
+    theta = rng.uniform(0.05, 0.4, (nsteps, nl, ncol))
+    ice = np.zeros_like(theta)
+    ice[:, :2, :5] = 0.05                                   # columns 0-4 frozen
+    t_soil = rng.uniform(285, 305, (nsteps, nl, ncol))
+    swe = np.zeros((nsteps, ncol))
+    swe[:, 5:8] = 20.0                                      # columns 5-7 snow covered
+    lai = rng.uniform(0, 4, ncol)
+    snaps = dict(theta=theta, theta_ice=ice, t_soil=t_soil, swe=swe, lai=lai, porosity=np.full((nl, ncol), 0.45))
+    t0 = np.datetime64('2005-06-01T00:00', 's')
+    tab = exact.sample(np.arange(ncol), t0, dt, nsteps, snaps)
+    assert len(tab) > 10
+    k = operators.step_index(tab.time, t0, dt, nsteps)
+    c = tab.column
+    w = operators.sensing_weights(dz, 0.05)
+    liq = np.einsum('l,nl->n', w, (theta - ice)[k, :, c])
+    te = np.einsum('l,nl->n', T.temperature_weights(soil_nodes(dz)), t_soil[k, :, c])
+    ref = T.brightness_temperature(liq, te, lai[c], pft[c], clay[c])['tb_h']
+    bad = (c < 8)
+    np.testing.assert_allclose(tab.value[~bad], ref[~bad], rtol=1e-12)
+    assert np.all(np.isnan(tab.value[bad]))
+    assert np.all(tab.quality[c < 5] & 1) and np.all(tab.quality[(c >= 5) & (c < 8)] & 2)
+    big = noisy.sample(np.arange(ncol), t0, dt, nsteps, snaps)
+    d = big.value[~bad] - ref[~bad]
+    assert abs(d.std() - 4.0) < 1.5 and abs(d.mean()) < 2.0
+    half = np.arange(0, ncol, 2)
+    sub = noisy.sample(half, t0, dt, nsteps, {**snaps, **{n: v[..., half] for n, v in snaps.items()}})
+    m = np.isin(big.column, half)
+    np.testing.assert_array_equal(sub.value, big.value[m])

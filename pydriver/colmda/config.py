@@ -291,9 +291,10 @@ KEYS: tuple[Key, ...] = (
         lo=0.0, lo_open=True),
     Key(O, "reject_flags", "int", 11, "-", "retrievals with any of these quality bits are rejected (1 frozen, "
         "2 snow, 4 dense vegetation, 8 out of range; see docs/observations.md)", lo=0, hi=2 ** 30),
-    Key(O, "simulate", "str_list", [], "-", "twin experiments: sensors ('L', 'C', 'X') to simulate from this run "
-        "(the truth) into <run directory>/obs/<sensor>.nc", check=lambda v: None if set(v) <= {"L", "C", "X"}
-        and len(set(v)) == len(v) else "distinct names from 'L', 'C', 'X'"),
+    Key(O, "simulate", "str_list", [], "-", "twin experiments: sensors ('L', 'C', 'X'; 'TB' = SMAP-like H and V "
+        "brightness temperatures, obs/TbH.nc and obs/TbV.nc) to simulate from this run (the truth) into <run "
+        "directory>/obs/<sensor>.nc", check=lambda v: None if set(v) <= {"L", "C", "X", "TB"}
+        and len(set(v)) == len(v) else "distinct names from 'L', 'C', 'X', 'TB'"),
     Key(O, "sim_error_bare", "float_list", [], "m3 m-3", "simulated sensors L, C, X: random retrieval error std "
         "over bare soil; empty = the documented defaults (docs/observations.md)", lengths=(0, 3)),
     Key(O, "sim_error_slope", "float_list", [], "m3 m-3 per m2 m-2", "simulated sensors L, C, X: change of the "

@@ -124,7 +124,7 @@ def run_twin(settings: Settings, *, comm=None, progress=True, namelist_path=None
     tsat = mx.truth_init_saturation or s.experiment.init_saturation
     truth = derived(s, {**common, "experiment": {"name": "truth", "init_saturation": tsat},
                         "forcing": {"seed": mx.truth_seed, "perturb": False, "precip_scale": 1.0},
-                        "observations": {"simulate": ["L", "C", "X"], "sensors": [], "error": []},
+                        "observations": {"simulate": ["L", "C", "X", "TB"], "sensors": [], "error": []},
                         "output": {**common["output"], "directory": str(root / "truth")}})
     if comm.is_root:
         log.info("twin: truth run (weather seed %d) -> %s", mx.truth_seed, root / "truth")

@@ -39,7 +39,8 @@ values per IGBP class (O'Neill et al. 2021, SMAP L2/L3 Radiometer Soil Moisture 
 (evergreen) / 0.12 (deciduous), omega 0.05; shrubs 0.11, 0.05; grasses 0.10, 0.05; croplands 0.11, 0.05;
 barren 0, 0), mapped to our PFTs by growth form. ``vwc_stem`` (kg m-2) is the stem/trunk water the LAI does not
 carry, of the order of SMAP's stem factors times a typical maximum NDVI (O'Neill et al. 2021, section on VWC:
-forests 10-20, shrubs ~3, grasses 0, crops ~1); the leaf water is ``VWC_PER_LAI`` = 0.5 kg m-2 per unit LAI
+forests 4-10, shrubs 2-3, grasses 0, crops ~1; forests thus get tau ~0.6-1.3, the range of
+SMAP's forest VOD); the leaf water is ``VWC_PER_LAI`` = 0.5 kg m-2 per unit LAI
 (Wigneron et al. 2007, L-MEB, herbaceous canopies). These are order-of-magnitude values for a twin, not a
 calibration (SMAP L4 calibrates its own against SMOS, De Lannoy et al. 2014).
 """
@@ -162,9 +163,9 @@ TABLE.setflags(write=False)
 MICROWAVE_COLUMNS = ("b", "omega", "vwc_stem")
 MICROWAVE = np.array([
     (0.00, 0.00, 0.0),                                            # 0 bare soil
-    (0.10, 0.05, 10.0), (0.10, 0.05, 10.0), (0.12, 0.05, 8.0),    # 1-3 needleleaf trees
-    (0.10, 0.05, 15.0), (0.10, 0.05, 12.0),                       # 4-5 broadleaf evergreen trees
-    (0.12, 0.05, 12.0), (0.12, 0.05, 10.0), (0.12, 0.05, 8.0),    # 6-8 broadleaf deciduous trees
+    (0.10, 0.05, 6.0), (0.10, 0.05, 5.0), (0.12, 0.05, 4.0),      # 1-3 needleleaf trees
+    (0.10, 0.05, 10.0), (0.10, 0.05, 8.0),                        # 4-5 broadleaf evergreen trees
+    (0.12, 0.05, 7.0), (0.12, 0.05, 6.0), (0.12, 0.05, 4.0),      # 6-8 broadleaf deciduous trees
     (0.11, 0.05, 3.0), (0.11, 0.05, 3.0), (0.11, 0.05, 2.0),      # 9-11 shrubs
     (0.10, 0.05, 0.0), (0.10, 0.05, 0.0), (0.10, 0.05, 0.0),      # 12-14 grasses
     (0.11, 0.05, 1.0),                                            # 15 crop (corn)

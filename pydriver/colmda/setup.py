@@ -35,6 +35,7 @@ class RunInputs:
     t_clim: np.ndarray | None = None  # (ncol,) annual-mean air temperature (K), for the cold start
     area: np.ndarray | None = None  # (ncol,) land area of each column (m2), weights of the summary means
     pft: np.ndarray | None = None  # (ncol,) dominant PFT index (colmda.pft order), for vegetation-dependent rules
+    clay: np.ndarray | None = None  # (ncol,) clay mass fraction (1), for the tau-omega dielectric model
     domain: object = None  # the colmda.domain.Domain (spatially correlated perturbations need its grid)
     input_files: list = field(default_factory=list)  # [(role, path)] for the manifest
 
@@ -210,7 +211,7 @@ def build_inputs(settings: Settings) -> RunInputs:
                      lai_monthly=lai_monthly, sai_monthly=np.asarray(cp.sai_clim), forcing=forcing,
                      point_lat=point_lat, point_lon=point_lon, names=names,
                      t_clim=np.asarray(cp.tair_clim).mean(axis=0), area=area, input_files=files, domain=d,
-                     pft=np.asarray(cp.pft, dtype=np.int64))
+                     pft=np.asarray(cp.pft, dtype=np.int64), clay=np.asarray(cp.clay, dtype=np.float64))
 
 
 def perturbation_settings(settings: Settings):

@@ -40,8 +40,10 @@ FLAG_RANGE = 8              # retrieval outside [0, porosity] (or [0, 1] saturat
 FLAG_NAMES = {FLAG_FROZEN: 'frozen', FLAG_SNOW: 'snow', FLAG_DENSE_VEGETATION: 'dense_vegetation',
               FLAG_RANGE: 'range_clipped'}
 
-#: product quantities and their units
-QUANTITIES = {'volumetric': 'm3 m-3', 'saturation': '1'}
+#: product quantities and their units (tb_h / tb_v: L-band brightness temperature, H / V polarisation, K; written
+#: by the twin's Tb simulator, colmda.obs.simulate.TbSimulator; sensing_depth is then the soil layer it sees)
+QUANTITIES = {'volumetric': 'm3 m-3', 'saturation': '1', 'tb_h': 'K', 'tb_v': 'K'}
+TB_QUANTITIES = ('tb_h', 'tb_v')
 TIME_UNITS = 'seconds since 1970-01-01 00:00:00'
 _EPOCH = np.datetime64('1970-01-01T00:00:00', 's')
 
@@ -90,6 +92,9 @@ class ObsTable:
 
     def volumetric(self) -> tuple[np.ndarray, np.ndarray]:
         """(value, error) in m3 m-3: saturation products are multiplied by their ``porosity``."""
+        if self.quantity in TB_QUANTITIES:
+            raise UserError(f"ObsTable {self.sensor}: quantity '{self.quantity}' is a brightness temperature (K), "
+                            "not soil moisture; it needs the tau-omega operator (colmda.obs.tau_omega)")
         if self.quantity == 'volumetric':
             return self.value.copy(), self.error.copy()
         if np.any(~np.isfinite(self.porosity)):
@@ -162,6 +167,9 @@ _VAR_ATTRS = {
 
 
 def _value_attrs(quantity):
+    if quantity in TB_QUANTITIES:
+        return dict(standard_name='brightness_temperature', units='K',
+                    long_name=f'L-band brightness temperature, {quantity[-1].upper()} polarisation')
     if quantity == 'volumetric':
         return dict(standard_name='volume_fraction_of_condensed_water_in_soil',
                     long_name='retrieved volumetric soil water content of the sensed layer', units='m3 m-3')
@@ -194,7 +202,8 @@ def write_obs(path, table: ObsTable) -> Path:
                     a = (a - _EPOCH).astype(np.int64).astype(np.float64)
                 v[:] = a
             now = _dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
-            nc.setncatts(dict(Conventions='CF-1.8', title=f'soil moisture retrievals, sensor {table.sensor}',
+            kind = 'brightness temperatures' if table.quantity in TB_QUANTITIES else 'soil moisture retrievals'
+            nc.setncatts(dict(Conventions='CF-1.8', title=f'{kind}, sensor {table.sensor}',
                               sensor=table.sensor, quantity=table.quantity,
                               sensing_depth=np.float64(table.sensing_depth), sensing_depth_units='m',
                               source=table.source,
@@ -252,6 +261,9 @@ def read_obs(path) -> ObsTable:
                 a = _EPOCH + np.round(a.astype(np.float64)).astype(np.int64).astype('timedelta64[s]')
             out[name] = a
         sd = float(nc.getncattr('sensing_depth'))
+        if quantity in TB_QUANTITIES:
+            from .tau_omega import check_tb
+            check_tb(out['value'], f"{path}: variable 'value'")
         return ObsTable(str(nc.getncattr('sensor')), quantity, sd,
                         source=str(getattr(nc, 'source', 'unknown')), history=str(getattr(nc, 'history', '')),
                         **out)
