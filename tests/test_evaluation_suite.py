@@ -172,7 +172,7 @@ def test_rf_attribution_recovers_a_planted_dominant_factor():
     lai = rng.uniform(0, 5, n)
     X = np.column_stack([pe, lai, rng.normal(size=n), lai + rng.normal(0, 2, n), rng.uniform(size=n)])
     y = 0.3 * np.tanh(4 * (pe - 0.5)) + 0.02 * lai + 0.03 * rng.normal(size=n)
-    res = attribute(X, y, ["precip_error", "lai", "noise1", "lai_proxy", "noise2"], n_repeat=5, n_estimators=100)
+    res = attribute(X, y, ["precip_error", "lai", "noise1", "lai_proxy", "noise2"], n_repeat=3, n_estimators=50)
     assert res["ranking"][0] == "precip_error"
     assert res["importance"][0] > 0.6
     assert res["importance"][2] < 0.05 and res["importance"][4] < 0.05

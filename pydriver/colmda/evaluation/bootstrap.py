@@ -24,6 +24,8 @@ from ..errors import UserError
 
 __all__ = ['correlation', 'delta_r', 'weighted_ranks']
 
+BLOCK_RESAMPLES = 100
+
 
 def _ranks(x, ok):
     """Average ranks (1..n_valid) of the valid entries along the last axis (invalid entries get ranks > n)."""
@@ -59,31 +61,39 @@ def correlation(a, b, kind: str = 'spearman', ok=None):
     raise UserError(f"correlation kind '{kind}': expected 'spearman' or 'pearson'")
 
 
-def weighted_ranks(x, w):
-    """Ranks of a resample given as multiplicities ``w`` (..., n) of the values ``x`` (n,) (module docstring)."""
-    order = np.argsort(x, kind='stable')
-    xs = x[order]
-    new = np.concatenate([[True], xs[1:] != xs[:-1]])
-    gid = np.cumsum(new) - 1
-    starts = np.flatnonzero(new)
-    ends = np.concatenate([starts[1:], [xs.size]]) - 1
-    ws = w[..., order]
+def weighted_ranks(x, w, order=None):
+    """Ranks of a resample given as multiplicities ``w`` (..., n) of the values ``x`` (n,) (module docstring),
+    returned in the order ``order`` of the days (default: the days' own order; pass argsort(x) to get them in
+    sorted order without a scatter)."""
+    srt = np.argsort(x, kind='stable')
+    xs = x[srt]
+    ws = w[..., srt]
     cw = np.cumsum(ws, axis=-1)
-    before = np.where(starts > 0, cw[..., np.maximum(starts - 1, 0)], 0.0)     # (..., ngroups)
-    total = cw[..., ends] - before
-    r_sorted = before[..., gid] + 0.5 * (total[..., gid] + 1.0)
-    out = np.empty_like(r_sorted)
-    out[..., order] = r_sorted
-    return out
+    if np.all(xs[1:] != xs[:-1]):                 # no ties among distinct days: C_< = cw - w, G = w
+        r_sorted = cw - 0.5 * (ws - 1.0)
+    else:
+        new = np.concatenate([[True], xs[1:] != xs[:-1]])
+        gid = np.cumsum(new) - 1
+        starts = np.flatnonzero(new)
+        ends = np.concatenate([starts[1:], [xs.size]]) - 1
+        before = np.where(starts > 0, cw[..., np.maximum(starts - 1, 0)], 0.0)     # (..., ngroups)
+        total = cw[..., ends] - before
+        r_sorted = before[..., gid] + 0.5 * (total[..., gid] + 1.0)
+    pos = np.empty(x.size, dtype=np.int64)
+    pos[srt] = np.arange(x.size)                  # position of each day in sorted order
+    want = np.arange(x.size) if order is None else np.asarray(order)
+    return r_sorted[..., pos[want]]
 
 
 def _wpearson(a, b, w):
-    sw = w.sum(axis=-1)
-    ma = (w * a).sum(axis=-1) / sw
-    mb = (w * b).sum(axis=-1) / sw
-    da = a - ma[..., None]
-    db = b - mb[..., None]
-    return (w * da * db).sum(axis=-1) / np.sqrt((w * da * da).sum(axis=-1) * (w * db * db).sum(axis=-1))
+    """Weighted Pearson along the last axis, from one-pass weighted sums (float64 accumulation)."""
+    sw = w.sum(axis=-1, dtype=np.float64)
+    sa = np.einsum('ij,ij->i', w, a, dtype=np.float64)
+    sb = np.einsum('ij,ij->i', w, b, dtype=np.float64)
+    saa = np.einsum('ij,ij,ij->i', w, a, a, dtype=np.float64)
+    sbb = np.einsum('ij,ij,ij->i', w, b, b, dtype=np.float64)
+    sab = np.einsum('ij,ij,ij->i', w, a, b, dtype=np.float64)
+    return (sw * sab - sa * sb) / np.sqrt((sw * saa - sa * sa) * (sw * sbb - sb * sb))
 
 
 def _multiplicities(rng, n, nboot, block):
@@ -95,7 +105,7 @@ def _multiplicities(rng, n, nboot, block):
         starts = rng.integers(0, n - block + 1, size=(nboot, nblk))
         idx = (starts[..., None] + np.arange(block)).reshape(nboot, -1)[:, :n]
     flat = idx + n * np.arange(nboot)[:, None]
-    return np.bincount(flat.ravel(), minlength=n * nboot).reshape(nboot, n).astype(np.float64)
+    return np.bincount(flat.ravel(), minlength=n * nboot).reshape(nboot, n).astype(np.float32)
 
 
 def delta_r(obs, da, ol, kind: str = 'spearman', n_boot: int = 1000, level: float = 0.95, block: int = 1,
@@ -125,14 +135,22 @@ def delta_r(obs, da, ol, kind: str = 'spearman', n_boot: int = 1000, level: floa
             out['dr'][i] = np.nan
             continue
         rng = np.random.default_rng([int(seed), i])
-        w = _multiplicities(rng, n, int(n_boot), int(block))
         x, y, z = obs[i, m], da[i, m], ol[i, m]
-        if kind == 'spearman':
-            x, y, z = weighted_ranks(x, w), weighted_ranks(y, w), weighted_ranks(z, w)
-        else:
-            x, y, z = (np.broadcast_to(v, w.shape) for v in (x, y, z))
-        with np.errstate(invalid='ignore', divide='ignore'):
-            d = _wpearson(x, y, w) - _wpearson(x, z, w)
+        o = np.argsort(x, kind='stable')
+        d = np.empty(int(n_boot))
+        # blocks of BLOCK_RESAMPLES resamples in float32 (counts and ranks are exact): small arrays stay in cache
+        for b0 in range(0, int(n_boot), BLOCK_RESAMPLES):
+            nb = min(BLOCK_RESAMPLES, int(n_boot) - b0)
+            w = _multiplicities(rng, n, nb, int(block))
+            if kind == 'spearman':
+                # everything in the sorted order of the observations (saves scattering ranks back to days)
+                xr, yr, zr = weighted_ranks(x, w, o), weighted_ranks(y, w, o), weighted_ranks(z, w, o)
+                wo = w[:, o]
+            else:
+                xr, yr, zr = (np.broadcast_to(v.astype(np.float32), w.shape) for v in (x, y, z))
+                wo = w
+            with np.errstate(invalid='ignore', divide='ignore'):
+                d[b0:b0 + nb] = _wpearson(xr, yr, wo) - _wpearson(xr, zr, wo)
         d = d[np.isfinite(d)]
         if d.size == 0:
             continue
