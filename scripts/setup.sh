@@ -18,6 +18,14 @@ if ! command -v gfortran >/dev/null 2>&1; then
   fi
 fi
 
+# headless Chromium for the report test (tests/test_report.py opens the HTML report in a real browser and takes a
+# screenshot); only as root with apt-get, otherwise that test skips and says why
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  echo "setup: installing chromium (headless browser for the report test) from Debian's packages"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || echo "setup: chromium not installed"
+fi
+
 if [ ! -x "$VENV/bin/python" ]; then
   echo "setup: creating virtual environment $VENV"
   "$PYTHON" -m venv "$VENV"
