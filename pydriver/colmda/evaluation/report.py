@@ -120,6 +120,8 @@ def suite(rundir, *, n_boot: int = 1000, seed: int = 0, attribution_repeats: int
         ins_an = _anom(ins.values[:, 0])
         ctl_ins = model_equivalent(runs[ctl], ins)[:, 0]
         iv = ivd(ins.values[:, 0].T, ctl_ins.T, min_pairs=10)
+        for k in ('err_var_x', 'err_var_y'):      # sampling noise can make a small variance negative: n/a
+            iv[k] = np.where(iv[k] >= 0, iv[k], np.nan)
         res['ivd'] = {'insitu_err_std': np.sqrt(iv['err_var_x']), 'control_err_std': np.sqrt(iv['err_var_y']),
                       'n': iv['n']}
         third = _daily_retrievals(m.truth / 'obs' / 'L.nc', ins.column, ins.time)
