@@ -20,7 +20,8 @@ ISMN = Path(os.environ.get("COLMDA_SHARED", "/work/shared")) / "data/real/ismn/m
 
 
 def _ismn_daily():
-    """Daily means (hourly values flagged G or U: not dubious, out of range or missing) of the two multi-year ISMN fixtures, on their own date axes."""
+    """Daily means (hourly values flagged G or U: not dubious, out of range or missing) of the two multi-year
+    ISMN fixtures, on their own date axes."""
     from ismn.base import IsmnRoot
     from ismn.filehandlers import DataFile
 

@@ -22,7 +22,8 @@ from .format import (FLAG_DENSE_VEGETATION, FLAG_FROZEN, FLAG_RANGE, FLAG_SNOW, 
 from .orbits import overpass_details
 from .sensors import SensorSpec, validate_spec
 
-__all__ = ['RetrievalSimulator', 'TbSimulator', 'TB_NEDT', 'TB_REPR_STD', 'keyed_ar1', 'retrieval_error_std', 'excursion_ramp', 'T_FREEZE']
+__all__ = ['RetrievalSimulator', 'TbSimulator', 'TB_NEDT', 'TB_REPR_STD', 'keyed_ar1', 'retrieval_error_std',
+           'excursion_ramp', 'T_FREEZE']
 
 T_FREEZE = 273.15   # K
 _EPOCH = np.datetime64('1970-01-01T00:00:00', 's')
@@ -281,7 +282,6 @@ class TbSimulator(RetrievalSimulator):
 
     def sample(self, positions, t0, dt, nsteps, snapshots) -> ObsTable:
         """As :meth:`RetrievalSimulator.sample` (same snapshots), returning brightness temperatures (K)."""
-        from .format import TB_QUANTITIES  # noqa: F401  (quantity names checked by ObsTable)
         from . import tau_omega
 
         positions = np.asarray(positions, dtype=np.int64).ravel()
