@@ -11,12 +11,14 @@ COMMAND ?= twin
 setup:
 	@VENV=$(VENV) bash scripts/setup.sh
 
-# the main job on NP ranks (the mpich wheel puts mpiexec into the virtual environment); one rank without it
+# the main job on up to NP ranks (the mpich wheel puts mpiexec into the virtual environment), never more ranks
+# than the run has columns (`colmda ranks`: a site run has one); one rank without mpiexec. FLAGS: e.g. --overwrite
 run: setup
-	@if [ -x $(BIN)/mpiexec ] && [ "$(NP)" -gt 1 ]; then \
-	  $(BIN)/mpiexec -n $(NP) $(BIN)/colmda $(COMMAND) $(NAMELIST); \
+	@n=$$($(BIN)/colmda ranks $(NAMELIST) --max $(NP)) || exit 2; \
+	if [ -x $(BIN)/mpiexec ] && [ "$$n" -gt 1 ]; then \
+	  $(BIN)/mpiexec -n $$n $(BIN)/colmda $(COMMAND) $(NAMELIST) $(FLAGS); \
 	else \
-	  $(BIN)/colmda $(COMMAND) $(NAMELIST); \
+	  $(BIN)/colmda $(COMMAND) $(NAMELIST) $(FLAGS); \
 	fi
 
 test: setup

@@ -38,8 +38,8 @@ subroutine advance(ncol, nsteps, nper, nout, dt, hydr_model, dz_soil, forc, soil
   integer(c_int), intent(in) :: hydr_model                   ! 1 Campbell, 2 van Genuchten-Mualem (-)
   real(c_double), intent(in) :: dz_soil(10)                  ! soil layer thickness (m)
   real(c_double), intent(in) :: forc(8, nsteps, ncol)        ! forcing, see colm_layout F_* (mixed units)
-  real(c_double), intent(in) :: soilpar(13, 10, ncol)        ! soil parameters per layer, SP_* (mixed units)
-  real(c_double), intent(in) :: vegpar(18, ncol)             ! PFT parameters, VP_* (mixed units)
+  real(c_double), intent(in) :: soilpar(14, 10, ncol)        ! soil parameters per layer, SP_* (mixed units)
+  real(c_double), intent(in) :: vegpar(19, ncol)             ! PFT parameters, VP_* (mixed units)
   real(c_double), intent(in) :: colpar(7, ncol)              ! column parameters, CP_* (mixed units)
   real(c_double), intent(inout) :: t_soisno(15, ncol)        ! snow (1:5) + soil (6:15) temperature (K)
   real(c_double), intent(inout) :: wliq_soisno(15, ncol)     ! liquid water per layer (kg m-2)
@@ -79,7 +79,7 @@ subroutine soilwater_kernel(nl, nsteps, hydr_model, kmean, dt, dz, hpar, ice, si
   integer(c_int), intent(in) :: kmean                     ! interface K: 1 arithmetic, 2 geometric, 3 upstream (-)
   real(c_double), intent(in) :: dt                        ! time step (s)
   real(c_double), intent(in) :: dz(nl)                    ! layer thickness (m)
-  real(c_double), intent(in) :: hpar(13, nl)              ! hydraulic parameters per layer, SP_* (mixed)
+  real(c_double), intent(in) :: hpar(14, nl)              ! hydraulic parameters per layer, SP_* (mixed)
   real(c_double), intent(in) :: ice(nl)                   ! volumetric ice content (m3 m-3)
   real(c_double), intent(in) :: sink(nl)                  ! sink per layer, > 0 removes water (mm s-1)
   integer(c_int), intent(in) :: top_type                  ! top boundary type (-)
@@ -137,7 +137,7 @@ subroutine soilwater_column_kernel(nsteps, hydr_model, dt, dz, soilpar, t_soil, 
   integer(c_int), intent(in) :: hydr_model                ! 1 Campbell, 2 van Genuchten-Mualem (-)
   real(c_double), intent(in) :: dt                        ! time step (s)
   real(c_double), intent(in) :: dz(10)                    ! soil layer thickness (m)
-  real(c_double), intent(in) :: soilpar(13, 10)           ! soil parameters, SP_* (mixed)
+  real(c_double), intent(in) :: soilpar(14, 10)           ! soil parameters, SP_* (mixed)
   real(c_double), intent(in) :: t_soil(10)                ! soil temperature (K)
   real(c_double), intent(in) :: wice(10)                  ! soil ice (kg m-2)
   real(c_double), intent(in) :: qgtop(nsteps)             ! liquid water reaching the surface (kg m-2 s-1)
@@ -177,7 +177,7 @@ subroutine soil_hydraulics_kernel(n, hydr_model, sp, vol_liq, vol_ice, smp, dsmp
   implicit none
   integer(c_int), intent(in) :: n                         ! number of evaluation points (-)
   integer(c_int), intent(in) :: hydr_model                ! 1 Campbell, 2 van Genuchten-Mualem (-)
-  real(c_double), intent(in) :: sp(13)                    ! soil parameters of the layer, SP_* (mixed)
+  real(c_double), intent(in) :: sp(14)                    ! soil parameters of the layer, SP_* (mixed)
   real(c_double), intent(in) :: vol_liq(n)                ! volumetric liquid content (m3 m-3)
   real(c_double), intent(in) :: vol_ice(n)                ! volumetric ice content (m3 m-3)
   real(c_double), intent(out) :: smp(n)                   ! matric potential (mm)
@@ -289,7 +289,7 @@ subroutine heat_kernel_column(nsteps, dt, hydr_model, snl, soilpar, dz, hflx0, d
   real(c_double), intent(in) :: dt                       ! time step (s)
   integer(c_int), intent(in) :: hydr_model               ! 1 Campbell, 2 van Genuchten-Mualem (-)
   integer(c_int), intent(in) :: snl                      ! minus the number of snow layers (-)
-  real(c_double), intent(in) :: soilpar(13, 10)          ! soil parameters per layer, SP_* (mixed units)
+  real(c_double), intent(in) :: soilpar(14, 10)          ! soil parameters per layer, SP_* (mixed units)
   real(c_double), intent(in) :: dz(15)                   ! layer thickness, snow slots unused above snl (m)
   real(c_double), intent(in) :: hflx0(nsteps)            ! top heat flux at the old temperature (W m-2)
   real(c_double), intent(in) :: dhflx_dt(nsteps)         ! its derivative w.r.t. the top temperature (W m-2 K-1)
@@ -411,7 +411,7 @@ subroutine canopy_twostream_kernel(chil, rho, tau, coszen, lsai, albg_dir, albg_
                       out(1), out(2), out(3), out(4), out(5))
 end subroutine canopy_twostream_kernel
 
-subroutine canopy_radiation_kernel(coszen, swdown, vegpar, lai, sai, colpar, theta1, fsno, snowage, out)
+subroutine canopy_radiation_kernel(coszen, swdown, vegpar, lai, sai, colpar, theta1, fsno, snowage, out, fcansno)
   ! surface_radiation for one column. out (W m-2 or -):
   !  1 sabv, 2 sabg, 3 swref, 4 albedo, 5 fsun, 6 lai_sun, 7 lai_sha, 8 apar_sun, 9 apar_sha, 10 fn_sun,
   !  11 fn_sha, 12 extkb, 13-16 sw(vis dir, nir dir, vis dif, nir dif), 17-20 alb (same order),
@@ -421,15 +421,17 @@ subroutine canopy_radiation_kernel(coszen, swdown, vegpar, lai, sai, colpar, the
   implicit none
   real(c_double), intent(in) :: coszen         ! cosine of the solar zenith angle (-)
   real(c_double), intent(in) :: swdown         ! incoming shortwave (W m-2)
-  real(c_double), intent(in) :: vegpar(18)     ! PFT parameters VP_* (mixed)
+  real(c_double), intent(in) :: vegpar(19)     ! PFT parameters VP_* (mixed)
   real(c_double), intent(in) :: lai, sai       ! leaf and stem area index (m2 m-2)
   real(c_double), intent(in) :: colpar(7)      ! column parameters CP_* (mixed)
   real(c_double), intent(in) :: theta1         ! water content of soil layer 1 (m3 m-3)
   real(c_double), intent(in) :: fsno           ! snow cover fraction (-)
   real(c_double), intent(in) :: snowage        ! non-dimensional snow age (-)
   real(c_double), intent(out) :: out(30)       ! results (mixed)
+  real(c_double), intent(in) :: fcansno        ! fraction of the phytoelements covered by snow (-), default 0
+  !f2py real(c_double), intent(in), optional :: fcansno = 0.0
   type(surface_rad_t) :: rad
-  call surface_radiation(coszen, swdown, vegpar, lai, sai, colpar, theta1, fsno, snowage, rad)
+  call surface_radiation(coszen, swdown, vegpar, lai, sai, colpar, theta1, fsno, snowage, rad, fcansno=fcansno)
   out = 0.0_c_double
   out(1:12) = [rad%sabv, rad%sabg, rad%swref, rad%albedo, rad%fsun, rad%lai_sun, rad%lai_sha, rad%apar_sun, &
                rad%apar_sha, rad%fn_sun, rad%fn_sha, rad%extkb]
@@ -462,8 +464,8 @@ subroutine canopy_water_stress_kernel(hydr_model, vegpar, soilpar, t_soil, wliq_
   use colm_canopy, only: soil_water_stress
   implicit none
   integer(c_int), intent(in) :: hydr_model     ! 1 Campbell, 2 van Genuchten-Mualem (-)
-  real(c_double), intent(in) :: vegpar(18)     ! PFT parameters (mixed)
-  real(c_double), intent(in) :: soilpar(13, 10) ! soil parameters (mixed)
+  real(c_double), intent(in) :: vegpar(19)     ! PFT parameters (mixed)
+  real(c_double), intent(in) :: soilpar(14, 10) ! soil parameters (mixed)
   real(c_double), intent(in) :: t_soil(10)     ! soil temperature (K)
   real(c_double), intent(in) :: wliq_soil(10)  ! soil liquid water (kg m-2)
   real(c_double), intent(in) :: wice_soil(10)  ! soil ice (kg m-2)
@@ -491,7 +493,7 @@ subroutine canopy_surface_kernel(met, vegpar, lai, sai, colpar, snl, fsno, snowa
   use colm_canopy, only: surface_flux_t, surface_fluxes, update_ground_fluxes
   implicit none
   real(c_double), intent(in) :: met(8)          ! meteorology, see above (mixed)
-  real(c_double), intent(in) :: vegpar(18)      ! PFT parameters (mixed)
+  real(c_double), intent(in) :: vegpar(19)      ! PFT parameters (mixed)
   real(c_double), intent(in) :: lai, sai        ! exposed leaf and stem area index (m2 m-2)
   real(c_double), intent(in) :: colpar(7)       ! column parameters (mixed)
   integer(c_int), intent(in) :: snl             ! minus the number of snow layers (-)
@@ -501,7 +503,7 @@ subroutine canopy_surface_kernel(met, vegpar, lai, sai, colpar, snl, fsno, snowa
   real(c_double), intent(in) :: wliq_soisno(15) ! layer liquid water (kg m-2)
   real(c_double), intent(in) :: wice_soisno(15) ! layer ice (kg m-2)
   real(c_double), intent(in) :: dz_soisno(15)   ! layer thickness (m)
-  real(c_double), intent(in) :: soilpar(13, 10) ! soil parameters (mixed)
+  real(c_double), intent(in) :: soilpar(14, 10) ! soil parameters (mixed)
   integer(c_int), intent(in) :: hydr_model      ! 1 Campbell, 2 van Genuchten-Mualem (-)
   real(c_double), intent(in) :: ldew            ! intercepted water (kg m-2)
   real(c_double), intent(in) :: dt              ! time step (s)

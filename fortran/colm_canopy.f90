@@ -273,9 +273,11 @@ contains
     real(r8), intent(out) :: tort                   ! tortuosity factor (-)
     real(r8) :: ths, eps, mvg                       ! porosity (m3 m-3), air-filled porosity (-), vG m (-)
     ths = sp(SP_THETA_S)
-    if (hydr_model == 2) then
+    if (hydr_model == 2 .or. hydr_model == 3) then
       mvg = 1.0_r8 - 1.0_r8 / sp(SP_N_VG)
       aird = sp(SP_THETA_R) + (ths - sp(SP_THETA_R)) * (1.0_r8 + (sp(SP_ALPHA_VG) * 1.0e7_r8)**sp(SP_N_VG))**(-mvg)
+    else if (hydr_model == 4) then
+      aird = sp(SP_THETA_R) + (ths - sp(SP_THETA_R)) * exp(-min(sp(SP_ALPHA_VG) * 1.0e7_r8, 700.0_r8))
     else
       aird = ths * (sp(SP_PSI_S) / (-1.0e7_r8))**(1.0_r8 / sp(SP_BSW))
     end if

@@ -9,7 +9,7 @@ module colm_column
   use colm_soiltemp, only: soilsnow_temperature, column_heat_content
   use colm_soilwater, only: soil_water
   use colm_canopy, only: canopy_interception, surface_fluxes, update_ground_fluxes, surface_flux_t, &
-                         effective_lai_sai, soil_evap_params
+                         effective_lai_sai, soil_evap_params, wet_fraction
   use colm_radiation, only: surface_radiation, surface_rad_t
   use colm_hydraulics, only: hyd_layer_t, hyd_layer, layer_state_psi
   implicit none
@@ -118,6 +118,9 @@ contains
     real(r8) :: heat_new_snow, dheat_snow      ! enthalpy changes by snowfall and snow water (J m-2)
     real(r8) :: fsno, fveg_buried              ! snow cover fraction, buried vegetation fraction (-)
     real(r8) :: elai, esai                     ! leaf and stem area exposed above the snow (m2 m-2)
+    real(r8) :: fcansno                        ! fraction of the canopy covered by intercepted snow (-)
+    real(r8) :: vp(NVP)                        ! PFT parameters with the crop height of this step (mixed)
+    real(r8) :: fh                             ! crop height / maximum height (-)
     real(r8) :: theta1                         ! volumetric water of soil layer 1 (m3 m-3)
     real(r8) :: gflux, xmf, qmelt_nolayer      ! heat flux applied (W m-2), phase-change energy (W m-2), melt (kg m-2 s-1)
     real(r8) :: heat_resid                     ! snow/soil heat balance residual (W m-2)
@@ -138,6 +141,16 @@ contains
 
     ierr = 0
     dg = 0.0_r8
+    ! crops grow to their height with LAI (CLM5 VegStructUpdate): htop = ztopmx min(LAI/(laimx - 1), 1)^2, at least
+    ! 0.05 m; roughness length and displacement height keep their ratios to htop
+    vp = vegpar
+    if (vegpar(VP_LAIMX) > 1.0_r8 .and. vegpar(VP_HTOP) > 0.0_r8) then
+      fh = min(colpar(CP_LAI) / (vegpar(VP_LAIMX) - 1.0_r8), 1.0_r8)**2
+      fh = max(fh, 0.05_r8 / vegpar(VP_HTOP))
+      vp(VP_HTOP) = vegpar(VP_HTOP) * fh
+      vp(VP_Z0M) = vegpar(VP_Z0M) * fh
+      vp(VP_DISPLA) = vegpar(VP_DISPLA) * fh
+    end if
     call snow_geometry(snl, dz_soil, dz, z, zi)
     w_before = column_water(snl, wliq, wice, cs)
     scv_before = cs(CS_SCV)
@@ -145,20 +158,23 @@ contains
 
     ! ---- precipitation, interception, new snow ----
     call rain_snow_partition(forc(F_TAIR), forc(F_PREC), rain, snow)
-    call canopy_interception(dt, colpar(CP_LAI), colpar(CP_SAI), vegpar(VP_ISVEG), rain, snow, cs(CS_LDEW), &
+    call canopy_interception(dt, colpar(CP_LAI), colpar(CP_SAI), vp(VP_ISVEG), rain, snow, cs(CS_LDEW), &
                              rain_g, snow_g)
     call new_snow(dt, forc(F_TAIR), snow_g, soilpar, snl, dz, z, zi, t, wliq, wice, cs(CS_SCV), cs(CS_SNOWDP), &
                   heat_new_snow)
-    call snow_cover_fraction(cs(CS_SNOWDP), cs(CS_SCV), colpar(CP_LAI), colpar(CP_SAI), vegpar(VP_Z0M), fsno, &
+    call snow_cover_fraction(cs(CS_SNOWDP), cs(CS_SCV), colpar(CP_LAI), colpar(CP_SAI), vp(VP_Z0M), fsno, &
                              fveg_buried)
-    call effective_lai_sai(vegpar(VP_HTOP), cs(CS_SNOWDP), colpar(CP_LAI), colpar(CP_SAI), elai, esai)
+    call effective_lai_sai(vp(VP_HTOP), cs(CS_SNOWDP), colpar(CP_LAI), colpar(CP_SAI), elai, esai)
 
     ! ---- radiation and surface fluxes at the old top-layer temperature ----
     theta1 = (wliq(1) / denh2o + wice(1) / denice) / dz(1)
-    call surface_radiation(forc(F_COSZEN), forc(F_SWDOWN), vegpar, elai, esai, colpar, theta1, fsno, &
-                           cs(CS_SNOWAGE), rad)
+    ! intercepted water on a frozen canopy is snow and scatters like snow (CLM4.5 sect. 3.1)
+    fcansno = 0.0_r8
+    if (cs(CS_TLEAF) <= tfrz) fcansno = wet_fraction(cs(CS_LDEW), elai, esai)
+    call surface_radiation(forc(F_COSZEN), forc(F_SWDOWN), vp, elai, esai, colpar, theta1, fsno, &
+                           cs(CS_SNOWAGE), rad, fcansno=fcansno)
     call surface_fluxes(forc(F_TAIR), forc(F_QAIR), forc(F_PSURF), forc(F_WIND), forc(F_LWDOWN), colpar(CP_ZREF), &
-                        vegpar, elai, esai, rad, snl, fsno, t, wliq, wice, dz, soilpar, hydr_model, cs(CS_LDEW), &
+                        vp, elai, esai, rad, snl, fsno, t, wliq, wice, dz, soilpar, hydr_model, cs(CS_LDEW), &
                         dt, cs(CS_TLEAF), sf, hl0=hl0, evp=evp)
 
     wliq_sf = wliq(1:nl_soil)
@@ -219,7 +235,7 @@ contains
       call snow_divide(snl, dz, z, zi, t, wliq, wice)
     end if
     call snow_age_update(dt, t(snl+1), snow_g, cs(CS_SCV), cs(CS_SNOWAGE))
-    call snow_cover_fraction(cs(CS_SNOWDP), cs(CS_SCV), colpar(CP_LAI), colpar(CP_SAI), vegpar(VP_Z0M), fsno, &
+    call snow_cover_fraction(cs(CS_SNOWDP), cs(CS_SCV), colpar(CP_LAI), colpar(CP_SAI), vp(VP_Z0M), fsno, &
                              fveg_buried)
     cs(CS_TGRND) = t(snl+1)
 

@@ -11,7 +11,12 @@
 !   K = Ksat Se^L [ (1 - (1 - (Se Sc)^(1/m))^m) / (1 - (1 - Sc^(1/m))^m) ]^2.
 !   As psi_e -> 0 this is the classic van Genuchten-Mualem model; with psi_e = -1 mm retention differs from it by
 !   less than 0.1 % of theta_s - theta_r for alpha <= 0.02 mm-1, while dK/dpsi stays bounded at saturation
-!   (it is unbounded for n < 2 in the classic model, Vogel et al. 2001, AWR 24, 133-144).
+!   (it is unbounded for n < 2 in the classic model, Vogel et al. 2001, AWR 24, 133-144). psi_e is SP_PSI_E
+!   (< 0, mm); a value >= 0 there means CoLM202X's -1 mm.
+! hydr_model = 3: classic van Genuchten-Mualem (psi_e = 0: Sc = 1, fc = 1; K = Ksat Se^L [1 - (1 - Se^(1/m))^m]^2).
+! hydr_model = 4: Gardner (1958) exponential conductivity with the exponential retention of Srivastava and Yeh
+!   (1991, WRR 27, 753-762): for psi < 0, Se = exp(alpha psi), theta = theta_r + (theta_s - theta_r) Se,
+!   K = Ksat exp(alpha psi) (alpha = SP_ALPHA_VG, mm-1); saturated at psi >= 0. Used by colmda.verification.
 !
 ! Frozen soil (CoLM2014 convention): matric potential and relative conductivity follow from the liquid content
 ! alone ("freezing is like drying"; liquid beyond the pore space left by ice is ignored), and the conductivity is
@@ -19,23 +24,28 @@
 ! Matric potentials are in mm of water (<= 0) and are bounded below by smpmin.
 module colm_hydraulics
   use colm_const, only: r8, ik, smpmin
-  use colm_layout, only: NSP, SP_THETA_S, SP_THETA_R, SP_KSAT, SP_PSI_S, SP_BSW, SP_ALPHA_VG, SP_N_VG, SP_L_VG
+  use colm_layout, only: NSP, SP_THETA_S, SP_THETA_R, SP_KSAT, SP_PSI_S, SP_BSW, SP_ALPHA_VG, SP_N_VG, SP_L_VG, &
+                         SP_PSI_E
   implicit none
   private
-  public :: HYDR_CAMPBELL, HYDR_VG, PSI_E_VG
+  public :: HYDR_CAMPBELL, HYDR_VG, HYDR_VG_CLASSIC, HYDR_GARDNER, PSI_E_VG, has_retention
   public :: soil_matric_potential, soil_conductivity, soil_theta_from_psi, soil_state_psi
   public :: ice_impedance, soil_psi_saturation
   public :: hyd_layer_t, hyd_layer, layer_state_psi, layer_matric_potential, layer_state_theta
 
   integer(ik), parameter :: HYDR_CAMPBELL = 1    ! Campbell / Clapp-Hornberger switch value (-)
-  integer(ik), parameter :: HYDR_VG = 2          ! van Genuchten-Mualem switch value (-)
+  integer(ik), parameter :: HYDR_VG = 2          ! van Genuchten-Mualem, air-entry form, switch value (-)
+  integer(ik), parameter :: HYDR_VG_CLASSIC = 3  ! classic van Genuchten-Mualem (psi_e = 0) switch value (-)
+  integer(ik), parameter :: HYDR_GARDNER = 4     ! Gardner exponential model switch value (-)
   real(r8), parameter :: PSI_E_VG = -1.0_r8      ! air-entry potential of the vG-Mualem form, CoLM202X (mm)
   real(r8), parameter :: e_ice = 6.0_r8          ! ice impedance exponent, CoLM2014 / CLM4 (-)
   real(r8), parameter :: ln10 = log(10.0_r8)     ! (-)
+  real(r8), parameter :: h_reg_classic = -1.0e-3_r8 ! classic vG: K linear in h between here and 0 (mm)
 
   ! constants of one layer's hydraulic functions at a given ice content (see hyd_layer)
   type :: hyd_layer_t
-    integer(ik) :: model                         ! 1 Campbell, 2 van Genuchten-Mualem (-)
+    integer(ik) :: model                         ! 1 Campbell, 2 vG air-entry form, 3 classic vG (stored as 2),
+                                                 ! 4 Gardner (-)
     real(r8) :: ths, thr, ksat                   ! porosity, residual content (m3 m-3), Ksat (mm s-1)
     real(r8) :: alpha, n, m, l                   ! vG alpha (mm-1), n, m = 1 - 1/n, Mualem L (-)
     real(r8) :: sc, fc                           ! vG S*(psi_e) and Mualem factor at psi_e (-)
@@ -45,9 +55,30 @@ module colm_hydraulics
     real(r8) :: cap, hcap                        ! pore space left by ice (m3 m-3), vG potential at the cap (mm)
     real(r8) :: imped                            ! ice impedance factor (-)
     logical :: empty                             ! vG: the cap is at or below theta_r (no liquid can move) (-)
+    real(r8) :: hreg, kreg, sreg                 ! classic vG: K is linear in h above hreg (mm): K(hreg) (mm s-1),
+                                                 ! slope (Ksat imped - kreg) / |hreg| (s-1); hreg = psis otherwise
   end type hyd_layer_t
 
 contains
+
+  ! The switch values with a retention curve (0 is "pure water" for the phase change).
+  pure logical function has_retention(hydr_model)
+    integer(ik), intent(in) :: hydr_model        ! HYDR_* (-)
+    has_retention = hydr_model >= HYDR_CAMPBELL .and. hydr_model <= HYDR_GARDNER
+  end function has_retention
+
+  ! The air-entry potential of the vG forms: SP_PSI_E if negative, else CoLM202X's -1 mm; 0 for classic vG.
+  pure real(r8) function vg_psi_e(hydr_model, sp) result(psie)
+    integer(ik), intent(in) :: hydr_model        ! HYDR_VG or HYDR_VG_CLASSIC (-)
+    real(r8), intent(in) :: sp(NSP)              ! soil parameters of the layer, SP_* (mixed)
+    if (hydr_model == HYDR_VG_CLASSIC) then
+      psie = 0.0_r8
+    else if (sp(SP_PSI_E) < 0.0_r8) then
+      psie = sp(SP_PSI_E)
+    else
+      psie = PSI_E_VG
+    end if
+  end function vg_psi_e
 
   ! exp(y) - 1 without cancellation for small |y| (needed for 1 - S^(1/m) near saturation).
   pure real(r8) function expm1_r8(y) result(e)
@@ -92,8 +123,10 @@ contains
   pure real(r8) function soil_psi_saturation(hydr_model, sp) result(psat)
     integer(ik), intent(in) :: hydr_model        ! 1 Campbell, 2 van Genuchten-Mualem (-)
     real(r8), intent(in) :: sp(NSP)              ! soil parameters of the layer, SP_* (mixed)
-    if (hydr_model == HYDR_VG) then
-      psat = PSI_E_VG
+    if (hydr_model == HYDR_VG .or. hydr_model == HYDR_VG_CLASSIC) then
+      psat = vg_psi_e(hydr_model, sp)
+    else if (hydr_model == HYDR_GARDNER) then
+      psat = 0.0_r8
     else
       psat = sp(SP_PSI_S)
     end if
@@ -111,6 +144,7 @@ contains
     real(r8) :: dummy                            ! unused derivative (mm)
     real(r8) :: x, xn                            ! alpha |psi_e|, x^n (-)
     hl%model = hydr_model
+    if (hydr_model == HYDR_VG_CLASSIC) hl%model = HYDR_VG    ! the same functions with psi_e = 0
     hl%ths = sp(SP_THETA_S)
     hl%ksat = sp(SP_KSAT)
     hl%cap = max(hl%ths - max(vol_ice, 0.0_r8), 0.0_r8)
@@ -121,34 +155,74 @@ contains
     end if
     hl%hcap = 0.0_r8
     hl%empty = .false.
-    if (hydr_model == HYDR_VG) then
+    if (hydr_model == HYDR_VG .or. hydr_model == HYDR_VG_CLASSIC) then
       hl%thr = sp(SP_THETA_R)
       hl%alpha = sp(SP_ALPHA_VG)
       hl%n = sp(SP_N_VG)
       hl%l = sp(SP_L_VG)
       hl%m = 1.0_r8 - 1.0_r8 / hl%n
-      ! S* and the Mualem factor at psi_e with the formulas of layer_state_psi (x = alpha |psi_e| = alpha <= 1
-      ! mm-1 for soils), so that Se = 1 and f / fc = 1 there exactly
-      x = -hl%alpha * PSI_E_VG
-      xn = exp(hl%n * log(x))
-      hl%sc = exp(-hl%m * log1p_r8(xn))
-      if (x <= 1.0_r8) then
-        hl%fc = 1.0_r8 - (xn / x) * hl%sc
+      hl%psis = vg_psi_e(hydr_model, sp)
+      ! S* and the Mualem factor at psi_e with the formulas of layer_state_psi (x = alpha |psi_e| <= 1 for
+      ! soils), so that Se = 1 and f / fc = 1 there exactly; the classic form has Sc = fc = 1
+      x = -hl%alpha * hl%psis
+      if (x > 0.0_r8) then
+        xn = exp(hl%n * log(x))
+        hl%sc = exp(-hl%m * log1p_r8(xn))
+        if (x <= 1.0_r8) then
+          hl%fc = 1.0_r8 - (xn / x) * hl%sc
+        else
+          hl%fc = mualem_f(x, hl%n)
+        end if
       else
-        hl%fc = mualem_f(x, hl%n)
+        hl%sc = 1.0_r8
+        hl%fc = 1.0_r8
       end if
       hl%rsc = 1.0_r8 / hl%sc
       hl%dth_sc = (hl%ths - hl%thr) / hl%sc
       hl%mna = hl%m * hl%n * hl%alpha
       hl%kfc = hl%imped * hl%ksat / (hl%fc * hl%fc)
       hl%b = 0.0_r8
-      hl%psis = PSI_E_VG
+      hl%hreg = hl%psis
+      hl%kreg = 0.0_r8
+      hl%sreg = 0.0_r8
+      if (hl%psis >= 0.0_r8 .and. hl%n < 2.0_r8) then
+        ! classic vG with n < 2: dK/dh ~ |h|^(n-2) is unbounded at saturation, and K falls by a large factor
+        ! within a micrometre of head (n = 1.09: to 0.5 Ksat at 1e-3 mm), where Newton steps across the kink
+        ! at h = 0 do not converge. K is taken linear in h over -1e-3 mm < h < 0 (retention unchanged);
+        ! see docs/physics-soilwater.md for the effect on solutions.
+        hl%hreg = h_reg_classic
+        x = -hl%alpha * hl%hreg
+        xn = exp(hl%n * log(x))
+        hl%kreg = hl%kfc * exp(hl%l * (-hl%m * log1p_r8(xn))) * mualem_f(x, hl%n)**2
+        hl%sreg = (hl%imped * hl%ksat - hl%kreg) / (-hl%hreg)
+      end if
       if (hl%cap < hl%ths) then
         if (hl%cap <= hl%thr) then
           hl%empty = .true.
         else
           ! the ice cap: the potential at which the liquid fills the pore space left by ice
           call vg_psi_of_theta(hl, hl%cap, hl%hcap, dummy)
+        end if
+      end if
+    else if (hydr_model == HYDR_GARDNER) then
+      hl%thr = sp(SP_THETA_R)
+      hl%alpha = sp(SP_ALPHA_VG)
+      hl%n = 1.0_r8
+      hl%l = 0.0_r8
+      hl%m = 0.0_r8
+      hl%sc = 1.0_r8
+      hl%fc = 1.0_r8
+      hl%rsc = 1.0_r8
+      hl%dth_sc = hl%ths - hl%thr
+      hl%mna = 0.0_r8
+      hl%kfc = hl%imped * hl%ksat
+      hl%b = 0.0_r8
+      hl%psis = 0.0_r8
+      if (hl%cap < hl%ths) then
+        if (hl%cap <= hl%thr) then
+          hl%empty = .true.
+        else
+          hl%hcap = log((hl%cap - hl%thr) / (hl%ths - hl%thr)) / hl%alpha
         end if
       end if
     else
@@ -198,7 +272,7 @@ contains
     logical :: ok                                ! psi above smpmin (-)
     s = (theta - hl%thr) / (hl%ths - hl%thr)
     if (s >= 1.0_r8) then
-      smp = PSI_E_VG
+      smp = hl%psis
       dsmp_dtheta = 0.0_r8
       return
     end if
@@ -237,6 +311,18 @@ contains
     theta = min(vol_liq, hl%cap)
     if (hl%model == HYDR_VG) then
       call vg_psi_of_theta(hl, theta, smp, dsmp_dtheta)
+    else if (hl%model == HYDR_GARDNER) then
+      s = (theta - hl%thr) / (hl%ths - hl%thr)
+      smp = smpmin
+      dsmp_dtheta = 0.0_r8
+      if (s >= 1.0_r8) then
+        smp = 0.0_r8
+      else if (s > 0.0_r8) then
+        if (log(s) / hl%alpha > smpmin) then
+          smp = log(s) / hl%alpha
+          dsmp_dtheta = 1.0_r8 / (hl%alpha * (theta - hl%thr))
+        end if
+      end if
     else
       s = theta / hl%ths
       if (s >= 1.0_r8) then
@@ -308,7 +394,7 @@ contains
         return
       end if
       if (hl%cap < hl%ths) h = min(h, hl%hcap)
-      if (h >= PSI_E_VG) then
+      if (h >= hl%psis) then
         vol_liq = min(hl%ths, hl%cap)
         dtheta_dpsi = 0.0_r8
         hk = hl%imped * hl%ksat
@@ -335,6 +421,30 @@ contains
         xr = 1.0_r8 / (x * (1.0_r8 + u))
       end if
       call vg_state_from_sstar(hl, x, sstar, f, xr, h < max(smp, smpmin), vol_liq, dtheta_dpsi, hk, dhk_dpsi)
+      if (h > hl%hreg) then
+        hk = hl%kreg + hl%sreg * (h - hl%hreg)
+        if (dhk_dpsi /= 0.0_r8) dhk_dpsi = hl%sreg       ! (0 where h is held at the ice cap)
+      end if
+    else if (hl%model == HYDR_GARDNER) then
+      ! Se = exp(alpha h) = K / Ksat; held at the ice cap like the other models
+      if (hl%empty) then
+        vol_liq = hl%cap
+        dtheta_dpsi = 0.0_r8
+        hk = 0.0_r8
+        dhk_dpsi = 0.0_r8
+        return
+      end if
+      if (hl%cap < hl%ths) h = min(h, hl%hcap)
+      s = exp(hl%alpha * min(h, 0.0_r8))
+      vol_liq = min(hl%thr + hl%dth_sc * s, hl%cap)
+      hk = hl%kfc * s
+      if (h >= 0.0_r8 .or. h < max(smp, smpmin)) then
+        dtheta_dpsi = 0.0_r8
+        dhk_dpsi = 0.0_r8
+      else
+        dtheta_dpsi = hl%alpha * hl%dth_sc * s
+        dhk_dpsi = hl%alpha * hk
+      end if
     else
       if (h >= hl%psis) then
         s = 1.0_r8
@@ -415,7 +525,7 @@ contains
     call vg_inverse(hl, s, ss, xn, x, ok)
     if (.not. ok) return
     smp = -x / hl%alpha
-    ok = smp < PSI_E_VG
+    ok = smp < hl%psis
     if (.not. ok) return
     if (x <= 1.0_r8) then
       f = 1.0_r8 - (xn / x) * ss
@@ -426,6 +536,10 @@ contains
       xr = 1.0_r8 / (x * (1.0_r8 + u))
     end if
     call vg_state_from_sstar(hl, x, ss, f, xr, .false., vol_liq, dtheta_dpsi, hk, dhk_dpsi)
+    if (smp > hl%hreg) then
+      hk = hl%kreg + hl%sreg * (smp - hl%hreg)
+      dhk_dpsi = hl%sreg
+    end if
     ok = .true.
   end subroutine layer_state_theta
 
@@ -445,7 +559,7 @@ contains
     ths = sp(SP_THETA_S)
     ksat = sp(SP_KSAT)
     imped = ice_impedance(vol_ice, ths)
-    if (hydr_model == HYDR_VG) then
+    if (hydr_model == HYDR_VG .or. hydr_model == HYDR_VG_CLASSIC .or. hydr_model == HYDR_GARDNER) then
       thr = sp(SP_THETA_R)
       s = (min(max(vol_liq, 0.0_r8), max(ths - max(vol_ice, 0.0_r8), 0.0_r8)) - thr) / (ths - thr)
       if (s <= 0.0_r8) then
@@ -458,11 +572,21 @@ contains
         dhk_dtheta = 0.0_r8
         return
       end if
+      if (hydr_model == HYDR_GARDNER) then
+        hk = imped * ksat * s
+        dhk_dtheta = imped * ksat / (ths - thr)
+        return
+      end if
       n = sp(SP_N_VG)
       m = 1.0_r8 - 1.0_r8 / n
       l = sp(SP_L_VG)
-      sc = (1.0_r8 + (-sp(SP_ALPHA_VG) * PSI_E_VG)**n)**(-m)
-      fc = mualem_f(-sp(SP_ALPHA_VG) * PSI_E_VG, n)
+      if (vg_psi_e(hydr_model, sp) < 0.0_r8) then
+        sc = (1.0_r8 + (-sp(SP_ALPHA_VG) * vg_psi_e(hydr_model, sp))**n)**(-m)
+        fc = mualem_f(-sp(SP_ALPHA_VG) * vg_psi_e(hydr_model, sp), n)
+      else
+        sc = 1.0_r8
+        fc = 1.0_r8
+      end if
       ss = s * sc
       lns = log(ss)
       u = exp(lns / m)

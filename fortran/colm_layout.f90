@@ -29,7 +29,8 @@ module colm_layout
   integer, parameter :: SP_TKSATU   = 11 ! thermal conductivity of saturated unfrozen soil (W m-1 K-1)
   integer, parameter :: SP_TKSATF   = 12 ! thermal conductivity of saturated frozen soil (W m-1 K-1)
   integer, parameter :: SP_ROOTFR   = 13 ! fraction of roots in the layer (-)
-  integer, parameter :: NSP         = 13
+  integer, parameter :: SP_PSI_E    = 14 ! air-entry potential of the vG air-entry form (mm, < 0; >= 0: -1 mm)
+  integer, parameter :: NSP         = 14
 
   ! ---- vegetation (PFT) parameters vegpar(NVP, ncol) ----
   integer, parameter :: VP_ISVEG    = 1  ! 1 vegetated, 0 bare soil (-)
@@ -50,7 +51,9 @@ module colm_layout
   integer, parameter :: VP_EXTKN    = 16 ! nitrogen (Vcmax) extinction coefficient in the canopy (-)
   integer, parameter :: VP_SMPSO    = 17 ! soil matric potential at which stomata start to close (mm)
   integer, parameter :: VP_SMPSC    = 18 ! soil matric potential at which stomata are closed (mm)
-  integer, parameter :: NVP         = 18
+  integer, parameter :: VP_LAIMX    = 19 ! crops: LAI of full height, htop = VP_HTOP min(LAI/(laimx-1),1)^2 (m2 m-2);
+                                         ! 0 = fixed height
+  integer, parameter :: NVP         = 19
 
   ! ---- column parameters colpar(NCP, ncol) ----
   integer, parameter :: CP_LAI        = 1 ! leaf area index (m2 m-2)

@@ -15,6 +15,11 @@
 !   omega*beta for diffuse and omega*beta0 (single-scattering albedo a_s) for direct light. The two
 !   coupled equations are solved in closed form here with two decaying exponential modes (no overflow at large
 !   LAI) and the ground albedos as lower boundary condition. Leaf and stem optics are weighted by LAI and SAI.
+! - Snow on the canopy (CLM4.5 technical note, Oleson et al. 2013, sect. 3.1; CoLM202X's vegetation-snow option):
+!   when the canopy is frozen, the fraction f_s of the phytoelements covered by intercepted snow scatters like
+!   snow: omega = (1 - f_s) omega_veg + f_s omega_sno, omega beta = (1 - f_s) omega_veg beta_veg
+!   + f_s omega_sno beta_sno, the same for omega beta0; omega_sno = 0.8 (vis), 0.4 (nir), beta_sno = beta0_sno
+!   = 0.5. The column step passes f_s = wet fraction of the canopy water when the leaf temperature is <= T_frz.
 ! - Sunlit/shaded big leaves (Dai et al. 2004, J. Climate 17, 2281): sunlit fraction of phytoelements at
 !   depth x is exp(-K x); sunlit LAI = LAI (1 - exp(-K (L+S)))/(K (L+S)). Absorption per unit depth is
 !   (1 - omega) [ K exp(-K x) (direct beam) + (I_up + I_down)/mu_bar ]; the sunlit leaves receive the direct
@@ -37,6 +42,9 @@ module colm_radiation
   real(r8), parameter :: snow_age_cvis = 0.2_r8     ! BATS ageing coefficient, visible (-)
   real(r8), parameter :: snow_age_cnir = 0.5_r8     ! BATS ageing coefficient, near infrared (-)
   real(r8), parameter :: snow_zen_b = 2.0_r8        ! BATS zenith-angle parameter b (-)
+  real(r8), parameter :: omega_sno(2) = [0.8_r8, 0.4_r8] ! scattering coefficient of snow on canopy elements,
+                                                    ! vis, nir (-), CLM4.5 tech. note sect. 3.1
+  real(r8), parameter :: beta_sno = 0.5_r8          ! diffuse and direct upscatter parameters of canopy snow (-)
 
   ! Results of the shortwave calculation for one column. Band index 1 = visible, 2 = near infrared;
   ! second index 1 = direct beam, 2 = diffuse.
@@ -232,7 +240,7 @@ contains
   ! Boundary conditions: I_dn(0) = 0 (beam) or 1 (diffuse); I_up(L) = alb_dir exp(-K L) + alb_dif I_dn(L).
   ! Solution: two decaying modes plus the particular exp(-K x) term.
   pure subroutine twostream_both(chil_in, rho, tau, coszen, lsai, albg_dir, albg_dif, &
-                                 refl, absv, abssun, absg, tdn_dif, geom)
+                                 refl, absv, abssun, absg, tdn_dif, geom, fsc, osn)
     real(r8), intent(in) :: chil_in                  ! leaf angle distribution index (-)
     real(r8), intent(in) :: rho                      ! phytoelement reflectance (-)
     real(r8), intent(in) :: tau                      ! phytoelement transmittance (-)
@@ -246,7 +254,10 @@ contains
     real(r8), intent(out) :: absg(2)                 ! fraction absorbed by the ground (-)
     real(r8), intent(out) :: tdn_dif(2)              ! diffuse downward flux at the ground (-)
     type(ts_geom_t), intent(in), optional :: geom    ! twostream_geometry at max(coszen, 1e-3) if the caller has it
+    real(r8), intent(in), optional :: fsc            ! fraction of the phytoelements covered by snow (-)
+    real(r8), intent(in), optional :: osn            ! scattering coefficient of that snow in this band (-)
     type(ts_geom_t) :: g                             ! geometry used (mixed)
+    real(r8) :: fs, omega_v                          ! snow-covered fraction used (-), element omega without snow (-)
     real(r8) :: chil, mubar                          ! leaf angle parameters (-)
     real(r8) :: mu, gmu, extkb                       ! cosine zenith, G(mu), K (-)
     real(r8) :: omega, upscat, asu, betao            ! scattering coefficient, omega beta, a_s, omega beta0 (-)
@@ -268,6 +279,13 @@ contains
     mubar = g%mubar
     omega = rho + tau
     upscat = 0.5_r8 * (rho + tau + (rho - tau) * (0.5_r8 * (1.0_r8 + chil))**2)
+    omega_v = omega
+    fs = 0.0_r8
+    if (present(fsc) .and. present(osn)) fs = min(max(fsc, 0.0_r8), 1.0_r8)
+    if (fs > 0.0_r8) then
+      omega = (1.0_r8 - fs) * omega_v + fs * osn
+      upscat = (1.0_r8 - fs) * upscat + fs * osn * beta_sno
+    end if
     b = 1.0_r8 - omega + upscat
     c = upscat
     h = sqrt(b * b - c * c) / mubar
@@ -282,11 +300,12 @@ contains
     tmp = g%tmp
     y = g%y
     if (abs(y) < 1.0e-3_r8) then
-      asu = 0.5_r8 * omega * gmu / (mu * g%phi1) * (0.5_r8 - y / 3.0_r8 + y * y / 4.0_r8 - y**3 / 5.0_r8)
+      asu = 0.5_r8 * omega_v * gmu / (mu * g%phi1) * (0.5_r8 - y / 3.0_r8 + y * y / 4.0_r8 - y**3 / 5.0_r8)
     else
-      asu = 0.5_r8 * omega * gmu / tmp * (1.0_r8 - g%ly / y)
+      asu = 0.5_r8 * omega_v * gmu / tmp * (1.0_r8 - g%ly / y)
     end if
     betao = (1.0_r8 + mubar * extkb) / (mubar * extkb) * asu
+    if (fs > 0.0_r8) betao = (1.0_r8 - fs) * betao + fs * osn * beta_sno
     d = betao * mubar * extkb
     f = omega * mubar * extkb - d
 
@@ -336,7 +355,7 @@ contains
   end subroutine twostream_both
 
   ! Shortwave fluxes, albedos and the sunlit/shaded big leaves of one column.
-  pure subroutine surface_radiation(coszen, swdown, vegpar, lai, sai, colpar, theta1, fsno, snowage, rad)
+  pure subroutine surface_radiation(coszen, swdown, vegpar, lai, sai, colpar, theta1, fsno, snowage, rad, fcansno)
     real(r8), intent(in) :: coszen                   ! cosine of the solar zenith angle (-)
     real(r8), intent(in) :: swdown                   ! incoming shortwave (W m-2)
     real(r8), intent(in) :: vegpar(NVP)              ! PFT parameters VP_* (mixed units)
@@ -347,6 +366,8 @@ contains
     real(r8), intent(in) :: fsno                     ! snow cover fraction of the ground (-)
     real(r8), intent(in) :: snowage                  ! non-dimensional snow age (-)
     type(surface_rad_t), intent(out) :: rad          ! results
+    real(r8), intent(in), optional :: fcansno        ! fraction of the phytoelements covered by snow (-)
+    real(r8) :: fcs                                  ! the same, 0 if absent (-)
     real(r8) :: albs(2)                              ! soil albedo (-)
     real(r8) :: albsn_dir(2), albsn_dif(2)           ! snow albedo (-)
     real(r8) :: rho, tau                             ! phytoelement optics (-)
@@ -385,6 +406,8 @@ contains
 
     par_sun = 0.0_r8
     par_sha = 0.0_r8
+    fcs = 0.0_r8
+    if (present(fcansno)) fcs = fcansno
     if (rad%vegetated == 1) then
       wl = lai / lsai
       ws = sai / lsai
@@ -398,7 +421,7 @@ contains
           tau = wl * vegpar(VP_TAU_NIR) + ws * tau_stem(2)
         end if
         call twostream_both(vegpar(VP_CHIL), rho, tau, coszen, lsai, rad%albg(ib,1), rad%albg(ib,2), &
-                            refl, absv, abssun, absg, tdn, geom=geom)
+                            refl, absv, abssun, absg, tdn, geom=geom, fsc=fcs, osn=omega_sno(ib))
         do id = 1, 2
           rad%alb(ib,id) = refl(id)
           rad%fabv(ib,id) = absv(id)

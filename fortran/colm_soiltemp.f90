@@ -23,7 +23,7 @@ module colm_soiltemp
                         grav, cnfac
   use colm_layout, only: NSP, SP_THETA_S, SP_CSOL, SP_TKDRY, SP_TKSATU, SP_TKSATF
   use colm_tridiag, only: tridiag_solve
-  use colm_hydraulics, only: soil_matric_potential, soil_theta_from_psi, hyd_layer_t, layer_state_psi, &
+  use colm_hydraulics, only: has_retention, soil_matric_potential, soil_theta_from_psi, hyd_layer_t, layer_state_psi, &
                              layer_matric_potential
   implicit none
   private
@@ -182,7 +182,7 @@ contains
       dwmax_dt = 0.0_r8
       return
     end if
-    if (hydr_model /= 1 .and. hydr_model /= 2) then
+    if (.not. has_retention(hydr_model)) then
       wmax = 0.0_r8
       dwmax_dt = 0.0_r8
       return
@@ -266,7 +266,7 @@ contains
     w = wl0 + wi0
     e = (c0 + cpice * s0 + cpliq * wl0 + cpice * wi0) * (t_s - tfrz) + hfus * wl0 + dfb * (t_s - tfrz)
     call supercooled_liquid_max(hydr_model, sp, dz, tfrz, wmax, dwmax, hl0)   ! saturation at tfrz
-    if (hydr_model == 1 .or. hydr_model == 2) then
+    if (has_retention(hydr_model)) then
       wlo = min(w, wmax)
     else
       wlo = 0.0_r8
@@ -289,7 +289,7 @@ contains
       ! (decreasing in wl), T_f the freezing temperature of that liquid content (increasing); the root
       ! in [0, wlo] is found by safeguarded Newton on wl, then T follows exactly from the energy.
       s = s0
-      if (hydr_model /= 1 .and. hydr_model /= 2) then
+      if (.not. has_retention(hydr_model)) then
         wl = 0.0_r8
       else
         wa = 0.0_r8

@@ -30,7 +30,7 @@ module colm_soilwater
   private
   public :: soil_water, richards_solve
   public :: KM_ARITHMETIC, KM_GEOMETRIC, KM_UPSTREAM
-  public :: TOP_FLUX, TOP_HEAD, TOP_RAIN, BOT_FLUX, BOT_HEAD, BOT_FREE, BOT_ZERO, BOT_WATERTABLE
+  public :: TOP_FLUX, TOP_HEAD, TOP_RAIN, TOP_ATMOS, BOT_FLUX, BOT_HEAD, BOT_FREE, BOT_ZERO, BOT_WATERTABLE
   public :: WA_MAX, ZWT_MAX
 
   ! interface conductivity choices
@@ -41,6 +41,8 @@ module colm_soilwater
   integer(ik), parameter :: TOP_FLUX = 1         ! prescribed downward flux (-)
   integer(ik), parameter :: TOP_HEAD = 2         ! prescribed surface pressure head (-)
   integer(ik), parameter :: TOP_RAIN = 3         ! flux limited by the soil's capacity at a ponding head (-)
+  integer(ik), parameter :: TOP_ATMOS = 4        ! upward (evaporation) flux limited by the flux at a critical
+                                                 ! surface head pond_head = h_crit (-)
   ! bottom boundary types
   integer(ik), parameter :: BOT_FLUX = 1         ! prescribed downward flux (-)
   integer(ik), parameter :: BOT_HEAD = 2         ! prescribed pressure head at a depth (mean conductivity) (-)
@@ -179,13 +181,15 @@ contains
     end do
     ! top boundary
     select case (top_type)
-    case (TOP_HEAD, TOP_RAIN)
+    case (TOP_HEAD, TOP_RAIN, TOP_ATMOS)
       hb = merge(top_value, pond_head, top_type == TOP_HEAD)
       g = (hb - h(1)) * rdist(0) + 1.0_r8
       call interface_k(kmean, kb_top, hk(1), 0.0_r8, dhk(1), g > 0.0_r8, kh, dkh_a, dkh_b)
       qcap = kh * g
       dqcap = dkh_b * g - kh * rdist(0)
-      if (top_type == TOP_RAIN .and. top_value <= qcap) then
+      if ((top_type == TOP_RAIN .and. top_value <= qcap) .or. (top_type == TOP_ATMOS .and. top_value >= qcap)) then
+        ! the prescribed flux: infiltration below the capacity at the ponding head, or an evaporation demand the
+        ! soil can supply without its surface head falling below h_crit
         q(0) = top_value
       else
         q(0) = qcap
@@ -371,7 +375,7 @@ contains
     ! conductivities at the prescribed boundary heads, constant over the solve
     kb_top = 0.0_r8
     kb_bot = 0.0_r8
-    if (top_type == TOP_HEAD .or. top_type == TOP_RAIN) &
+    if (top_type == TOP_HEAD .or. top_type == TOP_RAIN .or. top_type == TOP_ATMOS) &
       call layer_state_psi(hl(1), merge(top_value, pond_head, top_type == TOP_HEAD), scr, dsmp, kb_top, piv)
     if (bot_type == BOT_HEAD) call layer_state_psi(hl(nl), bot_value, scr, dsmp, kb_bot, piv)
     dwat = 0.0_r8

@@ -26,6 +26,19 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = "0" ] && command -v a
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || echo "setup: chromium not installed"
 fi
 
+# NCO and CDO: the standard netCDF tools the output tests run (tests/test_cf.py; skipped with a reason when missing).
+# libudunits2 is what cfchecker's unit library loads.
+if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  if ! command -v ncrcat >/dev/null 2>&1 || ! command -v cdo >/dev/null 2>&1; then
+    echo "setup: installing nco and cdo from Debian's packages (for the output tests)"
+    apt-get update -qq || true
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nco cdo libudunits2-0 >/dev/null || \
+      echo "setup: could not install nco/cdo; the tests that need them will be skipped" >&2
+  fi
+elif ! command -v ncrcat >/dev/null 2>&1 || ! command -v cdo >/dev/null 2>&1; then
+  echo "setup: nco/cdo not found (Debian: sudo apt-get install nco cdo); their tests will be skipped" >&2
+fi
+
 if [ ! -x "$VENV/bin/python" ]; then
   echo "setup: creating virtual environment $VENV"
   "$PYTHON" -m venv "$VENV"

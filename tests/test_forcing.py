@@ -16,7 +16,8 @@ from colmda.forcing import (ForcingError, PerturbationSettings, Plumber2Reader, 
 from colmda.forcing.weather import saturation_specific_humidity
 from colmda.layout import (F_COSZEN, F_LWDOWN, F_PREC, F_PSURF, F_QAIR, F_SWDOWN, F_TAIR, F_WIND, NF)
 
-PLUMBER = '/work/shared/data/real/fluxnet/plumber2/DK-Fou_2005-2005_FLUXNET2015_Met.nc'
+PLUMBER = str(__import__('pathlib').Path(__file__).resolve().parents[1] / 'data' / 'sites' / 'DK-Fou'
+              / 'DK-Fou_2005-2005_FLUXNET2015_Met.nc')  # shipped with the project (data/sites/DK-Fou)
 need_plumber = pytest.mark.skipif(not __import__('os').path.exists(PLUMBER), reason='PLUMBER2 sample not present')
 
 

@@ -476,11 +476,12 @@ def test_insitu_representativeness_and_file(tmp_path):
     assert np.nanstd(resid) == pytest.approx(np.hypot(s.anom_std, s.noise_std), rel=0.25)
     p = write_insitu(tmp_path / 'insitu.nc', tab)
     with netCDF4.Dataset(p) as nc:
-        assert set(nc.dimensions) == {'time', 'station'}
+        assert set(nc.dimensions) == {'time', 'station', 'nv', 'station_name_strlen'}
+        assert nc.dimensions['time'].isunlimited() and nc.variables['sm'].cell_methods == 'time: mean'
         assert {'sm', 'column', 'station_lat', 'station_lon', 'station_name', 'pft', 'depth', 'time'} \
             <= set(nc.variables)
         assert nc.variables['sm'].dimensions == ('time', 'station') and nc.variables['sm'].units == 'm3 m-3'
-        assert nc.variables['column'].dtype == np.int64 and float(nc.variables['depth'][...]) == 0.10
+        assert nc.variables['column'].dtype == np.int32 and float(nc.variables['depth'][...]) == 0.10
     r = read_insitu(p)
     np.testing.assert_array_equal(r.sm, tab.sm)
     np.testing.assert_array_equal(r.time, tab.time)
@@ -530,8 +531,8 @@ def test_reference_error_statistics_and_file(tmp_path):
     assert lag1 == pytest.approx(np.exp(-1 / s.tau_days), abs=0.08)
     p = write_reference(tmp_path / 'ref.nc', ref)
     with netCDF4.Dataset(p) as nc:
-        assert set(nc.dimensions) == {'time', 'layer', 'column'}
-        assert nc.variables['sm'].dimensions == ('time', 'layer', 'column')
+        assert set(nc.dimensions) == {'time', 'layer', 'column', 'nv'}
+        assert nc.variables['sm'].dimensions == ('time', 'column', 'layer')
         assert list(nc.variables['layer_bottom'][:]) == [0.07, 0.28, 1.0]
     r = read_reference(p)
     np.testing.assert_array_equal(r.sm, ref.sm)

@@ -22,7 +22,7 @@ CF_NAMES = {
     "mass_content_of_water_in_soil_layer", "volume_fraction_of_condensed_water_in_soil", "soil_temperature",
     "surface_snow_amount", "surface_snow_thickness", "surface_snow_area_fraction", "canopy_water_amount",
     "surface_temperature", "canopy_temperature", "surface_albedo",
-    "gross_primary_productivity_of_biomass_expressed_as_carbon",
+    "gross_primary_productivity_of_biomass_expressed_as_carbon", "surface_downwelling_shortwave_flux_in_air",
 }
 
 
@@ -72,11 +72,32 @@ def test_table_sources_exist_and_units_present():
 def test_volumetric_soil_moisture_from_mass():
     """SoilMoistV = (liquid / 1000 + ice / 917) / dz, layer by layer."""
     d, ds = fake_diag(3)
-    v = O.compute("SoilMoistV", d, ds, DZ)
+    x = O.Inputs(d, ds, DZ)
+    v = O.compute("SoilMoistV", x)
     liq = ds[L.DS_SOILMOIST] - ds[L.DS_SOILICE]
     np.testing.assert_allclose(v, (liq / 1000 + ds[L.DS_SOILICE] / 917) / DZ[:, None])
-    assert O.compute("SoilMoist", d, ds, DZ).shape == (L.NL_SOIL, 3)
-    np.testing.assert_array_equal(O.compute("Qle", d, ds, DZ), d[L.D_QLE])
+    assert O.compute("SoilMoist", x).shape == (L.NL_SOIL, 3)
+    np.testing.assert_array_equal(O.compute("Qle", x), d[L.D_QLE])
+    # ALMA phase fractions of the same water
+    np.testing.assert_allclose(O.compute("SMFrozFrac", x), ds[L.DS_SOILICE] / ds[L.DS_SOILMOIST])
+    np.testing.assert_allclose(O.compute("SMLiqFrac", x) + O.compute("SMFrozFrac", x), 1.0)
+
+
+def test_albedo_is_the_shortwave_weighted_mean_and_undefined_at_night():
+    """Albedo of an interval = sum(albedo_i SWdown_i) / sum(SWdown_i) over its steps (computed here from per-step
+    values independently of the writer's 1 - mean(SWnet) / mean(SWdown)); _FillValue (NaN) without sunlight."""
+    rng = np.random.default_rng(3)
+    nstep, ncol = 8, 3
+    sw = np.abs(rng.normal(300.0, 200.0, (nstep, ncol)))
+    sw[:, 2] = 0.0  # a column in the night
+    alb = rng.uniform(0.1, 0.4, (nstep, ncol))
+    d, ds = fake_diag(ncol)
+    d[L.D_SWNET] = (sw * (1 - alb)).mean(axis=0)
+    got = O.compute("Albedo", O.Inputs(d, ds, DZ, swdown=sw.mean(axis=0)))
+    want = (alb * sw).sum(axis=0)[:2] / sw.sum(axis=0)[:2]
+    np.testing.assert_allclose(got[:2], want, rtol=1e-12)
+    assert np.isnan(got[2])
+    assert abs(got[0] - alb[:, 0].mean()) > 1e-6  # not the plain mean
 
 
 def test_grid_file_is_cf_compliant(tmp_path):
@@ -91,29 +112,42 @@ def test_grid_file_is_cf_compliant(tmp_path):
         t = T0 + dt.timedelta(hours=6 * (k + 1))
         w.add(t, t - dt.timedelta(hours=6), d, ds)
     files = w.flush(now=T0 + dt.timedelta(days=1))
-    assert [f.name for f in files] == ["t_2005-06-01.nc"]
+    assert [f.name for f in files] == ["t_2005-06-01.nc", "t_2005-06-01_inst.nc"]
+    inst = netCDF4.Dataset(files[1])
+    try:  # ALMA states: instantaneous, stamped at the interval end, no bounds
+        assert inst["time"][-1] - inst["time"][0] == 18 * 3600 and "time_bnds" not in inst.variables
+        assert inst["time"][0] == (T0 - dt.datetime(1970, 1, 1)).total_seconds() + 6 * 3600
+        assert inst["SWE"].cell_methods == "time: point" and "Qle" not in inst.variables
+        assert inst.dimensions["time"].isunlimited()
+    finally:
+        inst.close()
     nc = netCDF4.Dataset(files[0])
     try:
-        assert nc.Conventions == "CF-1.8"
+        assert nc.Conventions == "CF-1.8" and nc.history and nc.institution and nc.source
+        assert nc.dimensions["time"].isunlimited()
         t = nc["time"]
         assert t.units == "seconds since 1970-01-01 00:00:00" and t.calendar and t.bounds == "time_bnds"
         assert t.standard_name == "time" and len(t) == 4
         tb = nc["time_bnds"][:]
-        np.testing.assert_array_equal(tb[:, 1], t[:])
+        np.testing.assert_array_equal(0.5 * (tb[:, 0] + tb[:, 1]), t[:])  # stamped at the interval centre
         np.testing.assert_array_equal(tb[:, 1] - tb[:, 0], 6 * 3600)
+        assert nc["column"].dtype == np.int32
         assert nc["lat"].units == "degrees_north" and nc["lat"].standard_name == "latitude"
         assert nc["lon"].units == "degrees_east" and nc["lon"].bounds == "lon_bnds"
         dep = nc["depth"]
         assert dep.positive == "down" and dep.units == "m" and dep.bounds == "depth_bnds"
         np.testing.assert_allclose(nc["depth_bnds"][:, 1] - nc["depth_bnds"][:, 0], DZ)
         for name in O.resolve_variables(["default"]):
+            if O.VARIABLES[name].cell == "end":
+                assert name not in nc.variables
+                continue
             v = nc[name]
             assert v.units == O.VARIABLES[name].units and v.long_name
-            assert v.cell_methods == "time: mean"
+            assert v.cell_methods.startswith("time: mean")
             if O.VARIABLES[name].standard_name:
                 assert v.standard_name == O.VARIABLES[name].standard_name
             assert v.filters()["zlib"]
-        assert nc["SoilMoist"].dimensions == ("time", "depth", "lat", "lon")
+        assert nc["SoilMoistV"].dimensions == ("time", "depth", "lat", "lon")
         qle = nc["Qle"][0]
         col = nc["column"][:]
         land = ~np.ma.getmaskarray(col)
@@ -138,11 +172,15 @@ def test_points_layout(tmp_path):
     (f,) = w.flush(now=T0, final=True)
     nc = netCDF4.Dataset(f)
     try:
-        assert nc["Qh"].dimensions == ("time", "point") and nc["Qh"].coordinates == "lat lon"
+        assert nc["Qh"].dimensions == ("time", "point") and nc["Qh"].coordinates == "lat lon point_name"
         assert nc["Qh"].cell_methods == "time: point" and "time_bnds" not in nc.variables
-        assert list(nc["point_name"][:]) == ["a", "b", "c", "d"]
+        assert nc.featureType == "timeSeries" and nc["point_name"].cf_role == "timeseries_id"
+        nc.set_auto_chartostring(False)
+        assert nc["point_name"].dtype == np.dtype("S1")  # fixed-length characters, not vlen strings
+        assert list(netCDF4.chartostring(nc["point_name"][:])) == ["a", "b", "c", "d"]
         np.testing.assert_allclose(nc["Qh"][0], d[L.D_QH], rtol=1e-6)
-        assert nc["SoilTemp"].dimensions == ("time", "depth", "point")
+        assert nc["SoilTemp"].dimensions == ("time", "point", "depth")
+        np.testing.assert_allclose(nc["SoilTemp"][0], ds[L.DS_SOILTEMP].T)
     finally:
         nc.close()
 
@@ -157,7 +195,7 @@ def test_file_periods_and_pending_round_trip(tmp_path):
         w.add(t, t - dt.timedelta(hours=6), d + k, ds)
     assert w.flush(now=T0 + dt.timedelta(days=1)) == []
     files = w.flush(now=T0 + dt.timedelta(days=3))
-    assert [f.name for f in files] == ["t_2005-06-01.nc"] and len(w.pending) == 4
+    assert [f.name for f in files] == ["t_2005-06-01.nc", "t_2005-06-01_inst.nc"] and len(w.pending) == 4
     arrays = w.pending_arrays()
     w2 = make_writer(tmp_path / "b", period=(2, "d"))
     w2.restore_pending(arrays)
@@ -178,7 +216,8 @@ def test_identical_records_give_identical_bytes(tmp_path):
         d, ds = fake_diag(4)
         w.add(T0 + dt.timedelta(hours=6), T0, d, ds)
         paths += w.flush(now=T0, final=True)
-    assert paths[0].read_bytes() == paths[1].read_bytes()
+    assert len(paths) == 4
+    assert [p.read_bytes() for p in paths[:2]] == [p.read_bytes() for p in paths[2:]]
 
 
 def test_failed_write_leaves_no_file(tmp_path):

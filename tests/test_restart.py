@@ -80,7 +80,7 @@ def test_restart_round_trip_is_exact(tmp_path):
                        {"time": np.array([1.0, 2.0]), "begin": np.array([0.0, 1.0]),
                         "Qle": rng.standard_normal((2, n))}, {"fingerprint": '{"a": 1}', "forcing_seed": 3})
     p = write_restart(tmp_path / "x_0000012_lbl.nc", data)
-    back = read_restart(p)
+    back = read_restart(p, validate=False)  # random numbers, not a physical state
     assert back.status == status
     np.testing.assert_array_equal(back.column, data.column)
     for k, v in st.arrays().items():

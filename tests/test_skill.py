@@ -146,12 +146,14 @@ def one(ev, **kw):
 
 
 def test_metrics_hand_values():
-    """bias, RMSE, ubRMSE and Pearson R equal hand-computed values (ref = [1,2,3,4], x = [2,2,4,6]: bias 1,
+    """bias, RMSE, ubRMSE and Pearson R equal hand-computed values (ref = [1,2,3,4], x = [2,2,4,6]: bias(ref, x) =
+    mean(ref) - mean(x) = -1 (pytesmo's sign), bias(x, ref) = 1,
     RMSE sqrt(1.5), ubRMSE sqrt(0.5), R 7/sqrt(55)) and scipy's pearsonr; temporal_scores reduces over time for
     every column at once, spatial_scores over columns for every day, and both blank out too few samples."""
     ref = np.array([1.0, 2.0, 3.0, 4.0])
     x = np.array([2.0, 2.0, 4.0, 6.0])
-    assert metrics.bias(ref, x) == pytest.approx(1.0)
+    assert metrics.bias(ref, x) == pytest.approx(-1.0)
+    assert metrics.bias(x, ref) == pytest.approx(1.0)
     assert metrics.rmse(ref, x) == pytest.approx(np.sqrt(1.5))
     assert metrics.ubrmse(ref, x) == pytest.approx(np.sqrt(0.5))
     assert metrics.pearson_r(ref, x) == pytest.approx(7 / np.sqrt(55))

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import glob
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,6 +87,7 @@ class Key:
     lengths: tuple = ()
     reserved: bool = False
     check: Callable[[Any], str | None] | None = None
+    paths: bool = False  # a str_list of file paths (resolved like 'path' keys)
 
     @property
     def python_type(self):
@@ -126,6 +129,8 @@ def _nml_literal(v) -> str:
 
 
 def _check_name(v: str):
+    if len(v) > 100:  # file names are '<name>_<seq>_<label>.nc': keep them well below the 255-byte limit
+        return f"at most 100 characters (got {len(v)})"
     return None if re.match(r"^[A-Za-z0-9_.-]+$", v) else "letters, digits, '_', '.', '-' only"
 
 
@@ -235,6 +240,8 @@ KEYS: tuple[Key, ...] = (
         "column of the domain); same length as point_lon", check=_check_lats, allowed="[-90, 90] each"),
     Key(D, "point_lon", "float_list", [], "degrees_east", "longitudes of the points", check=_check_lons,
         allowed="[-180, 360] each"),
+    Key(D, "nearest_land", "bool", False, "-", "a point in a cell that is not land: run the nearest land column "
+        "(the output and the manifest name the column actually run) instead of stopping with an error"),
     Key(D, "point_name", "str_list", [], "-", "labels of the points (site names), written to the output; empty or "
         "same length as point_lat", allowed="texts"),
     Key(D, "point_pft", "float_list", [], "-", "site override of the PFT index (colmda.pft order) of each point; "
@@ -245,8 +252,12 @@ KEYS: tuple[Key, ...] = (
         "domain's", check=_check_fractions, allowed="empty or one value in [0, 1] per point"),
     # ---- &forcing
     Key(F, "source", "str", "generator", "-", "'generator': the weather generator on the domain climatology; "
-        "'plumber2': a PLUMBER2 site file (one point)", choices=("generator", "plumber2")),
-    Key(F, "file", "path", "", "-", "forcing file for a reader source (required unless source = 'generator')"),
+        "'plumber2': a PLUMBER2 site file (one point); 'era5': ERA5 hourly single-level netCDF files of the CDS "
+        "(docs/forcing.md), interpolated to every run column", choices=("generator", "plumber2", "era5")),
+    Key(F, "file", "path", "", "-", "forcing file for a reader source (required unless source = 'generator'); for "
+        "'era5' a file, a directory of *.nc files or a glob pattern"),
+    Key(F, "era5_interpolation", "str", "bilinear", "-", "'era5': ERA5 grid to run column: 'bilinear' (valid "
+        "neighbours only) or 'nearest'", choices=("bilinear", "nearest")),
     Key(F, "lai_from_file", "bool", False, "-", "for a reader source: replace the domain's monthly LAI climatology "
         "by the monthly means of the file's LAI (PLUMBER2 'LAI')"),
     Key(F, "extrapolate_hours", "float", 0.0, "h", "a forcing file may end this much before the start or after the "
@@ -271,8 +282,12 @@ KEYS: tuple[Key, ...] = (
     Key(F, "perturb_spatial_km", "float", 0.0, "km", "e-folding distance of spatially correlated perturbations "
         "(0 = independent columns)", lo=0.0, hi=5000.0),
     # ---- &model
-    Key(M, "hydr_model", "str", "vangenuchten", "-", "soil hydraulic functions: 'campbell' (Clapp-Hornberger) or "
-        "'vangenuchten' (van Genuchten-Mualem)", choices=("vangenuchten", "campbell")),
+    Key(M, "hydr_model", "str", "vangenuchten", "-", "soil hydraulic functions: 'campbell' (Clapp-Hornberger), "
+        "'vangenuchten_airentry' (= 'vangenuchten': vG-Mualem with air-entry potential psi_e, CoLM202X) or "
+        "'vangenuchten_classic' (psi_e = 0)", choices=("vangenuchten", "vangenuchten_airentry",
+                                                          "vangenuchten_classic", "campbell")),
+    Key(M, "psi_e", "float", -1.0, "mm", "air-entry potential of 'vangenuchten_airentry'", allowed="[-1e4, 0)",
+        check=lambda v: None if -1.0e4 <= v < 0 else "[-1e4, 0) mm"),
     Key(M, "zref", "float", 0.0, "m", "height of the forcing above the ground; 0 = the forcing source's height "
         "when it defines one, else max(30 m, canopy top + 10 m)", allowed="0 or [2, 200]",
         check=lambda v: None if v == 0 or 2 <= v <= 200 else "0 or [2, 200] m"),
@@ -291,6 +306,18 @@ KEYS: tuple[Key, ...] = (
         lo=0.0, lo_open=True),
     Key(O, "reject_flags", "int", 11, "-", "retrievals with any of these quality bits are rejected (1 frozen, "
         "2 snow, 4 dense vegetation, 8 out of range; see docs/observations.md)", lo=0, hi=2 ** 30),
+    Key(O, "products", "str_list", [], "-", "real data: the reader of each sensor in 'sensors' (same order; names in "
+        "colmda.obs.readers.PRODUCTS, e.g. 'ascat_hsaf_cell'); empty = colmda observation files in 'directory'"),
+    Key(O, "product_files", "str_list", [], "-", "real data: the product file or directory of each sensor (same "
+        "order as 'sensors')", paths=True),
+    Key(O, "bias_correction", "str", "auto", "-", "rescaling of the retrievals to the model climatology per sensor "
+        "and column (colmda.obs.bias): 'cdf' matching, 'seasonal' monthly mean/std, 'none'; 'auto' = 'cdf' for "
+        "product files, 'none' for colmda observation files (twins)", choices=("auto", "none", "cdf", "seasonal")),
+    Key(O, "bias_file", "path", "", "-", "bias parameters: read when the file exists, else fitted and written here"),
+    Key(O, "bias_reference_run", "path", "", "-", "open-loop run directory (history with SoilMoistV) that the "
+        "parameters are fitted against when bias_file does not exist yet"),
+    Key(O, "bias_train_start", "date", "", "UTC", "start of the training period; '' = all of the reference run"),
+    Key(O, "bias_train_end", "date", "", "UTC", "end of the training period (exclusive); '' = all"),
     Key(O, "simulate", "str_list", [], "-", "twin experiments: sensors ('L', 'C', 'X'; 'TB' = SMAP-like H and V "
         "brightness temperatures, obs/TbH.nc and obs/TbV.nc) to simulate from this run (the truth) into <run "
         "directory>/obs/<sensor>.nc", check=lambda v: None if set(v) <= {"L", "C", "X", "TB"}
@@ -353,8 +380,8 @@ KEYS: tuple[Key, ...] = (
     Key(OUT, "frequency", "frequency", "1d", "-", "history output interval: 'step', 'window' or a duration "
         "('30min', '3h', '1d'); a multiple of dt that divides the window or is a multiple of it",
         check=_check_frequency, allowed="'step', 'window', N min|h|d"),
-    Key(OUT, "averaging", "str", "mean", "-", "'mean': means over each output interval (time stamp at its end, "
-        "with time bounds); 'instant': values at the end of the interval", choices=("mean", "instant")),
+    Key(OUT, "averaging", "str", "mean", "-", "'mean': means over each output interval (time stamp at its centre, "
+        "with time bounds; ALMA states at the interval end in *_inst.nc); 'instant': values at the end of the interval", choices=("mean", "instant")),
     Key(OUT, "variables", "str_list", ["default"], "-", "output variables (ALMA names, docs/output.md) and/or "
         "groups", check=_check_variables, allowed="names or groups"),
     Key(OUT, "file_period", "period", "1d", "-", "time span of one history file: 'Nd' (N days from the "
@@ -381,6 +408,9 @@ KEYS: tuple[Key, ...] = (
     Key(X, "truth_init_saturation", "float", 0.0, "-", "`colmda twin`: cold-start soil saturation of the truth "
         "run (different from &experiment init_saturation gives the model a wrong initial state, a classic twin "
         "design); 0 = the same as the model", lo=0.0, hi=1.0),
+    Key(X, "truth_initial_restart", "path", "", "-", "`colmda twin`: the truth run starts from the state in this "
+        "restart file (its own spun-up state); '' = the same start as the model (&experiment initial_restart or "
+        "a cold start)"),
     Key(X, "new_rule", "str_list", ["X:dense:exclude"], "-", "`colmda twin`: &assimilation vegetation_rule of the "
         "NEW experiment (seed 000: no X-band over dense vegetation)", check=lambda v: _check_rule(v)),
     Key(X, "errors_from_reference", "bool", True, "-", "`colmda twin`: set the SEKF background error of each "
@@ -691,8 +721,29 @@ def from_dict(raw: dict, source: str = "<dict>") -> Settings:
     return settings
 
 
-def loads(text: str, source: str = "<string>", overrides: list[str] | tuple = ()) -> Settings:
-    """Parse namelist text (plus ``group.key=value`` overrides) into validated settings."""
+def resolve_paths(raw: dict, base_dir) -> None:
+    """Relative values of 'path' keys in ``raw`` -> absolute, against ``base_dir`` (the namelist's directory)."""
+    for g, values in raw.items():
+        if not isinstance(values, dict):
+            continue
+        for k, v in values.items():
+            key = KEYS_BY_GROUP.get(str(g).lower(), {}).get(str(k).lower())
+            if key is None or not (key.kind == "path" or key.paths):
+                continue
+            if isinstance(v, str) and v.strip():
+                values[k] = _absolute(v, base_dir)
+            elif key.paths and isinstance(v, list):
+                values[k] = [_absolute(x, base_dir) if isinstance(x, str) and x.strip() else x for x in v]
+
+
+def _absolute(path: str, base_dir) -> str:
+    return os.path.normpath(os.path.join(os.path.abspath(base_dir), os.path.expanduser(path.strip())))
+
+
+def loads(text: str, source: str = "<string>", overrides: list[str] | tuple = (), base_dir=None) -> Settings:
+    """Parse namelist text (plus ``group.key=value`` overrides) into validated settings. Relative paths of the
+    text resolve against ``base_dir`` (the namelist's directory; default: the current directory), those of the
+    overrides against the current directory."""
     import f90nml
 
     import contextlib
@@ -712,6 +763,7 @@ def loads(text: str, source: str = "<string>", overrides: list[str] | tuple = ()
         raw[g] = dict(v)
     if not raw and _has_content(text):
         raise UserError(f"{source}: no namelist group found (expected '&group key = value ... /')")
+    resolve_paths(raw, base_dir if base_dir is not None else os.getcwd())
     for ov in overrides:
         g, k, v = _parse_override(ov)
         if isinstance(raw.get(g), list):
@@ -729,7 +781,14 @@ def load(path, overrides: list[str] | tuple = ()) -> Settings:
         raise UserError(f"{path}: namelist file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: cannot read the namelist ({exc})") from None
-    return loads(text, source=str(path), overrides=overrides)
+    if not _has_groups(text):  # an empty file would silently run every default: a global experiment
+        raise UserError(f"{path}: the namelist is empty or only comments; expected at least one group such as "
+                        f"'&experiment name = ... /' (`colmda namelist` lists every key)")
+    return loads(text, source=str(path), overrides=overrides, base_dir=p.resolve().parent)
+
+
+def _has_groups(text: str) -> bool:
+    return any(line.split("!", 1)[0].strip().startswith(("&", "$")) for line in text.splitlines())
 
 
 def defaults() -> Settings:
@@ -841,12 +900,15 @@ def validate(s: Settings) -> None:
             raise UserError(f"{_where(src, D, name)}: {len(values)} values for {len(d.point_lat)} points")
     if d.point_lat and d.box:
         raise UserError(f"{src}: &domain box and point_lat/point_lon are exclusive; give one of them")
-    for g, k, p in ((D, "file", d.file), (F, "file", s.forcing.file), (E, "initial_restart", e.initial_restart)):
+    for g, k, p in ((D, "file", d.file), (F, "file", s.forcing.file), (E, "initial_restart", e.initial_restart),
+                    (X, "truth_initial_restart", s.matrix.truth_initial_restart)):
+        if k == "file" and g == F and s.forcing.source == "era5" and p and (Path(p).is_dir() or glob.glob(p)):
+            continue
         if p and not Path(p).is_file():
-            raise UserError(f"{_where(src, g, k)} = '{p}': file not found (relative paths are relative to the "
-                            f"current directory, {Path.cwd()})")
+            raise UserError(f"{_where(src, g, k)} = '{p}': file not found (a relative path in a namelist is "
+                            f"relative to the namelist's directory, in --set to the current directory)")
     a, o = s.assimilation, s.observations
-    if a.method != "none":
+    if a.method != "none" and not o.products:
         if not o.directory:
             raise UserError(f"{_where(src, O, 'directory')}: required for &assimilation method = '{a.method}' (the "
                             f"directory of the observation files)")
@@ -854,6 +916,14 @@ def validate(s: Settings) -> None:
             raise UserError(f"{_where(src, O, 'directory')} = '{o.directory}': directory not found")
         if not o.sensors:
             raise UserError(f"{_where(src, O, 'sensors')}: name at least one sensor file to assimilate")
+    if o.products or o.product_files:
+        if not (len(o.products) == len(o.product_files) == len(o.sensors)):
+            raise UserError(f"{_where(src, O, 'products')}: products ({len(o.products)}), product_files "
+                            f"({len(o.product_files)}) and sensors ({len(o.sensors)}) need one entry per sensor")
+        for f in o.product_files:
+            if not Path(f).exists():
+                raise UserError(f"{_where(src, O, 'product_files')} = '{f}': file or directory not found (relative "
+                                f"paths are relative to the current directory, {Path.cwd()})")
     if o.error and len(o.error) != len(o.sensors):
         raise UserError(f"{_where(src, O, 'error')}: {len(o.error)} value(s) for {len(o.sensors)} sensor(s)")
     if len(a.perturbation) < a.control_layers:
@@ -873,7 +943,7 @@ def validate(s: Settings) -> None:
     if f.source != "generator":
         if not f.file:
             raise UserError(f"{_where(src, F, 'file')}: required for source = '{f.source}'")
-        if len(d.point_lat) != 1:
+        if f.source == "plumber2" and len(d.point_lat) != 1:
             raise UserError(f"{src}: &forcing source = '{f.source}' is a single-site file; give exactly one point "
                             f"in &domain point_lat / point_lon (got {len(d.point_lat)})")
 

@@ -14,7 +14,8 @@ import numpy as np
 
 from . import layout as L
 
-HYDRAULIC_MODELS = {"campbell": 1, "vangenuchten": 2}
+HYDRAULIC_MODELS = {"campbell": 1, "vangenuchten": 2, "vangenuchten_airentry": 2, "vangenuchten_classic": 3,
+                    "gardner": 4}
 
 
 def _farray(a, shape=None):

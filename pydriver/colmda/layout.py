@@ -47,7 +47,8 @@ SP_TKDRY = 9
 SP_TKSATU = 10
 SP_TKSATF = 11
 SP_ROOTFR = 12
-NSP = 13
+SP_PSI_E = 13
+NSP = 14
 SP_FIELDS = (
     ('SP_THETA_S', 'm3 m-3', 'porosity / saturated water content'),
     ('SP_THETA_R', 'm3 m-3', 'residual water content'),
@@ -62,6 +63,7 @@ SP_FIELDS = (
     ('SP_TKSATU', 'W m-1 K-1', 'thermal conductivity of saturated unfrozen soil'),
     ('SP_TKSATF', 'W m-1 K-1', 'thermal conductivity of saturated frozen soil'),
     ('SP_ROOTFR', '-', 'fraction of roots in the layer'),
+    ('SP_PSI_E', 'mm, negative', 'air-entry potential of the vG air-entry form (>= 0: CoLM202X -1 mm)'),
 )
 
 # vegetation (PFT) parameters vegpar(NVP, ncol)
@@ -83,7 +85,8 @@ VP_G0 = 14
 VP_EXTKN = 15
 VP_SMPSO = 16
 VP_SMPSC = 17
-NVP = 18
+VP_LAIMX = 18
+NVP = 19
 VP_FIELDS = (
     ('VP_ISVEG', '-', '1 vegetated, 0 bare soil'),
     ('VP_HTOP', 'm', 'canopy top height'),
@@ -103,6 +106,7 @@ VP_FIELDS = (
     ('VP_EXTKN', '-', 'nitrogen (Vcmax) extinction coefficient in the canopy'),
     ('VP_SMPSO', 'mm', 'soil matric potential at which stomata start to close'),
     ('VP_SMPSC', 'mm', 'soil matric potential at which stomata are closed'),
+    ('VP_LAIMX', 'm2 m-2', 'crops: LAI of full height, htop = VP_HTOP min(LAI/(laimx-1),1)^2; 0 = fixed height'),
 )
 
 # column parameters colpar(NCP, ncol)

@@ -96,6 +96,10 @@ class Manifest:
             with contextlib.suppress(Exception):
                 old = json.loads(self.path.read_text())
                 self.previous_segments = old.get("segments", [])
+                for seg in self.previous_segments:  # a segment left 'running' was killed or crashed
+                    if seg.get("status") == "running":
+                        seg["status"] = "interrupted"
+                        seg["note"] = "stopped without finishing (killed or crashed); seen at the next start"
         if namelist:
             self.add_input(namelist, "namelist")
 
@@ -130,6 +134,7 @@ class Manifest:
             "seeds": {"experiment": s.experiment.seed, "forcing": s.forcing.seed},
             "ranks": self.segment["ranks"],
             "settings": s.to_dict(),
+            "fingerprint": s.fingerprint(),
             "namelist_resolved": s.to_namelist(),
             "inputs": self.inputs,
             **self.extra,
@@ -177,6 +182,12 @@ def format_summary(rundir) -> str:
                  + (f" ({Path(hist[0]).name} .. {Path(hist[-1]).name})" if hist else ""))
     lines.append(f"  restart     {s.get('last_restart', '-')}")
     lines.append(f"  manifest    {mp.resolve()}")
+    for sensor, counts in (s.get("observations") or {}).items():
+        rest = ", ".join(f"{k} {v}" for k, v in counts.items() if k != "used")
+        lines.append(f"  observations {sensor}: {counts.get('used', 0)} used" + (f" (rejected/unused: {rest})"
+                                                                                   if rest else ""))
+    for what, note in (s.get("input_checks") or {}).items():
+        lines.append(f"  input check {what}: {note}")
     means = s.get("global_means", {})
     if means:
         lines.append("  land means over the experiment (area weighted):")
@@ -187,6 +198,10 @@ def format_summary(rundir) -> str:
         lines.append("  balance checks (largest absolute value over columns and windows):")
         for name, (val, units, meaning) in bal.items():
             lines.append(f"    {name:<22s} {val:10.3e} {units:<11s} {meaning}")
+    for name, o in s.get("observations", {}).items():
+        rej = ", ".join(f"{k} {v}" for k, v in o["rejected"].items()) or "none"
+        lines.append(f"  obs {name:<8s} used {o['used']} (rejected: {rej}); O-B mean {o['omf_mean']:.4f}, std "
+                     f"{o['omf_std']:.4f} {o['units']}, normalised RMS {o['omf_normalised_rms']:.2f}")
     wt = m.get("wall_time_s", {})
     if wt:
         lines.append("  wall time   " + ", ".join(f"{k} {v:.1f} s" for k, v in wt.items()))

@@ -14,6 +14,12 @@ Steps, all in one run directory (``&output directory``, default ``runs/<experime
 5. ``summary/``: skill tables and figures (:mod:`colmda.evaluation.summary`), and ``matrix.json``.
 
 The experiments run one after the other on all MPI ranks (each run distributes its columns).
+
+Resuming: ``colmda twin`` in a directory that holds part of the same matrix (same settings) continues where it
+stopped: finished experiments are kept, an interrupted one resumes from its newest restart, missing ones run.
+Runs made with other settings are refused (naming the keys that differ) unless ``--overwrite``. ``matrix.json``
+is rewritten after every experiment and lists the finished ones (``experiments``) and those still missing
+(``pending``), so ``colmda skill`` works on a partial matrix.
 """
 
 from __future__ import annotations
@@ -100,13 +106,105 @@ def background_errors(ctl_dir: Path, reference_file: Path, dz_soil: np.ndarray, 
     return out
 
 
-def run_twin(settings: Settings, *, comm=None, progress=True, namelist_path=None, figures=True) -> dict:
-    from .parallel import get_comm
+def step_state(s: Settings) -> str:
+    """What an earlier matrix left of the experiment of ``s`` (rank 0): 'none', 'completed' or 'partial'; a run
+    with other settings is refused."""
+    from . import rundir
+    from .run import json_norm, settings_diff
+
+    rd = Path(s.output_directory)
+    earlier = rundir.inspect(rd, s.experiment.name)
+    other = rundir.other_experiment(rd)
+    if other is not None and other != s.experiment.name:
+        raise UserError(f"{rd}: holds a run of experiment '{other}', not '{s.experiment.name}' of this matrix; "
+                        f"use another &output directory or start again with --overwrite")
+    if not earlier.exists:
+        return "none"
+    old = earlier.manifest.get("fingerprint")
+    if old is not None and json_norm(old) != json_norm(s.fingerprint()):
+        raise UserError(f"{rd}: holds {earlier.describe()} made with other settings ({settings_diff(old, s.fingerprint())}"
+                        f"); start the matrix again with --overwrite, or use another &output directory")
+    if earlier.status == "completed" and (rd / rundir.SUMMARY).exists():
+        return "completed"
+    return "partial" if earlier.restarts else "none-but-files"
+
+
+def run_step(s: Settings, *, overwrite: bool, comm, progress, namelist_path) -> str:
+    """Run one experiment of the matrix, or keep / resume what an earlier matrix left; returns what was done."""
+    from .rundir import on_root
     from .run import run
+
+    state = "none" if overwrite else on_root(comm, lambda: step_state(s))
+    state = comm.bcast(state)
+    hint = f"colmda twin {namelist_path or 'NAMELIST'}"
+    if state == "completed":
+        if comm.is_root:
+            log.info("twin: %s finished earlier with the same settings: kept (%s)", s.experiment.name,
+                     s.output_directory)
+        return "kept"
+    try:
+        if state == "partial":
+            if comm.is_root:
+                log.info("twin: %s was interrupted: resuming from its newest restart", s.experiment.name)
+            run(s, resume=True, comm=comm, progress=progress, namelist_path=namelist_path)
+            return "resumed"
+        # nothing yet, or files of the same settings without a restart (interrupted early): start (again)
+        run(s, overwrite=overwrite or state == "none-but-files", comm=comm, progress=progress,
+            namelist_path=namelist_path)
+        return "ran"
+    except KeyboardInterrupt as exc:
+        exc.colmda_hint = (f"interrupted ({getattr(exc, 'signame', 'SIGINT')}) in experiment '{s.experiment.name}'"
+                           f"; continue the matrix with: {hint}")
+        raise
+
+
+def write_matrix_json(root: Path, doc: dict) -> None:
+    from .output import atomic_path
+
+    with atomic_path(root / "matrix.json") as tmp:
+        tmp.write_text(json.dumps(doc, indent=1))
+
+
+def check_partial(rundir) -> None:
+    """Before ``colmda skill``: say which experiments of a partial matrix are missing (error if the control is)."""
+    import sys
+
+    path = Path(rundir) / "matrix.json"
+    try:
+        m = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return  # reported by the evaluation with its own message
+    pending = list(m.get("pending") or []) if isinstance(m, dict) else []
+    if not pending:
+        return
+    done = [e.get("name") for e in m.get("experiments", []) if isinstance(e, dict)]
+    control = m.get("control", "CTL")
+    if control not in done:
+        raise UserError(f"{path}: partial matrix: the control '{control}' has not finished (missing: "
+                        f"{', '.join(pending)}); continue the matrix with colmda twin NAMELIST")
+    print(f"colmda skill: partial matrix: {len(pending)} experiment(s) not finished and left out: "
+          f"{', '.join(pending)} (finished: {', '.join(done)})", file=sys.stderr)
+
+
+def truth_settings(s: Settings, common: dict, directory) -> Settings:
+    """The truth run of the matrix: the truth's weather realisation, no forcing errors, its own initial state
+    (&matrix truth_initial_restart, truth_init_saturation), simulating the L, C and X retrievals."""
+    mx = s.matrix
+    tsat = mx.truth_init_saturation or s.experiment.init_saturation
+    start = {"initial_restart": mx.truth_initial_restart} if mx.truth_initial_restart else {}
+    return derived(s, {**common, "experiment": {"name": "truth", "init_saturation": tsat, **start},
+                       "forcing": {"seed": mx.truth_seed, "perturb": False, "precip_scale": 1.0},
+                       "observations": {"simulate": ["L", "C", "X", "TB"], "sensors": [], "error": []},
+                       "output": {**common.get("output", {}), "directory": str(directory)}})
+
+
+def run_twin(settings: Settings, *, comm=None, progress=True, namelist_path=None, figures=True,
+             overwrite: bool = False) -> dict:
+    from .parallel import get_comm
 
     comm = comm or get_comm()
     s = settings
-    root = Path(s.output_directory)
+    root = Path(s.output_directory).absolute()  # derived paths (initial_restart) must not depend on the cwd
     mx = s.matrix
     if s.assimilation.method != "none":
         raise UserError(f"{s.source}: `colmda twin` sets &assimilation method itself; leave it 'none'")
@@ -121,21 +219,34 @@ def run_twin(settings: Settings, *, comm=None, progress=True, namelist_path=None
     common = {"output": {"frequency": "1d", "averaging": "mean", "variables": list(out_vars)}}
 
     # 1. truth
-    tsat = mx.truth_init_saturation or s.experiment.init_saturation
-    truth = derived(s, {**common, "experiment": {"name": "truth", "init_saturation": tsat},
-                        "forcing": {"seed": mx.truth_seed, "perturb": False, "precip_scale": 1.0},
-                        "observations": {"simulate": ["L", "C", "X", "TB"], "sensors": [], "error": []},
-                        "output": {**common["output"], "directory": str(root / "truth")}})
+    truth = truth_settings(s, common, root / "truth")
+    dom = s.domain.file or str(_default_domain())
+    doc = {"name": s.experiment.name, "start": format_date(s.start), "end": format_date(s.end),
+           "forecast_start": format_date(fc), "domain_file": dom, "truth": None, "reference": None, "insitu": None,
+           "control": "CTL", "background_error": None, "experiments": [], "pending": ["truth"] + names}
+
+    def progress_note(done_name: str, entry: dict | None = None) -> None:
+        if comm.is_root:
+            doc["pending"] = [n for n in doc["pending"] if n != done_name]
+            if entry is not None:
+                doc["experiments"].append(entry)
+            write_matrix_json(root, doc)
+
+    step = dict(overwrite=overwrite, comm=comm, progress=progress, namelist_path=namelist_path)
     if comm.is_root:
         log.info("twin: truth run (weather seed %d) -> %s", mx.truth_seed, root / "truth")
-    run(truth, comm=comm, progress=progress, namelist_path=namelist_path)
+        root.mkdir(parents=True, exist_ok=True)
+        write_matrix_json(root, doc)
+    truth_done = run_step(truth, **step)
     obs_dir = root / "truth" / "obs"
 
-    # 2. reference field and in-situ network from the truth
+    # 2. reference field and in-situ network from the truth (kept with a kept truth: written atomically)
     eval_dir = root / "eval"
     if comm.is_root:
-        _simulate_evaluation_data(s, root / "truth", eval_dir)
-    comm.barrier()
+        if truth_done != "kept" or not ((eval_dir / "reference.nc").is_file() and (eval_dir / "insitu.nc").is_file()):
+            _simulate_evaluation_data(s, root / "truth", eval_dir)
+        doc.update(truth="truth", reference="eval/reference.nc", insitu="eval/insitu.nc")
+    progress_note("truth")
 
     # 3. CTL
     ctl = derived(s, {**common, "experiment": {"name": "CTL"},
@@ -143,7 +254,7 @@ def run_twin(settings: Settings, *, comm=None, progress=True, namelist_path=None
     if comm.is_root:
         log.info("twin: CTL (weather seed %d, precipitation x %g) -> %s", s.forcing.seed, s.forcing.precip_scale,
                  root / "CTL")
-    run(ctl, comm=comm, progress=progress, namelist_path=namelist_path)
+    run_step(ctl, **step)
     init = _spinup_restart(root / "CTL", "CTL")
     start_from = {"initial_restart": str(init), "spinup_max_cycles": 0} if init else {}
 
@@ -158,9 +269,10 @@ def run_twin(settings: Settings, *, comm=None, progress=True, namelist_path=None
                                    s.assimilation.control_layers)
             log.info("twin: background error per controlled layer from CTL vs reference: %s", bg)
         bg = comm.bcast(bg)
+    doc["background_error"] = bg
+    progress_note("CTL", {"name": "CTL", "label": "CTL", "sensors": [], "assimilation_end": None, "rundir": "CTL"})
 
     # 5. assimilation experiments
-    experiments = [{"name": "CTL", "label": "CTL", "sensors": [], "assimilation_end": None, "rundir": "CTL"}]
     for name in names[1:]:
         label, sensors, two_phase, new_rule = EXPERIMENTS[name]
         a = {"method": "sekf", "background_error": bg,
@@ -171,22 +283,13 @@ def run_twin(settings: Settings, *, comm=None, progress=True, namelist_path=None
                          "output": {**common["output"], "directory": str(root / name)}})
         if comm.is_root:
             log.info("twin: %s (%s) -> %s", name, label, root / name)
-        run(es, comm=comm, progress=progress, namelist_path=namelist_path)
-        experiments.append({"name": name, "label": label, "sensors": list(sensors),
-                            "assimilation_end": format_date(fc) if two_phase else None, "rundir": name})
+        run_step(es, **step)
+        progress_note(name, {"name": name, "label": label, "sensors": list(sensors),
+                             "assimilation_end": format_date(fc) if two_phase else None, "rundir": name})
 
     # 6. matrix.json and the skill summary
     result = {}
     if comm.is_root:
-        dom = s.domain.file or str(_default_domain())
-        matrix = {"name": s.experiment.name, "start": format_date(s.start), "end": format_date(s.end),
-                  "forecast_start": format_date(fc), "domain_file": dom, "truth": "truth",
-                  "reference": "eval/reference.nc", "insitu": "eval/insitu.nc", "control": "CTL",
-                  "background_error": bg, "experiments": experiments}
-        from .output import atomic_path
-
-        with atomic_path(root / "matrix.json") as tmp:
-            tmp.write_text(json.dumps(matrix, indent=1))
         from .evaluation.summary import write_summary
 
         from .evaluation.summary import headline_text

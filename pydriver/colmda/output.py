@@ -4,12 +4,15 @@ The table :data:`VARIABLES` maps every output variable to the core diagnostic it
 ``DS_*`` rows of :mod:`colmda.layout`), with its units, CF ``standard_name`` (only where CF defines one) and
 ``long_name``. ``docs/output.md`` is generated from the same table (``tests/test_output.py`` checks it).
 
-Files: one per file period (``&output file_period``), ``history/<name>_<period start>.nc``, written once when the
-period is complete (the last one at the end of the run), through a temporary file in the same directory and
+Files: per file period (``&output file_period``) ``history/<name>_<period start>.nc`` (interval means and the ALMA
+``Del*`` changes, stamped at the interval centre with ``time_bnds``) and, with ``averaging = 'mean'``,
+``history/<name>_<period start>_inst.nc`` (ALMA state variables, instantaneous at the interval end), written once
+when the period is complete (the last one at the end of the run), through a temporary file in the same directory and
 ``os.replace``; a killed run never leaves a half-written history file and never rewrites a finished one.
 
 Layouts: ``grid`` (``time, [depth,] lat, lon`` on the lat-lon grid of the selected box, cells without a land column
-hold ``_FillValue``) or ``points`` (``time, [depth,] point`` with ``lat(point)``, ``lon(point)``, ``column(point)``).
+hold ``_FillValue``) or ``points`` (``time, point, [depth]``, a CF timeSeries discrete sampling geometry with
+``lat(point)``, ``lon(point)``, ``column(point)``).
 """
 
 from __future__ import annotations
@@ -32,8 +35,13 @@ RHO_ICE = 917.0  # density of ice (kg m-3)
 
 @dataclass(frozen=True)
 class OutVar:
-    """One output variable. ``source`` is a ``D_*``/``DS_*`` layout name or ``derived`` (then ``fn`` computes it
-    from the diagnostic arrays and the layer thicknesses)."""
+    """One output variable. ``source`` is a ``D_*``/``DS_*`` layout name, ``derived`` or ``derived_soil`` (then
+    ``fn`` computes it from an :class:`Inputs` bundle).
+
+    ``cell`` is how the value relates to its output interval (ALMA's averaging column): ``mean`` (time mean over
+    the interval), ``end`` (instantaneous value at the end of the interval: ALMA state variables) or ``sum``
+    (change accumulated over the interval: ALMA ``Del*`` terms). ``alma``: the name and definition are ALMA's
+    (``False``: a colmda extra, see docs/output.md)."""
 
     name: str
     source: str
@@ -43,17 +51,89 @@ class OutVar:
     groups: tuple = ("default",)
     fn: Callable | None = None
     note: str = ""
+    cell: str = "mean"
+    alma: bool = True
 
     @property
     def layered(self) -> bool:
         return self.source.startswith("DS_") or self.source == "derived_soil"
 
 
-def _soil_moist_v(d, ds, dz):
+@dataclass
+class Inputs:
+    """What one output record is computed from (all arrays of the same columns, last axis = column).
+
+    ``d``/``ds``: interval-mean diagnostics (ND, ncol) / (NDS, nl, ncol) (instantaneous values for instantaneous
+    output); ``end_d``/``end_ds``: the same rows at the end of the interval (only the state rows are used);
+    ``swdown``: downward shortwave (W m-2) over the interval, mean (or instantaneous, as ``d``); ``dels``: storage
+    changes over the interval (kg m-2), rows :data:`STORES`; ``dz``: soil layer thicknesses (m)."""
+
+    d: np.ndarray
+    ds: np.ndarray
+    dz: np.ndarray
+    end_d: np.ndarray | None = None
+    end_ds: np.ndarray | None = None
+    swdown: np.ndarray | None = None
+    dels: np.ndarray | None = None
+
+
+#: storages whose change over an output interval is written as ALMA ``Del*`` terms (rows of ``Inputs.dels``)
+STORES = ("soil", "swe", "surface", "intercept", "aquifer")
+#: downward shortwave below which the albedo of an interval is undefined (night): written as _FillValue
+ALBEDO_MIN_SWDOWN = 1.0e-3  # W m-2
+
+
+def storages(d: np.ndarray, ds: np.ndarray) -> np.ndarray:
+    """(len(STORES), ncol) water storages (kg m-2) from state rows of diagnostics at one instant."""
+    soil = ds[L.DS_SOILMOIST][0].copy()
+    for j in range(1, ds.shape[1]):  # sequential layer sum: a column's value never depends on other columns
+        soil += ds[L.DS_SOILMOIST][j]
+    return np.stack([soil, d[L.D_SWE], d[L.D_POND], d[L.D_CANOPINT], d[L.D_WA]])
+
+
+def _pick(x: Inputs, cell: str):
+    return (x.end_d, x.end_ds) if cell == "end" and x.end_d is not None else (x.d, x.ds)
+
+
+def _soil_moist_v(x: Inputs, cell: str):
     """Volume fraction of condensed water: liquid / rho_liq + ice / rho_ice over the layer thickness."""
+    _, ds = _pick(x, cell)
     total = ds[L.DS_SOILMOIST]
     ice = ds[L.DS_SOILICE]
-    return ((total - ice) / RHO_LIQ + ice / RHO_ICE) / dz[:, None]
+    return ((total - ice) / RHO_LIQ + ice / RHO_ICE) / x.dz[:, None]
+
+
+def _frac(frozen: bool):
+    def f(x: Inputs, cell: str):
+        _, ds = _pick(x, cell)
+        total = ds[L.DS_SOILMOIST]
+        part = ds[L.DS_SOILICE] if frozen else total - ds[L.DS_SOILICE]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(total > 0.0, part / np.where(total > 0.0, total, 1.0), np.nan)
+    f.__doc__ = f"mass fraction of the soil water that is {'frozen' if frozen else 'liquid'}"
+    return f
+
+
+def _albedo(x: Inputs, cell: str):
+    """Radiation-weighted albedo of the interval: 1 - mean(SWnet) / mean(SWdown) = sum(albedo SWdown) / sum(
+    SWdown); undefined (NaN -> _FillValue) without sunlight. Instantaneous output: the step's albedo in daylight."""
+    sw = x.swdown
+    if sw is None:  # no forcing information: the core's value as it is
+        return x.d[L.D_ALBEDO]
+    day = sw > ALBEDO_MIN_SWDOWN
+    with np.errstate(invalid="ignore", divide="ignore"):
+        alb = 1.0 - x.d[L.D_SWNET] / np.where(day, sw, 1.0)
+    return np.where(day, alb, np.nan)
+
+
+def _swdown(x: Inputs, cell: str):
+    return np.full(x.d.shape[-1], np.nan) if x.swdown is None else x.swdown
+
+
+def _delta(row: int):
+    def f(x: Inputs, cell: str):
+        return np.full(x.d.shape[-1], np.nan) if x.dels is None else x.dels[row]
+    return f
 
 
 _E = ("default", "energy")
@@ -61,6 +141,7 @@ _W = ("default", "water")
 _S = ("default", "snow")
 _SOIL = ("default", "soil")
 _BAL = ("balance",)
+_DEL = ("water", "balance")
 
 VARIABLES: dict[str, OutVar] = {v.name: v for v in (
     # energy balance
@@ -70,6 +151,9 @@ VARIABLES: dict[str, OutVar] = {v.name: v for v in (
     OutVar("Qh", "D_QH", "W m-2", "sensible heat flux", "surface_upward_sensible_heat_flux", _E),
     OutVar("Qg", "D_QG", "W m-2", "ground heat flux into snow/soil",
            "downward_heat_flux_at_ground_level_in_soil", _E, note="positive downward"),
+    OutVar("SWdown", "derived", "W m-2", "downward shortwave radiation (forcing)",
+           "surface_downwelling_shortwave_flux_in_air", ("energy",), fn=_swdown,
+           note="the forcing as given to the core (after perturbation); the weight of the Albedo mean"),
     # water fluxes
     OutVar("Rainf", "D_RAINF", "kg m-2 s-1", "rainfall rate", "rainfall_flux", _W),
     OutVar("Snowf", "D_SNOWF", "kg m-2 s-1", "snowfall rate", "snowfall_flux", _W),
@@ -84,37 +168,60 @@ VARIABLES: dict[str, OutVar] = {v.name: v for v in (
     OutVar("Qs", "D_QS", "kg m-2 s-1", "surface runoff", "surface_runoff_flux", _W),
     OutVar("Qsb", "D_QSB", "kg m-2 s-1", "subsurface runoff", "subsurface_runoff_flux", _W),
     OutVar("Qsm", "D_QSM", "kg m-2 s-1", "snowmelt", "surface_snow_melt_flux", _S),
-    # storages and states
-    OutVar("SoilMoist", "DS_SOILMOIST", "kg m-2", "soil moisture (liquid + ice) per layer",
-           "mass_content_of_water_in_soil_layer", _SOIL),
-    OutVar("SoilMoistV", "derived_soil", "1", "volumetric soil moisture per layer (m3 m-3)",
-           "volume_fraction_of_condensed_water_in_soil", _SOIL, fn=_soil_moist_v,
-           note="(liquid / 1000 + ice / 917) / layer thickness"),
-    OutVar("SoilIce", "DS_SOILICE", "kg m-2", "frozen soil water per layer", "", ("soil",)),
-    OutVar("SoilTemp", "DS_SOILTEMP", "K", "soil temperature per layer", "soil_temperature", _SOIL),
-    OutVar("SWE", "D_SWE", "kg m-2", "snow water equivalent", "surface_snow_amount", _S),
-    OutVar("SnowDepth", "D_SNOWDEPTH", "m", "snow depth", "surface_snow_thickness", _S),
+    # storage changes (ALMA Del* terms; with the fluxes they close the water budget of the interval)
+    OutVar("DelSoilMoist", "derived", "kg m-2", "change in soil moisture (all layers, liquid + ice)", "", _DEL,
+           fn=_delta(0), cell="sum", note="over the output interval, without analysis increments"),
+    OutVar("DelSWE", "derived", "kg m-2", "change in snow water equivalent", "", _DEL, fn=_delta(1), cell="sum",
+           note="over the output interval, without analysis increments"),
+    OutVar("DelSurfStor", "derived", "kg m-2", "change in surface water storage (ponding)", "", _DEL,
+           fn=_delta(2), cell="sum", note="over the output interval"),
+    OutVar("DelIntercept", "derived", "kg m-2", "change in interception storage", "", _DEL, fn=_delta(3),
+           cell="sum", note="over the output interval"),
+    OutVar("DelGroundwStor", "derived", "kg m-2", "change in aquifer water storage", "", _DEL, fn=_delta(4),
+           cell="sum", alma=False, note="closes the budget with the other Del* terms and the fluxes"),
+    # ALMA states: instantaneous values at the end of the interval
+    OutVar("SoilMoist", "DS_SOILMOIST", "kg m-2", "average layer soil moisture (liquid + ice)",
+           "mass_content_of_water_in_soil_layer", _SOIL, cell="end"),
+    OutVar("SMLiqFrac", "derived_soil", "1", "average layer fraction of liquid moisture", "", _SOIL,
+           fn=_frac(False), cell="end", note="liquid mass / SoilMoist; fill where the layer holds no water"),
+    OutVar("SMFrozFrac", "derived_soil", "1", "average layer fraction of frozen moisture", "", _SOIL,
+           fn=_frac(True), cell="end", note="ice mass / SoilMoist; fill where the layer holds no water"),
+    OutVar("SoilTemp", "DS_SOILTEMP", "K", "average layer soil temperature", "soil_temperature", _SOIL,
+           cell="end"),
+    OutVar("SWE", "D_SWE", "kg m-2", "snow water equivalent", "surface_snow_amount", _S, cell="end"),
+    OutVar("SnowDepth", "D_SNOWDEPTH", "m", "snow depth", "surface_snow_thickness", _S, cell="end"),
+    OutVar("CanopInt", "D_CANOPINT", "kg m-2", "total canopy water storage", "canopy_water_amount", _W,
+           cell="end"),
+    OutVar("SurfStor", "D_POND", "kg m-2", "surface water storage (ponding)", "", ("water",), cell="end"),
+    OutVar("WaterTableD", "D_ZWT", "m", "water table depth below the surface", "", _W, cell="end"),
+    OutVar("GroundwStor", "D_WA", "kg m-2", "water stored in the unconfined aquifer", "", ("water",),
+           cell="end"),
+    # colmda extras that are interval means
+    OutVar("SoilMoistV", "derived_soil", "m3 m-3", "volumetric soil moisture per layer (liquid + ice)",
+           "volume_fraction_of_condensed_water_in_soil", _SOIL, fn=_soil_moist_v, alma=False,
+           note="(liquid / 1000 + ice / 917) / layer thickness; interval mean (the quantity evaluated)"),
+    OutVar("SoilIce", "DS_SOILICE", "kg m-2", "frozen soil water per layer", "", ("soil",), alma=False,
+           note="interval mean; the ALMA form is SMFrozFrac"),
+    OutVar("TWS", "D_TWS", "kg m-2", "total column water storage", "", _W, alma=False,
+           note="soil + snow + canopy + ponded + aquifer water; interval mean"),
+    # surface states that ALMA averages
     OutVar("SnowFrac", "D_SNOWFRAC", "1", "snow covered fraction", "surface_snow_area_fraction", _S),
-    OutVar("CanopInt", "D_CANOPINT", "kg m-2", "canopy interception storage", "canopy_water_amount", _W),
-    OutVar("SurfStor", "D_POND", "kg m-2", "ponded surface water", "", ("water",)),
-    OutVar("WaterTableD", "D_ZWT", "m", "water table depth below the surface", "", _W),
-    OutVar("GroundwStor", "D_WA", "kg m-2", "water stored in the unconfined aquifer", "", ("water",)),
-    OutVar("TWS", "D_TWS", "kg m-2", "total column water storage", "", _W,
-           note="soil + snow + canopy + ponded + aquifer water"),
     OutVar("AvgSurfT", "D_AVGSURFT", "K", "average surface (ground/snow) temperature", "surface_temperature", _E),
-    OutVar("RadT", "D_RADT", "K", "radiative surface temperature", "", _E),
-    OutVar("VegT", "D_VEGT", "K", "leaf temperature", "canopy_temperature", ("energy",)),
-    OutVar("Albedo", "D_ALBEDO", "1", "surface albedo", "surface_albedo", _E),
+    OutVar("RadT", "D_RADT", "K", "surface radiative temperature", "", _E),
+    OutVar("VegT", "D_VEGT", "K", "vegetation canopy temperature", "canopy_temperature", ("energy",)),
+    OutVar("Albedo", "derived", "1", "surface albedo", "surface_albedo", _E, fn=_albedo,
+           note="weighted by SWdown over the interval; _FillValue without sunlight"),
     OutVar("GPP", "D_GPP", "kg m-2 s-1", "gross primary production (mass of carbon)",
            "gross_primary_productivity_of_biomass_expressed_as_carbon", ("default", "carbon")),
-    OutVar("BTran", "D_BTRAN", "1", "soil water stress factor for transpiration", "", ("water",)),
-    OutVar("HeatC", "D_HEATC", "J m-2", "snow + soil heat content relative to ice at 0 C", "", _BAL),
+    OutVar("BTran", "D_BTRAN", "1", "soil water stress factor for transpiration", "", ("water",), alma=False),
+    OutVar("HeatC", "D_HEATC", "J m-2", "snow + soil heat content relative to ice at 0 C", "", _BAL, alma=False),
     # balance residuals (round-off if the core is right)
     OutVar("WaterBalErr", "D_WBAL_ERR", "kg m-2 s-1", "water balance residual: storage change minus net input",
-           "", _BAL),
-    OutVar("EnergyBalErr", "D_EBAL_ERR", "W m-2", "surface energy balance residual", "", _BAL),
-    OutVar("SoilHeatErr", "D_SOILH_ERR", "W m-2", "snow/soil heat balance residual", "", _BAL),
-    OutVar("LeafEnergyRes", "D_LEAF_RES", "W m-2", "leaf energy balance residual at convergence", "", _BAL),
+           "", _BAL, alma=False),
+    OutVar("EnergyBalErr", "D_EBAL_ERR", "W m-2", "surface energy balance residual", "", _BAL, alma=False),
+    OutVar("SoilHeatErr", "D_SOILH_ERR", "W m-2", "snow/soil heat balance residual", "", _BAL, alma=False),
+    OutVar("LeafEnergyRes", "D_LEAF_RES", "W m-2", "leaf energy balance residual at convergence", "", _BAL,
+           alma=False),
 )}
 
 VARIABLE_GROUPS = ("default", "energy", "water", "soil", "snow", "carbon", "balance", "all")
@@ -135,14 +242,46 @@ def resolve_variables(names) -> list[str]:
     return [n for n in VARIABLES if n in wanted]
 
 
-def compute(name: str, d: np.ndarray, ds: np.ndarray, dz: np.ndarray) -> np.ndarray:
-    """One output variable from diagnostics ``d`` (ND, ncol) and ``ds`` (NDS, nl, ncol): (ncol,) or (nl, ncol)."""
+def compute(name: str, x: Inputs, instant: bool = False) -> np.ndarray:
+    """One output variable for one record: (ncol,) or (nl, ncol). ``instant``: every value is taken as it is at
+    the end of the interval (``&output averaging = 'instant'``)."""
     v = VARIABLES[name]
+    cell = "end" if (v.cell == "end" and not instant) else "mean"
     if v.fn is not None:
-        return v.fn(d, ds, dz)
+        return v.fn(x, cell)
+    d, ds = _pick(x, cell)
     if v.source.startswith("DS_"):
         return ds[getattr(L, v.source)]
     return d[getattr(L, v.source)]
+
+
+def state_diagnostics(state) -> tuple[np.ndarray, np.ndarray]:
+    """Diagnostic arrays (ND, ncol), (NDS, nl, ncol) whose state rows hold ``state`` (a ColumnState) as it is now
+    (the same values the core writes into those rows at the end of a step); the other rows are NaN."""
+    n = state.ncol
+    d = np.full((L.ND, n), np.nan)
+    ds = np.full((L.NDS, L.NL_SOIL, n), np.nan)
+    c = state.cstate
+    for row, cs in ((L.D_SWE, L.CS_SCV), (L.D_SNOWDEPTH, L.CS_SNOWDP), (L.D_CANOPINT, L.CS_LDEW),
+                    (L.D_ZWT, L.CS_ZWT), (L.D_WA, L.CS_WA), (L.D_POND, L.CS_WDSRF)):
+        d[row] = c[cs]
+    ds[L.DS_SOILMOIST] = state.soil_liquid() + state.soil_ice()
+    ds[L.DS_SOILICE] = state.soil_ice()
+    ds[L.DS_SOILTEMP] = state.soil_temperature()
+    return d, ds
+
+
+def cell_of(name: str, averaging: str) -> str:
+    """'mean', 'end' (instantaneous) or 'sum' for a variable in a run with ``averaging`` ('mean'/'instant')."""
+    c = VARIABLES[name].cell
+    if averaging == "instant" and c == "mean":
+        return "end"
+    return c
+
+
+def needs_end_state(names) -> bool:
+    """Whether any of ``names`` needs values at interval ends (states or storage changes)."""
+    return any(VARIABLES[n].cell in ("end", "sum") for n in names)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -308,7 +447,7 @@ def file_stamp(start: _dt.datetime, period: tuple[int, str]) -> str:
 class Record:
     """One output time: values of every requested variable for all columns (global column order)."""
 
-    time: _dt.datetime  # time stamp: end of the interval (mean) or the instant
+    time: _dt.datetime  # end of the interval (the file stamps means at the interval centre)
     begin: _dt.datetime  # start of the averaging interval
     fields: dict  # name -> (ncol,) or (nl, ncol), in the output precision
 
@@ -335,11 +474,24 @@ class HistoryWriter:
         self.written: list[Path] = []
 
     # ---- records
-    def add(self, time, begin, d: np.ndarray, ds: np.ndarray) -> None:
-        """Add one output time from global diagnostics ``d`` (ND, ncol) and ``ds`` (NDS, nl, ncol)."""
+    def add(self, time, begin, x: "Inputs | np.ndarray", ds: np.ndarray | None = None) -> None:
+        """Add the output interval ``[begin, time]`` from an :class:`Inputs` bundle of global arrays (or, for
+        simple callers, interval diagnostics ``d`` (ND, ncol) and ``ds`` (NDS, nl, ncol) only)."""
+        if not isinstance(x, Inputs):
+            x = Inputs(np.asarray(x), np.asarray(ds), self.dz)
+        instant = self.averaging == "instant"
         # kept in the file's precision: the records of an open file period are held in memory (and in restarts)
-        fields = {n: np.array(compute(n, d, ds, self.dz), dtype=self.dtype) for n in self.variables}
+        fields = {n: np.array(compute(n, x, instant), dtype=self.dtype) for n in self.variables}
         self.pending.append(Record(time, begin, fields))
+
+    def streams(self) -> list[tuple[str, list[str]]]:
+        """(file name suffix, variables) of the files of one period: interval means and sums in the main file,
+        instantaneous end-of-interval states in ``*_inst.nc`` (mean averaging only; see docs/output.md)."""
+        if self.averaging == "instant":
+            return [("", list(self.variables))]
+        main = [n for n in self.variables if VARIABLES[n].cell != "end"]
+        inst = [n for n in self.variables if VARIABLES[n].cell == "end"]
+        return [(sfx, names) for sfx, names in (("", main), ("_inst", inst)) if names]
 
     def flush(self, now: _dt.datetime, final: bool = False) -> list[Path]:
         """Write every file period that ended at or before ``now`` (all pending records if ``final``)."""
@@ -351,9 +503,10 @@ class HistoryWriter:
                 break
             recs = [r for r in self.pending if r.begin < pend]
             self.pending = self.pending[len(recs):]
-            path = self.directory / f"{self.experiment}_{file_stamp(pstart, self.period)}.nc"
-            write_history_file(path, recs, self)
-            done.append(path)
+            for sfx, names in self.streams():
+                path = self.directory / f"{self.experiment}_{file_stamp(pstart, self.period)}{sfx}.nc"
+                write_history_file(path, recs, self, names, inst=(sfx == "_inst" or self.averaging == "instant"))
+                done.append(path)
         self.written.extend(done)
         return done
 
@@ -377,20 +530,56 @@ class HistoryWriter:
                                        {n: np.array(arrays[n][i]) for n in self.variables}))
 
 
-def write_history_file(path, records: list[Record], w: HistoryWriter) -> None:
-    """Write ``records`` to ``path`` atomically (see module docstring for the layout)."""
-    import netCDF4
+def global_attributes(title: str, **extra) -> dict:
+    """CF global attributes shared by every file colmda writes (no wall-clock time: equal runs give equal bytes).
 
+    ``institution`` comes from the environment variable ``COLMDA_INSTITUTION`` (default: not set)."""
     from . import __version__
 
+    return {
+        "Conventions": "CF-1.8",
+        "title": title,
+        "institution": os.environ.get("COLMDA_INSTITUTION", "not set (environment variable COLMDA_INSTITUTION)"),
+        "source": f"colmda {__version__}: CoLM-style column core, Python driver",
+        "history": f"written by colmda {__version__}",
+        "references": "docs/output.md of colmda",
+        **extra,
+    }
+
+
+def put_strings(nc, name: str, dim: str, values, **attrs):
+    """A CF character-array string variable ``name(dim, <name>_strlen)`` (fixed length: vlen strings are not CF)."""
+    import netCDF4
+
+    vals = [str(v) for v in values]
+    n = max([1] + [len(v.encode("utf-8")) for v in vals])
+    sdim = f"{name}_strlen"
+    nc.createDimension(sdim, n)
+    v = nc.createVariable(name, "S1", (dim, sdim))
+    v.setncatts(attrs)
+    if vals:
+        v[:] = netCDF4.stringtochar(np.array([x.encode("utf-8") for x in vals], dtype=f"S{n}"))
+    return v
+
+
+def write_history_file(path, records: list[Record], w: HistoryWriter, variables=None, inst: bool = False) -> None:
+    """Write ``records`` (the variables ``variables``, default all of the writer's) to ``path`` atomically.
+
+    ``inst``: instantaneous file, time stamped at the end of each interval; otherwise the time of a record is the
+    centre of its interval, with ``time_bnds`` (so that ``cdo daymean`` and ``xarray resample`` see each record in
+    the day it covers)."""
+    import netCDF4
+
+    variables = list(w.variables if variables is None else variables)
     g = w.grid
     nt = len(records)
     nl = len(w.dz)
     fill = w.dtype.type(FILL_VALUE)
+    bounds = not inst or any(cell_of(n, w.averaging) == "sum" for n in variables)
     with atomic_path(path) as tmp:
         nc = netCDF4.Dataset(tmp, "w", format="NETCDF4")
         try:
-            nc.createDimension("time", nt)
+            nc.createDimension("time", None)  # unlimited: NCO ncrcat / ncra concatenate along it
             nc.createDimension("nv", 2)
             nc.createDimension("depth", nl)
             if g.layout == "grid":
@@ -405,15 +594,17 @@ def write_history_file(path, records: list[Record], w: HistoryWriter) -> None:
             # ---- coordinates
             t = nc.createVariable("time", "f8", ("time",))
             t.standard_name = "time"
-            t.long_name = "time"
+            t.long_name = "end of the output interval" if inst else "centre of the output interval"
             t.units = TIME_UNITS
             t.calendar = "proleptic_gregorian"
             t.axis = "T"
-            t[:] = [to_seconds(r.time) for r in records]
-            if w.averaging == "mean":
+            ends = np.array([to_seconds(r.time) for r in records], dtype=float)
+            begins = np.array([to_seconds(r.begin) for r in records], dtype=float)
+            t[:] = ends if inst else 0.5 * (begins + ends)
+            if bounds:
                 t.bounds = "time_bnds"
                 tb = nc.createVariable("time_bnds", "f8", ("time", "nv"))
-                tb[:] = [[to_seconds(r.begin), to_seconds(r.time)] for r in records]
+                tb[:] = np.stack([begins, ends], axis=1) if nt else np.zeros((0, 2))
             zi = np.concatenate([[0.0], np.cumsum(w.dz)])
             dep = nc.createVariable("depth", "f8", ("depth",))
             dep.standard_name = "depth"
@@ -429,6 +620,7 @@ def write_history_file(path, records: list[Record], w: HistoryWriter) -> None:
             dz.long_name = "soil layer thickness"
             dz.units = "m"
             dz[:] = w.dz
+            extra = {}
             if g.layout == "grid":
                 for name, vals, bnds, units, std in (("lat", g.lat, g.lat_bnds, "degrees_north", "latitude"),
                                                      ("lon", g.lon, g.lon_bnds, "degrees_east", "longitude")):
@@ -441,12 +633,15 @@ def write_history_file(path, records: list[Record], w: HistoryWriter) -> None:
                     v[:] = vals
                     b = nc.createVariable(f"{name}_bnds", "f8", (name, "nv"))
                     b[:] = bnds
-                col = nc.createVariable("column", "i8", hdims, fill_value=np.int64(-1))
+                col = nc.createVariable("column", "i4", hdims, fill_value=np.int32(-1))
                 col.long_name = "global column index of the domain (flat row-major (lat, lon) index)"
-                cmap = np.full(hshape, -1, dtype=np.int64)
+                col.units = "1"
+                cmap = np.full(hshape, -1, dtype=np.int32)
                 cmap[g.iy, g.ix] = g.column
                 col[:] = cmap
-            else:
+                coords = None
+            else:  # CF discrete sampling geometry: one time series per point (orthogonal multidimensional)
+                extra["featureType"] = "timeSeries"
                 for name, vals, units, std in (("lat", g.point_lat, "degrees_north", "latitude"),
                                                ("lon", g.point_lon, "degrees_east", "longitude")):
                     v = nc.createVariable(name, "f8", ("point",))
@@ -454,21 +649,29 @@ def write_history_file(path, records: list[Record], w: HistoryWriter) -> None:
                     v.long_name = std
                     v.units = units
                     v[:] = vals
-                col = nc.createVariable("column", "i8", ("point",))
+                col = nc.createVariable("column", "i4", ("point",))
                 col.long_name = "global column index of the domain (flat row-major (lat, lon) index)"
-                col[:] = g.column
+                col.units = "1"
+                col[:] = np.asarray(g.column, dtype=np.int32)
                 if g.names:
-                    nm = nc.createVariable("point_name", str, ("point",))
-                    nm.long_name = "point (site) name"
-                    nm[:] = np.array(list(g.names), dtype=object)
+                    put_strings(nc, "point_name", "point", g.names, long_name="point (site) name",
+                                cf_role="timeseries_id")
+                    coords = "lat lon point_name"
+                else:
+                    col.cf_role = "timeseries_id"
+                    coords = "lat lon column"
             # ---- data
-            cell = "time: mean" if w.averaging == "mean" else "time: point"
-            for n in w.variables:
+            for n in variables:
                 meta = VARIABLES[n]
-                dims = ("time",) + (("depth",) if meta.layered else ()) + hdims
-                inner = ((nl,) if meta.layered else ()) + hshape
+                cell = cell_of(n, w.averaging)
+                if g.layout == "grid":  # CF order T, Z, Y, X
+                    dims = ("time",) + (("depth",) if meta.layered else ()) + hdims
+                    inner = ((nl,) if meta.layered else ()) + hshape
+                else:  # time series of profiles: (time, point, depth), the record dimension first for NCO
+                    dims = ("time",) + hdims + (("depth",) if meta.layered else ())
+                    inner = hshape + ((nl,) if meta.layered else ())
                 # about 64k values per chunk: one time per chunk for global fields, many for a few points
-                ntc = int(min(nt, max(1, 65536 // int(np.prod(inner)))))
+                ntc = int(max(1, min(max(nt, 1), 65536 // int(np.prod(inner)))))
                 chunks = (ntc,) + inner
                 v = nc.createVariable(n, w.dtype, dims, zlib=w.complevel > 0, complevel=max(w.complevel, 1),
                                       shuffle=w.complevel > 0, fill_value=fill, chunksizes=chunks)
@@ -476,31 +679,34 @@ def write_history_file(path, records: list[Record], w: HistoryWriter) -> None:
                     v.standard_name = meta.standard_name
                 v.long_name = meta.long_name
                 v.units = meta.units
-                v.cell_methods = cell
-                if g.layout == "points":
-                    v.coordinates = "lat lon"
+                if cell == "mean":
+                    v.cell_methods = "time: mean"
+                elif cell == "sum":
+                    v.cell_methods = "time: sum"
+                else:
+                    v.cell_methods = "time: point"
+                if n == "Albedo" and cell == "mean":
+                    v.cell_methods = "time: mean (weighted by SWdown; _FillValue without sunlight)"
+                if coords:
+                    v.coordinates = coords
                 if meta.note:
                     v.comment = meta.note
+                if nt == 0:
+                    continue
                 data = np.stack([r.fields[n] for r in records])  # (nt, [nl,] ncol)
+                data = np.where(np.isfinite(data), data, fill).astype(w.dtype)
                 if g.layout == "grid":
                     full = np.full((nt,) + data.shape[1:-1] + hshape, fill, dtype=w.dtype)
                     full[..., g.iy, g.ix] = data
                     v[:] = full
                 else:
-                    v[:] = data.astype(w.dtype)
-            # ---- global attributes (no wall-clock times: files from equal runs are byte-identical)
-            nc.setncatts({
-                "Conventions": "CF-1.8",
-                "title": f"colmda history output, experiment {w.experiment}",
-                "source": f"colmda {__version__}: CoLM-style column core, Python driver",
-                "experiment": w.experiment,
-                "output_frequency": w.frequency,
-                "averaging": w.averaging,
-                "layout": g.layout,
-                "comment": "ALMA variable names; fluxes positive in the direction named by long_name / comment; "
-                           "see docs/output.md",
-                **w.attrs,
-            })
+                    v[:] = np.swapaxes(data, 1, 2) if meta.layered else data
+            nc.setncatts(global_attributes(
+                f"colmda history output, experiment {w.experiment}" + (" (instantaneous states)" if inst
+                                                                        and w.averaging == "mean" else ""),
+                experiment=w.experiment, output_frequency=w.frequency, averaging=w.averaging, layout=g.layout,
+                comment="ALMA variable names; fluxes positive in the direction named by long_name / comment; "
+                        "see docs/output.md", **extra, **w.attrs))
         finally:
             nc.close()
 
@@ -509,15 +715,26 @@ def write_history_file(path, records: list[Record], w: HistoryWriter) -> None:
 # documentation
 
 
+_CELL_DOC = {"mean": "mean", "end": "end (instant.)", "sum": "change over interval"}
+
+
 def variables_markdown() -> str:
     """The generated part of docs/output.md: one row per variable."""
-    rows = ["| name | units | CF standard_name | long_name | from core | groups | note |",
-            "| --- | --- | --- | --- | --- | --- | --- |"]
+    rows = ["| name | units | CF standard_name | long_name | from core | time | ALMA | groups | note |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for v in VARIABLES.values():
-        src = "derived from DS_SOILMOIST, DS_SOILICE" if v.fn else v.source
+        if v.fn is None:
+            src = v.source
+        elif v.name.startswith("Del"):
+            src = "state at interval ends"
+        elif v.name in ("Albedo", "SWdown"):
+            src = "D_SWNET, forcing SWdown" if v.name == "Albedo" else "forcing"
+        else:
+            src = "DS_SOILMOIST, DS_SOILICE"
         dims = " (per layer)" if v.layered else ""
         rows.append(f"| `{v.name}` | {v.units} | {v.standard_name or '-'} | {v.long_name}{dims} | `{src}` | "
-                    f"{', '.join(v.groups)} | {v.note or '-'} |")
+                    f"{_CELL_DOC[v.cell]} | {'yes' if v.alma else 'extra'} | {', '.join(v.groups)} | "
+                    f"{v.note or '-'} |")
     groups = ["", "Groups usable in `&output variables`: " + ", ".join(f"`{g}`" for g in VARIABLE_GROUPS)
               + " (`all` = every variable)."]
     return "\n".join(rows + groups) + "\n"

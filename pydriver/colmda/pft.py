@@ -13,6 +13,10 @@ Sources, per column of ``TABLE`` (Oleson et al. 2013 = CLM4.5 Technical Note, NC
 
 - ``htop``: canopy top height (m), CLM4.5 Table 2.2 (Bonan et al. 2002). Corn: 2.5 m, the maximum crop
   height ``ztopmx`` of corn in CLM5's crop model (Lombardozzi et al. 2020); CLM4.5 uses 0.5 m for generic crops.
+- ``laimx``: crops only (corn 5 m2 m-2, CLM5 pftcon): the core takes the crop's height from its current LAI as
+  CLM5's VegStructUpdate does, htop = ztopmx min(LAI / (laimx - 1), 1)^2, at least 0.05 m, with roughness and
+  displacement scaled alike (without CLM5's season-maximum memory: LAI is prescribed and harvest is unknown).
+  0 for all other PFTs (fixed height).
 - ``z0m_ratio``, ``displa_ratio``, ``dleaf``: roughness length and displacement height as fractions of htop, and
   the characteristic leaf dimension (m); CLM4.5/CLM5 Table 5.1 (0.055 / 0.67 needleleaf and deciduous
   broadleaf trees, 0.075 / 0.67 evergreen broadleaf trees, 0.12 / 0.68 shrubs, grasses and crops; 0.04 m).
@@ -93,6 +97,8 @@ COLUMNS = (
     ("smpsc", "mm", "CLM4.5 Table 8.1"),
     ("root_a", "m-1", "Zeng 2001, CLM4.5 Table 8.3"),
     ("root_b", "m-1", "Zeng 2001, CLM4.5 Table 8.3"),
+    ("laimx", "m2 m-2", "crops: CLM5 laimx (corn 5), height htop min(LAI/(laimx-1),1)^2 (CLM5 VegStructUpdate); "
+     "0 = fixed height"),
 )
 _COL = {name: k for k, (name, _, _) in enumerate(COLUMNS)}
 
@@ -153,10 +159,10 @@ _ROWS = [
          smpso=-74000.0, smpsc=-275000.0, root_a=11.0, root_b=2.0),
     # 15 crop: corn (C4)
     dict(**{**_TREE, **_HERB, "chil": -0.50}, **_C4, htop=2.5, z0m_ratio=0.12, displa_ratio=0.68, vcmax25=100.7,
-         smpso=-74000.0, smpsc=-275000.0, root_a=6.0, root_b=3.0),
+         smpso=-74000.0, smpsc=-275000.0, root_a=6.0, root_b=3.0, laimx=5.0),
 ]
 
-TABLE = np.array([[row[name] for name, _, _ in COLUMNS] for row in _ROWS], dtype=float)
+TABLE = np.array([[{"laimx": 0.0, **row}[name] for name, _, _ in COLUMNS] for row in _ROWS], dtype=float)
 TABLE.setflags(write=False)
 
 #: L-band tau-omega parameters per PFT (rows as TABLE): b (m2 kg-1), omega (-), vwc_stem (kg m-2); sources above
@@ -217,6 +223,7 @@ def vegpar(pft) -> np.ndarray:
     out[L.VP_EXTKN] = t[:, c["extkn"]]
     out[L.VP_SMPSO] = t[:, c["smpso"]]
     out[L.VP_SMPSC] = t[:, c["smpsc"]]
+    out[L.VP_LAIMX] = t[:, c["laimx"]]
     return out
 
 

@@ -140,8 +140,9 @@ def write_restart(path, data: RestartData) -> Path:
     return path
 
 
-def read_restart(path) -> RestartData:
-    """Read a restart file; a damaged or foreign file raises UserError naming it."""
+def read_restart(path, *, validate: bool = True) -> RestartData:
+    """Read a restart file; a damaged or foreign file, or (``validate``) one whose state holds NaN or impossible
+    values, raises UserError naming it (and the variable)."""
     import netCDF4
 
     path = Path(path)
@@ -178,6 +179,48 @@ def read_restart(path) -> RestartData:
         status = RunStatus.from_attrs(a)
     except KeyError as exc:
         raise UserError(f"{path}: incomplete restart file (missing {exc})") from None
+    except (RuntimeError, OSError, ValueError, IndexError) as exc:  # netCDF4 HDF errors of a truncated file
+        raise UserError(f"{path}: damaged restart file ({exc})") from None
     finally:
         nc.close()
+    if validate:
+        check_state(path, column, state)
     return RestartData(status, column, state, arrays, pending, attrs)
+
+
+#: physically possible ranges of restart state variables (soil layers; snow layers may be unused)
+SOIL_T_RANGE = (150.0, 400.0)  # K
+WATER_MIN = -1.0  # kg m-2: the core's tiny negative round-off is allowed, a real deficit is not
+
+
+def check_state(path, column: np.ndarray, state: ColumnState) -> None:
+    """Reject a restart whose state holds NaN / infinity or impossible values, naming file, variable and column."""
+    if len(column) and np.any(np.diff(column) <= 0):
+        raise UserError(f"{path}: variable 'column' is not strictly increasing (a damaged restart file)")
+    for name, arr in state.arrays().items():
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            k = np.argwhere(bad)[0]
+            raise UserError(f"{path}: variable '{name}' holds {int(bad.sum())} non-finite value(s) (first: "
+                            f"{arr[tuple(k)]} at row {k[0]} of global column {column[k[-1]]}); expected a valid "
+                            f"model state")
+    checks = (("t_soisno", state.t_soisno[L.NSNOW_MAX:], SOIL_T_RANGE, "K (soil layers)"),
+              ("wliq_soisno", state.wliq_soisno[L.NSNOW_MAX:], (WATER_MIN, np.inf), "kg m-2 (soil layers)"),
+              ("wice_soisno", state.wice_soisno[L.NSNOW_MAX:], (WATER_MIN, np.inf), "kg m-2 (soil layers)"))
+    for name, arr, (lo, hi), unit in checks:
+        bad = (arr < lo) | (arr > hi)
+        if bad.any():
+            k = np.argwhere(bad)[0]
+            raise UserError(f"{path}: variable '{name}' = {arr[tuple(k)]:.6g} at soil layer {k[0] + 1} of global "
+                            f"column {column[k[-1]]}: impossible; expected [{lo:g}, {hi:g}] {unit}")
+
+
+def read_status(path) -> RunStatus | None:
+    """The run status stored in a restart file (None when it cannot be read)."""
+    import netCDF4
+
+    try:
+        with netCDF4.Dataset(path, "r") as nc:
+            return RunStatus.from_attrs({k: nc.getncattr(k) for k in nc.ncattrs()})
+    except Exception:  # noqa: BLE001 - any damage means "unknown"
+        return None

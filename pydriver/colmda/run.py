@@ -37,10 +37,12 @@ from .config import Settings, format_date
 from .core import ColumnParameters, ColumnState, CoreError, Diagnostics, advance, initial_state
 from .errors import UserError
 from .manifest import SUMMARY, Manifest, Timer, write_json
-from .output import HistoryWriter, OutputGrid, remove_stale_temporaries, resolve_variables
+from .output import (STORES, HistoryWriter, Inputs, OutputGrid, needs_end_state, remove_stale_temporaries,
+                     resolve_variables, state_diagnostics, storages)
 from .parallel import Decomposition, decompose, get_comm, keyed_rng
 from .progress import Progress
 from .restart import RestartData, RunStatus, latest_restart, list_restarts, read_restart, restart_path, write_restart
+from .rundir import Session, remove_own_temporaries
 
 log = logging.getLogger("colmda")
 
@@ -172,25 +174,6 @@ def interpolate_monthly(monthly: np.ndarray, t: _dt.datetime) -> np.ndarray:
     return (1.0 - w) * monthly[a] + w * monthly[b]
 
 
-def _clean_rundir(comm, rundir: Path, experiment: str) -> None:
-    """Fresh start: remove history, restarts, manifest and summary of an earlier run in the same directory."""
-    if not comm.is_root:
-        return
-    removed = 0
-    for p in (list((rundir / "history").glob(f"{experiment}_*.nc")) + list_restarts(rundir / "restart")
-              + list((rundir / "analysis").glob(f"{experiment}_*.nc"))):
-        p.unlink()
-        removed += 1
-    for name in ("manifest.json", SUMMARY):
-        if (rundir / name).exists():
-            (rundir / name).unlink()
-    remove_stale_temporaries(rundir / "history")
-    remove_stale_temporaries(rundir / "restart")
-    remove_stale_temporaries(rundir)
-    if removed:
-        log.info("fresh start: removed %d file(s) of an earlier run in %s", removed, rundir)
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # output stage (local reductions on every rank, the rest on rank 0)
 
@@ -210,6 +193,10 @@ class OutputStage:
         self.nsteps = settings.steps_per_window
         self.instant = settings.output.averaging == "instant"
         self.k = max(1, int(round(self.osec / settings.dt)))  # steps per output interval
+        # states at interval ends and storage changes (ALMA), needed by the requested variables?
+        self.ends = needs_end_state(resolve_variables(settings.output.variables))
+        # end-of-interval states inside a window: the forecast records them at the end of every block
+        self.inner_ends = (not self.instant) and self.ends and self.osec < self.win
         if self.instant:
             self.nper = 1
         elif self.osec <= self.win:
@@ -225,32 +212,63 @@ class OutputStage:
     def reset_summary(self):
         nl = L.NL_SOIL
         self.acc = {"out_d": np.zeros((L.ND, self.ncol)), "out_ds": np.zeros((L.NDS, nl, self.ncol)),
-                    "g_out_n": np.zeros(1), "sum_d": np.zeros((L.ND, self.ncol)),
+                    "out_sw": np.zeros(self.ncol), "g_out_n": np.zeros(1), "sum_d": np.zeros((L.ND, self.ncol)),
                     "sum_ds": np.zeros((L.NDS, nl, self.ncol)), "g_sum_n": np.zeros(1),
-                    "maxabs": np.zeros((len(self.SUMMARY_RESID), self.ncol)), "tws_start": np.zeros(self.ncol)}
+                    "maxabs": np.zeros((len(self.SUMMARY_RESID), self.ncol)), "tws_start": np.zeros(self.ncol),
+                    "store_begin": np.zeros((len(STORES), self.ncol)),
+                    "del_acc": np.zeros((len(STORES), self.ncol))}
 
-    def process(self, diag, t0: _dt.datetime, t1: _dt.datetime) -> None:
+    def start_storages(self, state) -> None:
+        """Collective: the water storages at the experiment start (begin of the first output interval)."""
+        if not self.ends:
+            return
+        st = self.share.gather(storages(*state_diagnostics(state)))
+        if self.comm.is_root:
+            self.acc["store_begin"][:] = st
+
+    def process(self, diag, t0: _dt.datetime, t1: _dt.datetime, end_state=None, post_state=None) -> None:
+        """Collective: one window's output. ``end_state``: the forecast state at ``t1`` (before the analysis),
+        ``post_state``: the state the next window starts from (after the analysis); both needed only when
+        end-of-interval states or storage changes are written."""
         d, ds = diag.diag, diag.diag_soil  # (ND, nout, n), (NDS, nl, nout, n)
+        sw = getattr(diag, "swdown", None)  # (nout, n) downward shortwave over the same blocks
+        end_d = end_ds = None
+        if self.inner_ends:  # state rows at the end of every interval, recorded by the forecast
+            end_d, end_ds = diag.end
         nout = d.shape[1]
         start = self.s.start
+        closes = (t1 - start).total_seconds() % self.osec == 0
         # records of this window (local)
         if self.instant:
             if self.osec <= self.win:
                 idx = np.arange(self.k - 1, nout, self.k)
             else:
-                idx = np.array([nout - 1]) if ((t1 - start).total_seconds() % self.osec == 0) else np.array([], int)
+                idx = np.array([nout - 1]) if closes else np.array([], int)
             rec_d, rec_ds = d[:, idx], ds[:, :, idx]
+            rec_sw = None if sw is None else sw[idx]
+            if self.osec <= self.win:
+                end_d, end_ds = rec_d, rec_ds
         elif self.osec <= self.win:
-            rec_d, rec_ds = d, ds
+            rec_d, rec_ds, rec_sw = d, ds, sw
         else:
             rec_d, rec_ds = d[:, :0], ds[:, :, :0]
+            rec_sw = None
+        if self.ends and end_d is None:  # one interval ends with this window: the state at its end
+            sd, sds = state_diagnostics(end_state)
+            end_d, end_ds = sd[:, None], sds[:, :, None]
         wm_d = block_mean(d, 1)
         wm_ds = block_mean(ds, 2)
+        wm_sw = None if sw is None else block_mean(sw, 0)
         maxabs = np.stack([np.abs(d[getattr(L, n)]).max(axis=0) for n in self.SUMMARY_RESID])
         g = self.share.gather
         if rec_d.shape[1]:  # the same decision on every rank (it depends on time only)
             rec_d, rec_ds = g(np.asfortranarray(rec_d)), g(np.asfortranarray(rec_ds))
+            rec_sw = None if rec_sw is None else g(np.ascontiguousarray(rec_sw))
         wm_d, wm_ds, maxabs = g(wm_d), g(wm_ds), g(maxabs)
+        wm_sw = None if wm_sw is None else g(wm_sw)
+        if self.ends:
+            end_d, end_ds = g(np.asfortranarray(end_d)), g(np.asfortranarray(end_ds))
+            post = g(storages(*state_diagnostics(post_state)))
         if not self.comm.is_root:
             return
         a = self.acc
@@ -258,8 +276,29 @@ class OutputStage:
         a["sum_ds"] += wm_ds
         a["g_sum_n"] += 1
         np.maximum(a["maxabs"], maxabs, out=a["maxabs"])
+        # storage changes of the model over each interval (analysis increments excluded)
+        dels = []
+        if self.ends:
+            ends = [storages(end_d[:, i], end_ds[:, :, i]) for i in range(end_d.shape[1])]
+            if self.osec <= self.win:
+                begin = a["store_begin"]
+                for e in ends:
+                    dels.append(e - begin)
+                    begin = e
+            else:
+                a["del_acc"] += ends[-1] - a["store_begin"]
+                if closes:
+                    dels.append(a["del_acc"].copy())
+                    a["del_acc"][:] = 0.0
+            a["store_begin"][:] = post
         if self.writer is None:
             return
+
+        def bundle(md, mds, msw, i):
+            return Inputs(md, mds, self.writer.dz, end_d=None if end_d is None else end_d[:, i],
+                          end_ds=None if end_ds is None else end_ds[:, :, i], swdown=msw,
+                          dels=dels[i] if dels else None)
+
         if self.instant or self.osec <= self.win:
             nrec = rec_d.shape[1]
             for i in range(nrec):
@@ -267,16 +306,22 @@ class OutputStage:
                     tend = t1
                 else:
                     tend = t0 + _dt.timedelta(seconds=(i + 1) * self.osec)
-                self.writer.add(tend, tend - _dt.timedelta(seconds=self.osec), rec_d[:, i], rec_ds[:, :, i])
+                self.writer.add(tend, tend - _dt.timedelta(seconds=self.osec),
+                                bundle(rec_d[:, i], rec_ds[:, :, i], None if rec_sw is None else rec_sw[i], i))
         else:
             a["out_d"] += wm_d
             a["out_ds"] += wm_ds
+            if wm_sw is not None:
+                a["out_sw"] += wm_sw
             a["g_out_n"] += 1
-            if (t1 - start).total_seconds() % self.osec == 0:
-                n = a["g_out_n"][0]
-                self.writer.add(t1, t1 - _dt.timedelta(seconds=self.osec), a["out_d"] / n, a["out_ds"] / n)
+            if closes:
+                m = a["g_out_n"][0]
+                self.writer.add(t1, t1 - _dt.timedelta(seconds=self.osec),
+                                bundle(a["out_d"] / m, a["out_ds"] / m, a["out_sw"] / m if wm_sw is not None
+                                       else None, -1))
                 a["out_d"][:] = 0.0
                 a["out_ds"][:] = 0.0
+                a["out_sw"][:] = 0.0
                 a["g_out_n"][:] = 0.0
         self.writer.flush(now=t1)
 
@@ -419,15 +464,50 @@ class RunResult:
     summary: dict = field(default_factory=dict)
 
 
-def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: AnalysisHook | None = None, comm=None,
-        progress: bool = True, namelist_path=None) -> RunResult:
+def run(settings: Settings, *, resume: bool = False, overwrite: bool = False, inputs=None,
+        analysis: AnalysisHook | None = None, comm=None, progress: bool = True, namelist_path=None) -> RunResult:
     """Run the experiment described by ``settings`` on this process's share of the columns.
 
     ``inputs`` (a :class:`colmda.setup.RunInputs`) defaults to what :func:`colmda.setup.build_inputs` makes of the
     settings; tests pass synthetic ones. ``analysis`` defaults to ``ANALYSES[settings.assimilation.method]``.
+    A fresh start (not ``resume``) over an earlier run of the experiment is refused unless ``overwrite``; the run
+    holds the experiment's lock on the run directory throughout (:mod:`colmda.rundir`).
     """
     comm = comm or get_comm()
+    with Session(comm, settings, resume=resume, overwrite=overwrite, namelist_path=namelist_path) as session:
+        return _run(session, settings, resume=resume, inputs=inputs, analysis=analysis, comm=comm,
+                    progress=progress, namelist_path=namelist_path)
+
+
+def find_resume_restart(restart_dir: Path, experiment: str, check) -> tuple[Path, RestartData]:
+    """The newest restart of ``experiment`` that reads and passes its checks; damaged or invalid newer ones are
+    skipped with a warning naming them. ``check(path, data)`` raises UserError for a restart that does not belong
+    to this run (different settings): that is never skipped."""
+    found = list_restarts(restart_dir, experiment)
+    if not found:
+        raise UserError(f"--resume: no restart file of experiment '{experiment}' in {restart_dir} (run without "
+                        f"--resume to start from the beginning)")
+    skipped = []
+    for p in reversed(found):
+        try:
+            data = read_restart(p)
+        except UserError as exc:
+            log.warning("--resume: skipping %s: %s", p.name, str(exc).split(": ", 1)[-1])
+            skipped.append(p)
+            continue
+        check(p, data)
+        if skipped:
+            log.warning("--resume: resuming from %s, an older restart, because the newer %s could not be used",
+                        p.name, ", ".join(q.name for q in skipped))
+        return p, data
+    raise UserError(f"--resume: none of the {len(found)} restart file(s) of experiment '{experiment}' in "
+                    f"{restart_dir} is usable (newest: {found[-1].name}); start again with --overwrite")
+
+
+def _run(session: Session, settings: Settings, *, resume, inputs, analysis, comm, progress,
+         namelist_path) -> RunResult:
     timer = Timer()
+    session.timer = timer
     s = settings
     rundir = s.output_directory
     method = None  # an analysis method object (colmda.assim.hooks) when &assimilation method is not 'none'
@@ -467,13 +547,6 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
         rdata = None
         resumed_from = None
         if resume:
-            def find():
-                p = latest_restart(restart_dir, s.experiment.name)
-                if p is None:
-                    raise UserError(f"--resume: no restart file of experiment '{s.experiment.name}' in "
-                                    f"{restart_dir} (run without --resume to start from the beginning)")
-                return p
-
             def check(p, data):
                 old = data.attrs.get("fingerprint")
                 new = s.fingerprint()
@@ -486,16 +559,15 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
                     raise UserError(f"{p}: the restart holds {len(data.column)} columns, not the "
                                     f"{len(inputs.column)} columns this namelist selects")
 
-            resumed_from, rdata = load_restart_collective(find, check)
+            got = collective(comm, lambda: find_resume_restart(restart_dir, s.experiment.name, check)
+                             if comm.is_root else None)
+            resumed_from = comm.bcast(got[0] if got else None)
+            rdata = got[1] if got else None
             status = comm.bcast(rdata.status if comm.is_root else None)
             sh.scatter_state(rdata.state if comm.is_root else None)
             if comm.is_root:
                 log.info("resuming from %s (%s, %s)", resumed_from, status.phase, format_date(status.time))
         else:
-            if comm.is_root:
-                rundir.mkdir(parents=True, exist_ok=True)
-            comm.barrier()
-            _clean_rundir(comm, rundir, s.experiment.name)
             status = RunStatus("spinup" if s.experiment.spinup_max_cycles > 0 else "experiment", 0,
                                s.spinup_start if s.experiment.spinup_max_cycles > 0 else s.start)
             if s.experiment.initial_restart:
@@ -516,13 +588,12 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
                     tinit = inputs.t_clim[sh.local] if inputs.t_clim is not None else 283.15
                 sh.state = initial_state(sh.params, temperature=tinit, saturation=s.experiment.init_saturation)
 
-        # ---- output machinery (rank 0 holds the writer and accumulators)
+        # ---- output machinery (rank 0 holds the writer and accumulators); inputs are good: now an earlier run's
+        # files may go (--overwrite)
+        session.delete_earlier()
         writer = None
         if comm.is_root:
-            (rundir / "history").mkdir(parents=True, exist_ok=True)
-            restart_dir.mkdir(parents=True, exist_ok=True)
-            remove_stale_temporaries(rundir / "history")
-            remove_stale_temporaries(restart_dir)
+            remove_own_temporaries(rundir, s.experiment.name)
             from .config import parse_period
 
             grid = OutputGrid.for_columns(s.output_layout, inputs.column, inputs.grid_lat, inputs.grid_lon,
@@ -534,7 +605,8 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
                                    averaging=s.output.averaging, frequency=s.output.frequency,
                                    period=parse_period(s.output.file_period), origin=s.start,
                                    precision=s.output.precision, complevel=s.output.complevel,
-                                   attrs={"forcing_source": s.forcing.source, "forcing_seed": s.forcing.seed})
+                                   attrs={"forcing_source": s.forcing.source, "forcing_seed": s.forcing.seed,
+                                          **input_check_attrs(inputs)})
         stage = OutputStage(s, comm, sh, writer, ncol)
         if comm.is_root and rdata is not None:
             for k, v in rdata.arrays.items():
@@ -550,16 +622,28 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
                 manifest.add_input(s.experiment.initial_restart, "initial_restart")
             (rundir / "namelist.nml").write_text(s.to_namelist())
             manifest.extra["columns"] = ncol
+            manifest.extra["n_windows"] = s.n_windows
             manifest.extra["decomposition_initial"] = list(sh.decomp.counts)
             manifest.write("running", timer)
+            session.manifest = manifest
 
         # ---- analysis method, its diagnostics writer, and the observation simulator of a truth run
         analysis_writer = None
+        tally = None
         if analysis is None:
             from .assim.diagnostics import AnalysisWriter
             from .assim.hooks import SekfMethod
 
             method = collective(comm, lambda: SekfMethod(s, inputs))
+            from .assim.tally import ObservationTally
+
+            tally = ObservationTally(method.obs.sensors, method.obs)
+            if comm.is_root:
+                for name, n in method.obs.outside_run.items():
+                    if n:
+                        log.warning("%s/%s.nc: %d retrieval(s) on the run's columns lie outside the run "
+                                    "(%s .. %s) and are not used", s.observations.directory, name, n,
+                                    format_date(s.start), format_date(s.end))
             if s.assimilation.diagnostics:
                 analysis_writer = AnalysisWriter(comm, rundir / "analysis", s.experiment.name, method.obs.sensors,
                                                  method.n)
@@ -580,11 +664,12 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
     delay = float(os.environ.get(DEBUG_DELAY_ENV, "0") or 0)
     fingerprint = s.fingerprint()
 
-    def forecast(t0: _dt.datetime, nper: int, plan=None, observe=None):
+    def forecast(t0: _dt.datetime, nper: int, plan=None, observe=None, ends: bool = False):
         """Advance this rank's columns over the window starting at ``t0``. Without a plan or observer: one core
-        call. Otherwise step by step, with the plan's extra columns batched into the same core calls and the
-        snapshot functions called after every step; returns (diagnostics of the background, extra columns at the
-        window end, snapshots stacked over steps)."""
+        call (one per block of ``nper`` steps with ``ends``). Otherwise step by step, with the plan's extra columns
+        batched into the same core calls and the snapshot functions called after every step; returns (diagnostics
+        of the background, extra columns at the window end, snapshots stacked over steps). ``ends``: the
+        diagnostics also carry ``end`` = the state rows at the end of every block (history states)."""
         local, params = sh.local, sh.params
         with timer("forcing"):
             forc = inputs.forcing.window(t0, nsteps, local)
@@ -602,10 +687,17 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
         with timer("core"):
             t_core = time.perf_counter()
             try:
-                if extra is None and not snap_fns:
-                    return advance(sh.state, params, forc, dt, hydr_model=hydr, nper=nper), None, None
-                return stepwise(forc, params, nper, extra, plan.extra_positions if extra is not None else None,
-                                snap_fns)
+                if extra is None and not snap_fns and not ends:
+                    out = advance(sh.state, params, forc, dt, hydr_model=hydr, nper=nper), None, None
+                elif extra is None and not snap_fns:
+                    out = blockwise(forc, params, nper), None, None
+                else:
+                    out = stepwise(forc, params, nper, extra, plan.extra_positions if extra is not None else None,
+                                   snap_fns, ends)
+                # downward shortwave over the same blocks as the diagnostics (weights of the Albedo mean)
+                sw = forc[L.F_SWDOWN]
+                out[0].swdown = block_mean(sw.reshape(-1, nper, sw.shape[-1]), 1)
+                return out
             except CoreError as exc:
                 bad = local[exc.columns]
                 raise RuntimeError(f"column core failed at {format_date(t0)} (window start) in {len(bad)} "
@@ -615,7 +707,26 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
             finally:
                 sh.core_seconds += time.perf_counter() - t_core
 
-    def stepwise(forc, params, nper, extra, extra_positions, snap_fns):
+    def blockwise(forc, params, nper):
+        """One core call per block of ``nper`` steps (the core keeps no state between calls, so the results are
+        those of one call), with the state rows recorded at the end of every block."""
+        nout = nsteps // nper
+        parts = []
+        end_d = np.empty((L.ND, nout, sh.state.ncol))
+        end_ds = np.empty((L.NDS, L.NL_SOIL, nout, sh.state.ncol))
+        for i in range(nout):
+            try:
+                parts.append(advance(sh.state, params, forc[:, i * nper:(i + 1) * nper], dt, hydr_model=hydr,
+                                     nper=nper))
+            except CoreError as exc:
+                raise CoreError(exc.columns, exc.steps + i * nper) from exc
+            end_d[:, i], end_ds[:, :, i] = state_diagnostics(sh.state)
+        diag = Diagnostics(np.concatenate([p.diag for p in parts], axis=1),
+                           np.concatenate([p.diag_soil for p in parts], axis=2))
+        diag.end = (end_d, end_ds)
+        return diag
+
+    def stepwise(forc, params, nper, extra, extra_positions, snap_fns, ends=False):
         nloc = sh.state.ncol
         if extra is not None:
             idx = np.concatenate([np.arange(nloc), np.asarray(extra_positions, dtype=np.int64)])
@@ -627,6 +738,8 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
         d = np.zeros((L.ND, nout, nloc), order="F")
         ds = np.zeros((L.NDS, L.NL_SOIL, nout, nloc), order="F")
         snaps = []
+        end_d = np.empty((L.ND, nout, nloc)) if ends else None
+        end_ds = np.empty((L.NDS, L.NL_SOIL, nout, nloc)) if ends else None
         for k in range(nsteps):
             fk = forc[:, k:k + 1] if idx is None else forc[:, k:k + 1][:, :, idx]
             try:
@@ -637,6 +750,9 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
             p = k // nper
             d[:, p] += dk.diag[:, 0, :nloc]
             ds[:, :, p] += dk.diag_soil[:, :, 0, :nloc]
+            if ends and (k + 1) % nper == 0:  # the background's state rows at the end of the block
+                sd, sds = state_diagnostics(batch)
+                end_d[:, p], end_ds[:, :, p] = sd[:, :nloc], sds[:, :, :nloc]
             snap = {}
             for f in snap_fns:
                 snap.update(f(batch))
@@ -648,7 +764,10 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
         if extra is not None:
             sh.state = batch.take(np.arange(nloc))
             extra_end = batch.take(np.arange(nloc, batch.ncol))
-        return Diagnostics(d, ds), extra_end, stacked
+        diag = Diagnostics(d, ds)
+        if ends:
+            diag.end = (end_d, end_ds)
+        return diag, extra_end, stacked
 
     def balance():
         with timer("balance"):
@@ -667,6 +786,7 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
                                           "forcing_seed": s.forcing.seed, "experiment": s.experiment.name})
                 p = write_restart(restart_path(restart_dir, s.experiment.name, status.seq, label), data)
                 log.debug("restart written: %s", p)
+                session.last_restart = p
                 return p
         return None
 
@@ -680,13 +800,14 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
             log.info("spin-up: up to %d cycle(s) of %s .. %s (%d windows each), tolerance %.1e m3 m-3", maxc,
                      format_date(s.spinup_start), format_date(s.spinup_end), nsw, tol)
         with timer("spinup"), Progress(nsw * (maxc - status.spinup_cycles), "spin-up", rank=comm.rank,
-                                       enabled=progress) as bar:
+                                       enabled=progress, work_per_unit=ncol * nsteps) as bar:
             while status.phase == "spinup":
                 ref = sh.gather(vol_soil_moisture(sh.state, dz))
+                session.position = f"spin-up cycle {status.spinup_cycles + 1}"
                 for w in range(nsw):
                     forecast(s.spinup_start + w * win, nsteps)
                     balance()
-                    bar.update(1, cycle=status.spinup_cycles + 1)
+                    bar.update(1, date=s.spinup_start + (w + 1) * win, cycle=status.spinup_cycles + 1)
                 end = sh.gather(vol_soil_moisture(sh.state, dz))
                 change = comm.bcast(float(np.abs(end - ref).max()) if comm.is_root else None)
                 status.spinup_cycles += 1
@@ -710,6 +831,7 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
         tws = sh.gather(total_water(sh.state))
         if comm.is_root:
             stage.acc["tws_start"][:] = tws
+        stage.start_storages(sh.state)
     start_w = status.window_index
     n_windows = s.n_windows
     if comm.is_root:
@@ -717,8 +839,9 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
                  format_date(s.end), n_windows, s.assimilation.window_hours, ncol, comm.size)
     rsec = s.restart_seconds
     with timer("experiment"), Progress(n_windows - start_w, "experiment", rank=comm.rank,
-                                       enabled=progress) as bar:
+                                       enabled=progress, work_per_unit=ncol * nsteps) as bar:
         for w in range(start_w, n_windows):
+            session.position = f"experiment window {w + 1} of {n_windows}"
             t0 = s.start + w * win
             t1 = t0 + win
             loc = sh.local
@@ -726,16 +849,18 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
                                   inputs.lat[loc], inputs.lon[loc], None, s.assimilation.n_members)
             plan = method.plan(ctx) if method is not None else None
             observe = simulation.snapshot if simulation is not None else None
-            diag, extra_end, snaps = forecast(t0, stage.nper, plan, observe)
+            diag, extra_end, snaps = forecast(t0, stage.nper, plan, observe, ends=stage.inner_ends)
             if delay:
                 time.sleep(delay)
             if simulation is not None:
                 with timer("simulate"):
                     simulation.window(sh.local, t0, snaps)
+            end_state = sh.state.copy() if stage.ends else None  # the forecast at t1, before the analysis
             with timer("analysis"):
                 ctx.state, ctx.diagnostics = sh.state, diag
                 if method is not None:
                     new, adiag = method.analyse(ctx, plan, extra_end, snaps)
+                    tally.add(adiag)
                     if analysis_writer is not None and plan is not None:
                         analysis_writer.write(t1, adiag)
                 else:
@@ -743,7 +868,7 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
                 if new is not None:
                     sh.state.put(slice(None), new)
             with timer("output"):
-                stage.process(diag, t0, t1)
+                stage.process(diag, t0, t1, end_state, sh.state)
             balance()
             status.window_index = w + 1
             status.seq += 1
@@ -751,12 +876,14 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
             elapsed = (t1 - s.start).total_seconds()
             if w + 1 < n_windows and rsec and elapsed % rsec == 0:
                 last_restart = save_restart(t1.strftime("%Y-%m-%dT%H%M"))
-            bar.update(1)
+            bar.update(1, date=t1)
 
+    session.position = "the end of the run (final restart and output)"
     # ---- end: final restart (with the open file period's records), last history file, summary, manifest
     if start_w < n_windows or last_restart is None:
         last_restart = save_restart(status.time.strftime("%Y-%m-%dT%H%M"))
     gathered_end = sh.gather_state()
+    obs_summary = tally.summary(comm) if tally is not None else None
     per_rank = comm.gather({k: round(v, 3) for k, v in timer.seconds.items()})
     result = RunResult(rundir, status)
     if comm.is_root:
@@ -770,6 +897,10 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
         if simulation is not None:
             manifest.extra["simulated_observations"] = simulation.finish()
         summ = stage.summary(inputs, ColumnState(**gathered_end), status)
+        if analysis_writer is not None:  # O - B statistics per sensor over the run's analysis files
+            from .assim.diagnostics import obs_statistics
+
+            summ["observations"] = obs_statistics(rundir / "analysis", s.experiment.name, method.obs.sensors)
         summary = {
             "experiment": s.experiment.name,
             "start": format_date(s.start),
@@ -780,9 +911,13 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
                        "tolerance": s.experiment.spinup_tolerance, "start": format_date(s.spinup_start),
                        "end": format_date(s.spinup_end)},
             "history_files": hist,
+            "input_checks": dict(getattr(inputs, "checks", {}) or {}),
             "last_restart": str(last_restart) if last_restart else None,
             **summ,
         }
+        if obs_summary is not None:
+            summary["observations"] = obs_summary
+            tally.warn(obs_summary, s.source)
         write_json(rundir / SUMMARY, summary)
         manifest.extra["spinup"] = summary["spinup"]
         manifest.extra["outputs"] = {"history": hist, "last_restart": summary["last_restart"]}
@@ -790,6 +925,12 @@ def run(settings: Settings, *, resume: bool = False, inputs=None, analysis: Anal
         result.history_files = hist
         result.summary = summary
     return result
+
+
+def input_check_attrs(inputs) -> dict:
+    """History-file attributes for the input checks that changed what runs (clipped records, nearest land)."""
+    checks = getattr(inputs, "checks", {}) or {}
+    return {"input_checks": "; ".join(f"{k}: {v}" for k, v in checks.items())} if checks else {}
 
 
 def json_norm(obj) -> str:

@@ -6,6 +6,7 @@ This is the only driver module that knows the interfaces of :mod:`colmda.domain`
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,6 +15,8 @@ from . import layout as L
 from .config import Settings
 from .core import ColumnParameters
 from .errors import UserError
+
+log = logging.getLogger("colmda")
 
 
 @dataclass
@@ -38,6 +41,8 @@ class RunInputs:
     clay: np.ndarray | None = None  # (ncol,) clay mass fraction (1), for the tau-omega dielectric model
     domain: object = None  # the colmda.domain.Domain (spatially correlated perturbations need its grid)
     input_files: list = field(default_factory=list)  # [(role, path)] for the manifest
+    checks: dict = field(default_factory=dict)  # input consistency notes (clipped records, nearest land) for the
+    # summary and manifest: {what: count or text}
 
     def __post_init__(self):
         self.column = np.asarray(self.column, dtype=np.int64)
@@ -83,9 +88,12 @@ def select_domain(settings: Settings):
         if s.domain.box:
             d = d.select_box(*s.domain.box)
         elif s.domain.point_lat:
-            d = d.select_points(np.asarray(s.domain.point_lat), np.asarray(s.domain.point_lon), nearest_land=True)
+            d = d.select_points(np.asarray(s.domain.point_lat), np.asarray(s.domain.point_lon),
+                                nearest_land=s.domain.nearest_land)
     except dom.DomainError as exc:
-        raise UserError(f"{s.source}: &domain: {exc}") from None
+        msg = str(exc).replace("(use nearest_land=True)", "(ocean or ice in the domain); expected a land point, "
+                               "or set &domain nearest_land = .true. to run the nearest land column")
+        raise UserError(f"{s.source}: &domain point_lat/point_lon: {msg}") from None
     if d.ncol == 0:
         raise UserError(f"{s.source}: &domain selects no land column")
     if s.domain.point_lat and d.ncol != len(s.domain.point_lat):
@@ -97,21 +105,66 @@ def select_domain(settings: Settings):
 def point_order(settings: Settings, domain) -> np.ndarray:
     """For a point run: the index of the namelist point that each selected column (in global order) came from."""
     s = settings
-    cols = [domain.select_points(np.array([a]), np.array([b]), nearest_land=True).columns[0]
+    cols = [domain.select_points(np.array([a]), np.array([b]), nearest_land=s.domain.nearest_land).columns[0]
             for a, b in zip(s.domain.point_lat, s.domain.point_lon)]
     return np.argsort(np.asarray(cols), kind="stable")
 
 
-def open_reader(settings: Settings):
+#: a site forcing file's coordinates may differ this much from the namelist point (great-circle distance)
+SITE_TOLERANCE_KM = 10.0
+
+
+def great_circle_km(lat1, lon1, lat2, lon2) -> np.ndarray:
+    la1, la2 = np.deg2rad(lat1), np.deg2rad(lat2)
+    c = np.sin(la1) * np.sin(la2) + np.cos(la1) * np.cos(la2) * np.cos(np.deg2rad(np.asarray(lon2) - lon1))
+    return 6371.0 * np.arccos(np.clip(c, -1.0, 1.0))
+
+
+def check_site_coordinates(settings: Settings, reader) -> None:
+    """The site file's latitude/longitude must be the namelist point's (within SITE_TOLERANCE_KM)."""
+    s = settings
+    lat, lon = float(reader.lat[0]), float(reader.lon[0])
+    plat, plon = s.domain.point_lat[0], s.domain.point_lon[0]
+    dist = float(great_circle_km(plat, plon, lat, lon))
+    if not dist <= SITE_TOLERANCE_KM:
+        raise UserError(f"{s.source}: &domain point_lat/point_lon = {plat:g}, {plon:g} is {dist:.0f} km from the site "
+                        f"of &forcing file = '{s.forcing.file}' (latitude {lat:g}, longitude {lon:g}); expected the "
+                        f"same place (within {SITE_TOLERANCE_KM:g} km): correct the point or the file")
+
+
+def nearest_land_notes(settings: Settings, domain) -> dict:
+    """For points moved to the nearest land column: {point label: 'ran land column ... at lat/lon, N km away'}."""
+    s = settings
+    notes = {}
+    if not (s.domain.point_lat and s.domain.nearest_land):
+        return notes
+    for k, (a, b) in enumerate(zip(s.domain.point_lat, s.domain.point_lon)):
+        g = int(domain.index_of(np.array([a]), np.array([b]))[0])
+        if domain.fields["landmask"].ravel()[g] == 1:
+            continue
+        col = int(domain.select_points(np.array([a]), np.array([b]), nearest_land=True).columns[0])
+        clat, clon = float(domain.column_lat(np.array([col]))[0]), float(domain.column_lon(np.array([col]))[0])
+        name = s.domain.point_name[k] if s.domain.point_name else f"point {k + 1}"
+        notes[f"nearest land: {name} (lat {a:g}, lon {b:g})"] = (
+            f"not a land cell; ran land column {col} at lat {clat:g}, lon {clon:g} "
+            f"({float(great_circle_km(a, b, clat, clon)):.0f} km away)")
+    return notes
+
+
+def open_reader(settings: Settings, lat=None, lon=None):
     """The forcing file reader of &forcing source, wrapped for the model step, after checking that the file covers
-    the spin-up period and the experiment (ForcingError -> UserError)."""
+    the spin-up period and the experiment (ForcingError -> UserError). ``lat``/``lon``: the run columns (gridded
+    sources such as ERA5 are interpolated to them; the reader's column k is run column k)."""
     from .forcing import ForcingError, Plumber2Reader, ReaderForcing
+    from .forcing.era5 import Era5Reader
 
     s = settings
-    readers = {"plumber2": Plumber2Reader}
     where = f"{s.source}: &forcing file = '{s.forcing.file}'"
     try:
-        reader = readers[s.forcing.source](s.forcing.file)
+        if s.forcing.source == "era5":
+            reader = Era5Reader(s.forcing.file, lat, lon, interpolation=s.forcing.era5_interpolation)
+        else:
+            reader = Plumber2Reader(s.forcing.file)
         lo, hi = reader.coverage()
     except ForcingError as exc:
         raise UserError(f"{where}: {exc}") from None
@@ -124,8 +177,9 @@ def open_reader(settings: Settings):
             raise UserError(f"{where}: the file covers {lo} .. {hi} UTC but {what} need {np.datetime64(a, 's')} "
                             f".. {np.datetime64(b, 's')} (&forcing extrapolate_hours = "
                             f"{s.forcing.extrapolate_hours:g} allows that much beyond either end)")
+    columns = np.arange(reader.lat.size) if s.forcing.source == "era5" else np.zeros(1, dtype=np.int64)
     return WindowForcing(ReaderForcing(reader, int(s.dt), max_extrapolation_s=int(tol.astype(np.int64))),
-                         np.zeros(1, dtype=np.int64)), reader
+                         columns), reader
 
 
 def site_overrides(settings: Settings, domain, cp) -> None:
@@ -174,7 +228,8 @@ def build_inputs(settings: Settings) -> RunInputs:
     dz = default_soil_thickness()
     vp = np.asfortranarray(vegpar(cp.pft))
     rootfr = root_fractions(cp.pft, soil_interfaces(dz))
-    soilpar = soil_parameters(cp.sand, cp.clay, organic=cp.organic, nl=L.NL_SOIL, rootfr=rootfr, dz=dz)
+    soilpar = soil_parameters(cp.sand, cp.clay, organic=cp.organic, nl=L.NL_SOIL, rootfr=rootfr, dz=dz,
+                              psi_e=s.model.psi_e)
     colpar = np.zeros((L.NCP, d.ncol), order="F")
     colpar[L.CP_ALBSAT_VIS] = cp.albsat_vis
     colpar[L.CP_ALBSAT_NIR] = cp.albsat_nir
@@ -182,6 +237,9 @@ def build_inputs(settings: Settings) -> RunInputs:
     colpar[L.CP_ALBDRY_NIR] = cp.albdry_nir
 
     files = [("domain" if s.domain.file else "domain (embedded default)", str(d.path))]
+    checks = nearest_land_notes(s, d)
+    for what, note in checks.items():
+        log.warning("%s: %s", what, note)
     names = tuple(s.domain.point_name)
     point_lat = point_lon = None
     height = None
@@ -190,19 +248,26 @@ def build_inputs(settings: Settings) -> RunInputs:
 
         forcing = WindowForcing(WeatherGenerator(d, s.forcing.seed, s.dt), cp.columns)
     else:
-        forcing, reader = open_reader(s)
+        flat, flon = cp.lat, cp.lon  # ERA5 at the cell centres, or at the sites of a point run
+        if s.domain.point_lat:
+            order = point_order(s, d)
+            flat, flon = np.asarray(s.domain.point_lat)[order], np.asarray(s.domain.point_lon)[order]
+        forcing, reader = open_reader(s, flat, flon)
         files.append(("forcing", s.forcing.file))
         height = reader.reference_height if np.isfinite(reader.reference_height) else None
-        point_lat, point_lon = np.asarray(reader.lat, float), np.asarray(reader.lon, float)
+        if s.forcing.source == "plumber2":
+            check_site_coordinates(s, reader)
+            point_lat, point_lon = np.asarray(reader.lat, float), np.asarray(reader.lon, float)
+        checks.update({f"forcing: {k}": v for k, v in getattr(reader, "clipped", {}).items()})
         if not names and getattr(reader, "site_code", ""):
             names = (reader.site_code,)
-    if s.domain.point_lat and s.forcing.source == "generator":  # namelist order -> global column order
+    if s.domain.point_lat and s.forcing.source != "plumber2":  # namelist order -> global column order
         order = point_order(s, d)
         point_lat = np.asarray(s.domain.point_lat)[order]
         point_lon = np.asarray(s.domain.point_lon)[order]
         names = tuple(names[k] for k in order) if names else ()
     lai_monthly = np.asarray(cp.lai_clim)
-    if s.forcing.lai_from_file and s.forcing.source != "generator":
+    if s.forcing.lai_from_file and s.forcing.source == "plumber2":
         lai_monthly = file_lai_climatology(reader, lai_monthly)
     colpar[L.CP_ZREF] = zref_for(s, vp, height)
     params = ColumnParameters(soilpar, vp, colpar, dz)
@@ -211,6 +276,7 @@ def build_inputs(settings: Settings) -> RunInputs:
                      lai_monthly=lai_monthly, sai_monthly=np.asarray(cp.sai_clim), forcing=forcing,
                      point_lat=point_lat, point_lon=point_lon, names=names,
                      t_clim=np.asarray(cp.tair_clim).mean(axis=0), area=area, input_files=files, domain=d,
+                     checks=checks,
                      pft=np.asarray(cp.pft, dtype=np.int64), clay=np.asarray(cp.clay, dtype=np.float64))
 
 

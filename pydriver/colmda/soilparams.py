@@ -16,8 +16,10 @@ van Genuchten-Mualem (``hydr_model = 'vangenuchten'``): theta_r, alpha and n are
 Parrish (1988, WRR 24, 755-769, Table 3) for the 12 USDA texture classes (the HYDRUS soil catalogue), with
 Mualem's L = 0.5. The class follows the USDA texture triangle (silt = 1 - sand - clay). theta_s and K_sat are
 shared with the Campbell set (one porosity and one saturated conductivity per layer for both models), so the
-two models describe the same soil at saturation. The core applies CoLM202X's air-entry form with psi_e = -1 mm
-(colm_hydraulics); SP_PSI_S is only used by the Campbell model.
+two models describe the same soil at saturation. ``hydr_model = 'vangenuchten'`` (= ``'vangenuchten_airentry'``)
+applies CoLM202X's air-entry form with the air-entry potential SP_PSI_E (``psi_e``, default -1 mm);
+``'vangenuchten_classic'`` the classic form (psi_e = 0) with the same parameters (colm_hydraulics,
+docs/physics-soilwater.md). SP_PSI_S is only used by the Campbell model.
 
 Thermal (CLM4.5 technical note, Oleson et al. 2013, sect. 6.3, after Farouki 1981 and Johansen 1975)::
 
@@ -43,8 +45,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import layout as L
-from .layout import (NSP, SP_ALPHA_VG, SP_BSW, SP_CSOL, SP_KSAT, SP_L_VG, SP_N_VG, SP_PSI_S, SP_ROOTFR,
-                     SP_THETA_R, SP_THETA_S, SP_TKDRY, SP_TKSATF, SP_TKSATU)
+from .layout import (NSP, SP_ALPHA_VG, SP_BSW, SP_CSOL, SP_KSAT, SP_L_VG, SP_N_VG, SP_PSI_E, SP_PSI_S,
+                     SP_ROOTFR, SP_THETA_R, SP_THETA_S, SP_TKDRY, SP_TKSATF, SP_TKSATU)
+
+PSI_E_DEFAULT = -1.0  # air-entry potential of the vG air-entry form, CoLM202X (mm)
 
 # Carsel & Parrish (1988), Table 3: theta_r, theta_s, alpha (cm-1), n, K_sat (cm day-1)
 CARSEL_PARRISH = {
@@ -156,12 +160,16 @@ def _root_fractions(rootfr, nl, ncol, dz):
     return rootfr
 
 
-def soil_parameters(sand, clay, organic=None, nl: int = L.NL_SOIL, rootfr=None, dz=None) -> np.ndarray:
+def soil_parameters(sand, clay, organic=None, nl: int = L.NL_SOIL, rootfr=None, dz=None,
+                    psi_e: float = PSI_E_DEFAULT) -> np.ndarray:
     """``soilpar`` (NSP, nl, ncol) from texture.
 
     ``sand``, ``clay`` and ``organic`` (organic fraction of the soil volume) are (ncol,) or (nl, ncol) fractions;
     ``rootfr`` (nl, ncol) or (nl,) is the root fraction per layer (default: proportional to ``dz`` when given,
-    else uniform). Parameters of both hydraulic models are filled, so either can be run with the result."""
+    else uniform); ``psi_e`` (mm, < 0) the air-entry potential of the vG air-entry form. Parameters of all
+    hydraulic models are filled, so any can be run with the result."""
+    if not psi_e < 0:
+        raise ValueError(f"psi_e = {psi_e} mm: the air-entry potential must be < 0")
     sand1 = np.atleast_1d(np.asarray(sand, dtype=float))
     ncol = sand1.shape[-1]
     sand = _layers(sand1, nl, ncol)
@@ -183,6 +191,7 @@ def soil_parameters(sand, clay, organic=None, nl: int = L.NL_SOIL, rootfr=None, 
     sp[SP_ALPHA_VG] = table[cls, 2] / 10.0  # cm-1 -> mm-1
     sp[SP_N_VG] = table[cls, 3]
     sp[SP_L_VG] = L_MUALEM
+    sp[SP_PSI_E] = psi_e
 
     sp[SP_CSOL], sp[SP_TKDRY], sp[SP_TKSATU], sp[SP_TKSATF] = thermal_parameters(
         sand, clay, theta_s_min, sp[SP_THETA_S], om)
@@ -193,8 +202,9 @@ def soil_parameters(sand, clay, organic=None, nl: int = L.NL_SOIL, rootfr=None, 
 def soil_parameters_direct(ncol: int, nl: int = L.NL_SOIL, **values) -> np.ndarray:
     """``soilpar`` from values given directly by SP_* name without the prefix, lower case, e.g.
     ``soil_parameters_direct(2, theta_s=0.43, theta_r=0.078, ksat=2.9e-3, ...)``. Every parameter must be given;
-    each value is a scalar, (ncol,) or (nl, ncol)."""
+    each value is a scalar, (ncol,) or (nl, ncol); ``psi_e`` may be left out (-1 mm)."""
     names = [n[len("SP_"):].lower() for n, _, _ in L.SP_FIELDS]
+    values = {"psi_e": PSI_E_DEFAULT, **values}
     missing = [n for n in names if n not in values]
     unknown = [k for k in values if k not in names]
     if missing or unknown:
@@ -205,12 +215,30 @@ def soil_parameters_direct(ncol: int, nl: int = L.NL_SOIL, **values) -> np.ndarr
         if v.ndim == 1:
             v = v[None, :]
         sp[getattr(L, "SP_" + name.upper())] = np.broadcast_to(v, (nl, ncol))
-    if np.any(sp[SP_THETA_S] <= 0) or np.any(sp[SP_THETA_R] >= sp[SP_THETA_S]) or np.any(sp[SP_KSAT] <= 0):
-        raise ValueError("soil_parameters_direct: need 0 <= theta_r < theta_s and ksat > 0")
-    if np.any(sp[SP_PSI_S] >= 0) or np.any(sp[SP_BSW] <= 0) or np.any(sp[SP_ALPHA_VG] <= 0) \
-            or np.any(sp[SP_N_VG] <= 1):
-        raise ValueError("soil_parameters_direct: need psi_s < 0, b > 0, alpha > 0 and n > 1")
+    check_hydraulic_parameters(sp, "all", where="soil_parameters_direct")
     return sp
+
+
+def check_hydraulic_parameters(sp, model: str = "all", where: str = "soil parameters") -> None:
+    """Raise a one-line ValueError naming the first hydraulic parameter of ``sp`` (NSP, ...) outside its valid
+    range for ``model`` ('campbell', 'vangenuchten_airentry', 'vangenuchten_classic', 'gardner' or 'all')."""
+    vg = model in ("all", "vangenuchten", "vangenuchten_airentry", "vangenuchten_classic")
+    rules = [("theta_s", SP_THETA_S, lambda v: (v > 0) & (v <= 1), "in (0, 1]"),
+             ("theta_r", SP_THETA_R, lambda v: (v >= 0) & (v < sp[SP_THETA_S]), ">= 0 and < theta_s"),
+             ("ksat", SP_KSAT, lambda v: v > 0, "> 0 mm s-1")]
+    if model in ("all", "campbell"):
+        rules += [("psi_s", SP_PSI_S, lambda v: v < 0, "< 0 mm"), ("bsw", SP_BSW, lambda v: v > 0, "> 0")]
+    if vg or model == "gardner":
+        rules += [("alpha", SP_ALPHA_VG, lambda v: v > 0, "> 0 mm-1")]
+    if vg:
+        rules += [("n", SP_N_VG, lambda v: v > 1, "> 1"), ("l", SP_L_VG, np.isfinite, "finite")]
+    if model in ("all", "vangenuchten", "vangenuchten_airentry"):
+        rules += [("psi_e", SP_PSI_E, lambda v: v < 0, "< 0 mm")]
+    for name, row, ok, expected in rules:
+        v = np.asarray(sp[row], dtype=float)
+        bad = ~(np.isfinite(v) & ok(v))
+        if np.any(bad):
+            raise ValueError(f"{where}: {name} = {v[bad].flat[0]:g} is outside its valid range; expected {expected}")
 
 
 def van_genuchten_class(name: str) -> dict:

@@ -8,6 +8,7 @@ ranks. Written atomically.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -71,12 +72,12 @@ class AnalysisWriter:
         path = self.dir / f"{self.experiment}_{t1.strftime('%Y-%m-%dT%H%M')}.nc"
         with atomic_path(path) as tmp:
             with netCDF4.Dataset(tmp, "w") as nc:
-                nc.title = "colmda analysis diagnostics"
-                nc.analysis_time = t1.strftime("%Y-%m-%dT%H:%M:%SZ")
-                nc.experiment = self.experiment
-                nc.sensors = ",".join(self.sensors)
-                nc.reasons = "; ".join(f"{k} = {v}" for k, v in REASONS.items())
-                nc.Conventions = "CF-1.8"
+                from ..output import global_attributes
+
+                nc.setncatts(global_attributes(
+                    "colmda analysis diagnostics", analysis_time=t1.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    experiment=self.experiment, sensors=",".join(self.sensors),
+                    reasons="; ".join(f"{k} = {v}" for k, v in REASONS.items())))
                 nrow = len(rows.get("time", [])) if rows else 0
                 ncolumn = len(cols.get("column", [])) if cols else 0
                 nc.createDimension("obs", nrow)
@@ -87,11 +88,20 @@ class AnalysisWriter:
                         continue
                     a = rows[name]
                     if name == "time":
-                        a = a.astype("datetime64[s]").astype(np.int64)
+                        a = a.astype("datetime64[s]").astype(np.int64).astype(np.float64)
                     dims = ("obs",) if a.ndim == 1 else ("obs", "layer")
-                    dtype = "i8" if name in ("time", "column") else ("i4" if name in ("sensor", "reason") else "f8")
+                    dtype = "f8" if name == "time" else ("i4" if name in ("column", "sensor", "reason") else "f8")
                     v = nc.createVariable(name if name != "column" else "obs_column", dtype, dims, zlib=True)
                     v.units, v.long_name = units, long_name
+                    if name == "time":
+                        v.standard_name, v.calendar, v.axis = "time", "proleptic_gregorian", "T"
+                    elif name != "column":
+                        v.coordinates = "time obs_column"
+                    if name == "reason":
+                        v.flag_values = np.array(sorted(REASONS), dtype=np.int32)
+                        v.flag_meanings = " ".join(re.sub(r"[^A-Za-z0-9]+", "_", str(REASONS[k])).strip("_")
+                                                   for k in sorted(REASONS))
+                        del v.units
                     v[:] = a
                 # per-sensor summary: counts by reason, innovation statistics of the used retrievals
                 nc.createDimension("sensors", len(self.sensors))
@@ -105,7 +115,7 @@ class AnalysisWriter:
                         d = rows["innovation"][(rows["sensor"] == k) & (rows["reason"] == 0)]
                         if len(d):
                             imean[k], istd[k] = d.mean(), d.std()
-                v = nc.createVariable("n_obs", "i8", ("sensors", "reasons"))
+                v = nc.createVariable("n_obs", "i4", ("sensors", "reasons"))
                 v.units, v.long_name = "1", "number of retrievals per sensor and reason (0 = used)"
                 v[:] = counts
                 for name, arr, what in (("innovation_mean", imean, "mean"), ("innovation_std", istd, "standard "
@@ -118,7 +128,7 @@ class AnalysisWriter:
                         continue
                     a = cols[name]
                     dims = ("column",) if a.ndim == 1 else ("column", "layer")
-                    v = nc.createVariable(name, "i8" if name == "column" else "f8", dims, zlib=True)
+                    v = nc.createVariable(name, "i4" if name == "column" else "f8", dims, zlib=True)
                     v.units, v.long_name = units, long_name
                     v[:] = a
         return path
@@ -130,3 +140,41 @@ def _cat(dicts):
         return {}
     keys = [k for k in dicts[0] if all(k in d for d in dicts)]
     return {k: np.concatenate([np.asarray(d[k]) for d in dicts]) for k in keys}
+
+
+def obs_statistics(directory: Path, experiment: str, sensors) -> dict:
+    """Observation-minus-forecast (O - B) statistics per sensor over every analysis file of the run (so a resumed
+    run counts its earlier analyses too): retrievals per reason, and mean, standard deviation and RMS of the
+    innovations of the used ones, with the mean and RMS of the normalised innovation d / sqrt(R) (about 1 when
+    R and B are right, as HBH' << R here)."""
+    import netCDF4
+
+    files = sorted(Path(directory).glob(f"{experiment}_*.nc"))
+    ns = len(sensors)
+    counts = np.zeros((ns, len(REASONS)), dtype=np.int64)
+    s1, s2, n, z2 = np.zeros(ns), np.zeros(ns), np.zeros(ns, dtype=np.int64), np.zeros(ns)
+    for f in files:
+        with netCDF4.Dataset(f) as nc:
+            if "n_obs" not in nc.variables:
+                continue
+            counts += np.asarray(nc["n_obs"][:], dtype=np.int64)
+            if "innovation" in nc.variables and len(nc.dimensions["obs"]):
+                r = np.asarray(nc["reason"][:])
+                k = np.asarray(nc["sensor"][:])
+                d = np.asarray(nc["innovation"][:], dtype=float)
+                e = np.asarray(nc["error"][:], dtype=float)
+                u = r == 0
+                np.add.at(s1, k[u], d[u])
+                np.add.at(s2, k[u], d[u] ** 2)
+                np.add.at(z2, k[u], (d[u] / e[u]) ** 2)
+                np.add.at(n, k[u], 1)
+    out = {}
+    for i, name in enumerate(sensors):
+        m = s1[i] / n[i] if n[i] else float("nan")
+        out[name] = {"analyses": len(files), "used": int(n[i]),
+                     "rejected": {REASONS[j]: int(counts[i, j]) for j in REASONS if j and counts[i, j]},
+                     "omf_mean": float(m), "omf_std": float(np.sqrt(max(s2[i] / n[i] - m * m, 0))) if n[i] else
+                     float("nan"), "omf_rms": float(np.sqrt(s2[i] / n[i])) if n[i] else float("nan"),
+                     "omf_normalised_rms": float(np.sqrt(z2[i] / n[i])) if n[i] else float("nan"),
+                     "units": "m3 m-3"}
+    return out

@@ -66,15 +66,25 @@ class SekfMethod:
         self.end = a.end or settings.end
         self.gross = a.gross_error
         self.inputs = inputs
-        self.obs = ObservationSet(settings, inputs.column, inputs.pft)
+        glat, glon = np.asarray(inputs.grid_lat, float), np.asarray(inputs.grid_lon, float)
+        cell = (float(np.abs(np.diff(glat)).max()) if len(glat) > 1 else 180.0,
+                float(np.abs(np.diff(glon)).max()) if len(glon) > 1 else 360.0)
         dz = inputs.params.dz_soil
         self.dz = dz
-        w = np.zeros((len(self.obs.sensors), L.NL_SOIL))
-        for k, depth in enumerate(self.obs.sensing_depth):
-            if a.obs_operator == "layer":
-                w[k, a.obs_layer - 1] = 1.0
-            else:
-                w[k] = operators.sensing_weights(dz, depth)
+
+        def weights(depths):  # operator weights per sensor over the soil layers
+            w = np.zeros((len(depths), L.NL_SOIL))
+            for k, depth in enumerate(depths):
+                if a.obs_operator == "layer":
+                    w[k, a.obs_layer - 1] = 1.0
+                else:
+                    w[k] = operators.sensing_weights(dz, depth)
+            return w
+
+        self.obs = ObservationSet(settings, inputs.column, inputs.pft, domain=getattr(inputs, "domain", None),
+                                  weights=weights, lat=inputs.lat, lon=inputs.lon, cell_deg=cell,
+                                  run_porosity=inputs.params.soilpar[L.SP_THETA_S, 0])
+        w = weights(self.obs.sensing_depth)
         self.nsnap = max(self.n, int(np.flatnonzero(w.any(axis=0)).max()) + 1)
         self.weights = w[:, : self.nsnap]  # (nsensor, nsnap) operator weights per sensor
         self.nrun = 2 * self.n if self.two_sided else self.n

@@ -9,6 +9,7 @@ Everything is a function of global column and time, so the selection is the same
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,12 +18,45 @@ import numpy as np
 from ..errors import UserError
 from .rules import multiplier_table
 
+log = logging.getLogger("colmda")
+
+
+def bias_method(settings) -> str:
+    """&observations bias_correction with 'auto' resolved: CDF matching for product files (real data), none for
+    colmda observation files (twin experiments)."""
+    o = settings.observations
+    if o.bias_correction == "auto":
+        return "cdf" if o.products else "none"
+    return o.bias_correction
+
 # rejection reasons (0 = used); the analysis adds MODEL_QC and GROSS_ERROR
-USED, QUALITY_FLAG, VEGETATION_RULE, MISSING, MODEL_QC, GROSS_ERROR = range(6)
+USED, QUALITY_FLAG, VEGETATION_RULE, MISSING, MODEL_QC, GROSS_ERROR, OUT_OF_RANGE, LOCATION = range(8)
 REASONS = {USED: "used", QUALITY_FLAG: "quality flag (frozen, snow, range...)",
            VEGETATION_RULE: "excluded by the vegetation rule", MISSING: "missing value",
            MODEL_QC: "model soil frozen or snow-covered at the observation time",
-           GROSS_ERROR: "gross error check"}
+           GROSS_ERROR: "gross error check",
+           OUT_OF_RANGE: "value outside [0, porosity + 0.05] m3 m-3 (porosity: the column's top soil layer or the "
+                         "file's, the larger)",
+           LOCATION: "lat/lon farther than half a grid cell from the centre of its column"}
+#: slack of the value bounds (m3 m-3): a retrieval in [-VALUE_SLACK_LOW, porosity + VALUE_SLACK_HIGH] is plausible
+VALUE_SLACK_LOW, VALUE_SLACK_HIGH = 0.0, 0.05
+
+
+def value_out_of_range(value, porosity_model, porosity_file) -> np.ndarray:
+    """True where a volumetric retrieval cannot be soil moisture (NaN values are 'missing', not out of range)."""
+    upper = np.fmax(np.asarray(porosity_model, float), np.asarray(porosity_file, float)) + VALUE_SLACK_HIGH
+    v = np.asarray(value, float)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(v) & ((v < -VALUE_SLACK_LOW) | (v > np.minimum(upper, 1.0)))
+
+
+def location_mismatch(lat, lon, col_lat, col_lon, cell_deg) -> np.ndarray:
+    """True where a retrieval's lat/lon lie more than half a grid cell (plus 1 %) from its column's centre."""
+    dlat, dlon = cell_deg
+    dl = np.abs(np.asarray(lat, float) - col_lat)
+    dx = np.abs((np.asarray(lon, float) - col_lon + 180.0) % 360.0 - 180.0)
+    with np.errstate(invalid="ignore"):
+        return ~((dl <= 0.505 * dlat) & (dx <= 0.505 * dlon))
 
 
 @dataclass
@@ -44,14 +78,34 @@ class WindowObservations:
         return WindowObservations(**{k: getattr(self, k)[idx] for k in self.__dataclass_fields__})
 
 
+def _product_table(settings, k, name, domain, run_columns):
+    """Sensor ``name`` read from its product file with its reader (&observations products / product_files)."""
+    from ..obs.readers import read_observations
+
+    o = settings.observations
+    if len(o.products) != len(o.sensors) or len(o.product_files) != len(o.sensors):
+        raise UserError(f"{settings.source}: &observations products and product_files need one entry per sensor in "
+                        f"'sensors' ({len(o.sensors)}); got {len(o.products)} and {len(o.product_files)}")
+    if domain is None:
+        raise UserError(f"{settings.source}: &observations products need the run's domain")
+    res = read_observations(o.product_files[k], o.products[k], domain, run_columns, start=settings.start,
+                            end=settings.end, sensor=name)
+    return res.table
+
+
 class ObservationSet:
-    def __init__(self, settings, run_columns: np.ndarray, run_pft: np.ndarray):
+    def __init__(self, settings, run_columns: np.ndarray, run_pft: np.ndarray, domain=None, weights=None,
+                 lat=None, lon=None, *, cell_deg=None, run_porosity=None):
+        """``lat``/``lon`` (run column centres) with ``cell_deg`` = (dlat, dlon) enable the location check,
+        ``run_porosity`` (top-layer porosity per run column, m3 m-3) the value bounds; ``domain`` and ``weights``
+        (operator weights per sensing depth) serve product readers and bias fitting."""
         from ..obs.format import read_obs
 
         o = settings.observations
         src = settings.source
         self.sensors = tuple(o.sensors)
-        if not o.directory:
+        self.skipped = {}  # reason -> count of retrievals left out before the analysis (logged)
+        if not o.directory and not o.products:
             raise UserError(f"{src}: &observations directory is required for &assimilation method = "
                             f"'{settings.assimilation.method}'")
         if not self.sensors:
@@ -63,14 +117,35 @@ class ObservationSet:
         run_columns = np.asarray(run_columns, dtype=np.int64)
         parts = []
         self.sensing_depth = []
+        tables, paths = [], []
+        self.outside_run = {}  # sensor -> retrievals on the run's columns outside (start, end]
+        self.rejected_on_read = {}  # sensor -> {reason: count} of the checks made when reading
         for k, name in enumerate(self.sensors):
-            path = Path(o.directory) / f"{name}.nc"
-            if not path.is_file():
-                raise UserError(f"{src}: &observations sensors = '{name}': file {path} not found (&observations "
-                                f"directory = '{o.directory}')")
-            t = read_obs(path)
+            if o.products:
+                t = _product_table(settings, k, name, domain, run_columns)
+                path = o.product_files[k]
+            else:
+                path = Path(o.directory) / f"{name}.nc"
+                if not path.is_file():
+                    raise UserError(f"{src}: &observations sensors = '{name}': file {path} not found (&observations "
+                                    f"directory = '{o.directory}')")
+                t = read_obs(path)
+            tables.append(t)
+            paths.append(path)
             self.sensing_depth.append(float(t.sensing_depth))
+        self.bias = None
+        if bias_method(settings) != "none":
+            from ..obs.bias import parameters_for_run
+
+            self.bias = parameters_for_run(settings, tables, run_columns, weights, lat, lon)
+        for k, (name, t, path) in enumerate(zip(self.sensors, tables, paths)):
             value, err = t.volumetric()
+            if self.bias is not None:
+                value, fac = self.bias.apply(np.full(len(t), k), t.column, t.time, value)
+                err = err * fac
+                n_unfitted = int(np.sum(np.isnan(value) & np.isfinite(t.value)))
+                if n_unfitted:
+                    self.skipped[f"{name}: no bias parameters for the column"] = n_unfitted
             pos = np.searchsorted(run_columns, t.column)
             inside = (pos < len(run_columns)) & (run_columns[np.minimum(pos, len(run_columns) - 1)] == t.column)
             pos = pos[inside]
@@ -81,7 +156,20 @@ class ObservationSet:
             reason = np.full(len(pos), USED, dtype=np.int32)
             reason[~np.isfinite(value[inside])] = MISSING
             reason[(np.asarray(t.quality)[inside] & o.reject_flags) != 0] = QUALITY_FLAG
+            if run_porosity is not None:
+                out = value_out_of_range(value[inside], np.asarray(run_porosity)[pos],
+                                         np.asarray(t.porosity, float)[inside])
+                reason[out & (reason == USED)] = OUT_OF_RANGE
+            if lat is not None and cell_deg is not None:
+                far = location_mismatch(np.asarray(t.lat)[inside], np.asarray(t.lon)[inside],
+                                        np.asarray(lat)[pos], np.asarray(lon)[pos], cell_deg)
+                reason[far] = LOCATION  # whatever else: this retrieval is not of this column
             reason[(mult == 0) & (reason == USED)] = VEGETATION_RULE
+            tt = np.asarray(t.time, dtype="datetime64[s]")[inside]
+            lo, hi = np.datetime64(settings.start, "s"), np.datetime64(settings.end, "s")
+            self.outside_run[name] = int(((tt <= lo) | (tt > hi)).sum())
+            self.rejected_on_read[name] = {REASONS[c]: int((reason == c).sum()) for c in (OUT_OF_RANGE, LOCATION)
+                                           if (reason == c).any()}
             bad = (reason == USED) & ~(np.isfinite(err) & (err > 0))
             if np.any(bad):
                 raise UserError(f"{path}: {int(bad.sum())} retrieval(s) have no positive error standard deviation; "
@@ -89,6 +177,8 @@ class ObservationSet:
             parts.append(dict(time=np.asarray(t.time, dtype="datetime64[s]")[inside], column=t.column[inside],
                               sensor=np.full(len(pos), k, dtype=np.int32), value=np.asarray(value)[inside],
                               error=err * o.error_scale * np.where(mult > 0, mult, 1.0), reason=reason))
+        for why, n in self.skipped.items():
+            log.warning("observations %s: %d retrieval(s) left out", why, n)
         cat = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
         # sorted by (time, column, sensor): a window is a contiguous slice, and the order is decomposition-free
         order = np.lexsort((cat["sensor"], cat["column"], cat["time"]))

@@ -5,8 +5,9 @@ returns a :class:`LayerSeries` of daily means on the run's land columns, whateve
 ``points``).
 
 Day convention: a daily mean is labelled by the day it covers, i.e. the start of its averaging interval
-(``time_bnds[:, 0]``, or ``time - 1 day`` when a file has no bounds, since colmda stamps means at the end of the
-interval). History written more often than daily (``&output frequency = '6h'`` ...) is averaged to days over the
+(``time_bnds[:, 0]``; without bounds the day the time stamp lies in, since colmda stamps means at the interval
+centre and ``cdo daymean`` inside the day). Times are decoded by cftime (:mod:`colmda.timeaxis`), so any CF time
+units work (a file whose units CDO or NCO rewrote). History written more often than daily (``&output frequency = '6h'`` ...) is averaged to days over the
 intervals that start in each day; intervals longer than a day are refused.
 """
 
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..timeaxis import decode_seconds
 
 VARIABLE = "SoilMoistV"
 DAY = np.timedelta64(1, "D")
@@ -49,6 +51,38 @@ class LayerSeries:
     def where_columns(self, columns) -> np.ndarray:
         """Position of each global column index in :attr:`column` (-1 where the run has no such column)."""
         return locate(self.column, columns)
+
+
+def interval_starts(nc, path) -> np.ndarray:
+    """Start of each record's interval (datetime64[s]) of an open netCDF4 history file: ``time_bnds[:, 0]``, or
+    without bounds the start of the day the time stamp lies in; any CF time units (cftime)."""
+    tv = nc["time"] if "time" in nc.variables else None
+    # colmda's own units when a file gives none (files written by hand in tests, older tools)
+    units = getattr(tv, "units", "seconds since 1970-01-01 00:00:00")
+    cal = getattr(tv, "calendar", "standard")
+    where = f"{path}: variable 'time'"
+    bname = getattr(tv, "bounds", "time_bnds")
+    if bname in nc.variables:
+        sec = decode_seconds(np.asarray(nc[bname][:], dtype=float)[:, 0], units, cal, where=where)
+    elif tv is not None:
+        sec = np.floor(decode_seconds(np.asarray(tv[:], dtype=float), units, cal, where=where) / 86400.0) * 86400.0
+    else:
+        raise UserError(f"{path}: variables 'time' and 'time_bnds' are missing")
+    return np.datetime64("1970-01-01T00:00:00", "s") + np.round(sec).astype(np.int64).astype("timedelta64[s]")
+
+
+def mean_files(rundir) -> list[Path]:
+    """The interval-mean history files of a run directory (``history/*.nc`` without the ``*_inst.nc`` states)."""
+    return sorted(p for p in Path(rundir, "history").glob("*.nc") if not p.name.endswith("_inst.nc"))
+
+
+def soil_moisture_array(nc) -> np.ndarray:
+    """``SoilMoistV`` of an open history file as (time, depth, lat, lon) or (time, depth, point), NaN for fill."""
+    v = nc["SoilMoistV"]
+    sm = np.ma.filled(v[:].astype(float), np.nan)
+    if tuple(v.dimensions) == ("time", "point", "depth"):
+        sm = np.swapaxes(sm, 1, 2)
+    return sm
 
 
 def locate(sorted_values, wanted) -> np.ndarray:
@@ -113,11 +147,13 @@ def _read_file(path: Path):
                        "&output variables" if name == VARIABLE else "see docs/output.md"
                 raise UserError(f"{path}: variable '{name}' is missing ({what})")
         v = ds[VARIABLE]
+        if v.dims == ("time", "point", "depth"):  # points layout: time series of profiles
+            v = v.transpose("time", "depth", "point")
         layout = "grid" if v.dims[-2:] == ("lat", "lon") else "points" if v.dims[-1] == "point" else None
         ndim = 4 if layout == "grid" else 3
         if layout is None or len(v.dims) != ndim or v.dims[0] != "time":
             raise UserError(f"{path}: variable '{VARIABLE}' has dimensions {v.dims}, expected "
-                            "(time, depth, lat, lon) or (time, depth, point)")
+                            "(time, depth, lat, lon) or (time, point, depth)")
         if "dz" in ds.variables:
             dz = np.asarray(ds["dz"].values, dtype=float)
         elif "depth_bnds" in ds.variables:
@@ -125,15 +161,17 @@ def _read_file(path: Path):
             dz = b[:, 1] - b[:, 0]
         else:
             raise UserError(f"{path}: variables 'dz' and 'depth_bnds' are missing (layer thicknesses needed)")
-        t = np.asarray(ds["time"].values, dtype=float)
-        units = str(ds["time"].attrs.get("units", ""))
-        if not units.startswith("seconds since 1970-01-01"):
-            raise UserError(f"{path}: variable 'time' has units '{units}', expected 'seconds since 1970-01-01'")
-        if "time_bnds" in ds.variables:
-            tb = np.asarray(ds["time_bnds"].values, dtype=float)
+        tvar = ds["time"]
+        units = str(tvar.attrs.get("units", ""))
+        calendar = str(tvar.attrs.get("calendar", "standard"))
+        where = f"{path}: variable 'time'"
+        t = decode_seconds(np.asarray(tvar.values, dtype=float), units, calendar, where=where)
+        bname = str(tvar.attrs.get("bounds", "time_bnds"))
+        if bname in ds.variables:  # CF: bounds share the units and calendar of their coordinate
+            tb = decode_seconds(np.asarray(ds[bname].values, dtype=float), units, calendar, where=where)
             begin, length = tb[:, 0], tb[:, 1] - tb[:, 0]
-        else:  # instantaneous values or no bounds: assume daily means stamped at the end of the day
-            begin, length = t - 86400.0, np.full(t.shape, 86400.0)
+        else:  # no bounds: the record describes the day its time stamp lies in
+            begin, length = np.floor(t / 86400.0) * 86400.0, np.full(t.shape, 86400.0)
         raw_col = np.asarray(ds["column"].values)
         col = np.where(np.isfinite(raw_col), raw_col, -1).astype(np.int64)
         data = np.asarray(v.values, dtype=np.float64)  # fill values become NaN (mask_and_scale)
@@ -180,7 +218,7 @@ def load_soil_moisture(rundir, experiment: str | None = None) -> LayerSeries:
     if np.any(length > 86400.0 + 1.0):
         raise UserError(f"{Path(rundir) / 'history'}: variable 'time_bnds' gives intervals of "
                         f"{length.max() / 86400:.3g} days; expected daily or shorter means (&output frequency)")
-    day = (begin.astype("int64") // 86400).astype("datetime64[D]")
+    day = (np.floor(begin / 86400.0).astype("int64")).astype("datetime64[D]")
     days, inverse = np.unique(day, return_inverse=True)
     if len(days) != len(day):  # sub-daily output: mean over the intervals starting in each day
         total = np.zeros((len(days),) + theta.shape[1:])

@@ -58,6 +58,7 @@ def load_model(run_dir, names=FLUXES) -> tuple[np.ndarray, dict]:
     import xarray as xr
 
     files = sorted(glob.glob(str(Path(run_dir) / "history" / "*.nc"))) or sorted(glob.glob(str(Path(run_dir) / "*.nc")))
+    files = [f for f in files if not f.endswith("_inst.nc")]  # end-of-interval states: no fluxes
     if not files:
         raise FileNotFoundError(f"no history files in {run_dir}")
     starts, parts = [], {n: [] for n in names}
@@ -106,9 +107,9 @@ def evaluate(obs: SiteObservations, model_time, model: dict) -> dict:
         _, bd = daily_means(common, bench, valid)
         result[name] = {
             "days": int(np.isfinite(od).sum()),
-            "model": {"rmse": float(metrics.rmse(od, md)), "bias": float(metrics.bias(od, md)),
+            "model": {"rmse": float(metrics.rmse(od, md)), "bias": float(metrics.bias(md, od)),
                       "r": float(metrics.pearson_r(od, md))},
-            "1lin": {"rmse": float(metrics.rmse(od, bd)), "bias": float(metrics.bias(od, bd)),
+            "1lin": {"rmse": float(metrics.rmse(od, bd)), "bias": float(metrics.bias(bd, od)),
                      "r": float(metrics.pearson_r(od, bd))},
             "series": {"day": days, "obs": od, "model": md, "1lin": bd},
         }

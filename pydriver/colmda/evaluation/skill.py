@@ -73,7 +73,7 @@ def temporal_scores(ref, x, min_days: int = MIN_DAYS) -> dict:
         warnings.simplefilter("ignore", RuntimeWarning)  # empty slices: columns without data
         n = metrics.count(ref, x, axis=0)
         out = {"R": metrics.pearson_r(ref, x, axis=0), "RMSE": metrics.rmse(ref, x, axis=0),
-               "ubRMSE": metrics.ubrmse(ref, x, axis=0), "bias": metrics.bias(ref, x, axis=0)}
+               "ubRMSE": metrics.ubrmse(ref, x, axis=0), "bias": metrics.bias(x, ref, axis=0)}
     few = n < min_days
     out = {k: np.where(few | ~np.isfinite(v), np.nan, v) for k, v in out.items()}
     out["n"] = n
@@ -295,9 +295,13 @@ def _need(path, ds, name, dims):
 
 
 def load_reference(path, domain, dz_soil) -> Target:
-    """The reference field file (``sm(time, layer, column)``, layer bounds in m)."""
+    """The reference field file (``sm(time, column, layer)``, or ``sm(time, layer, column)`` of older files; layer
+    bounds in m)."""
     with _open(path, "reference field") as ds:
-        sm = np.asarray(_need(path, ds, "sm", ("time", "layer", "column")), dtype=float)
+        if "sm" in ds.variables and tuple(ds["sm"].dims) == ("time", "layer", "column"):
+            sm = np.asarray(ds["sm"].values, dtype=float)
+        else:
+            sm = np.swapaxes(np.asarray(_need(path, ds, "sm", ("time", "column", "layer")), dtype=float), 1, 2)
         top = np.asarray(_need(path, ds, "layer_top", ("layer",)), dtype=float)
         bot = np.asarray(_need(path, ds, "layer_bottom", ("layer",)), dtype=float)
         col = np.asarray(_need(path, ds, "column", ("column",))).astype(np.int64)

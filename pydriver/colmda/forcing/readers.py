@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import re
 
 import numpy as np
 
@@ -30,8 +29,16 @@ CONVENTIONS = ('instant', 'forward_mean', 'backward_mean')
 # plausible ranges in the core's units (checked after conversion)
 _RANGES = {
     'tair': (170.0, 340.0), 'qair': (0.0, 0.06), 'psurf': (3.0e4, 1.1e5), 'prec': (0.0, 0.2),
-    'wind': (0.0, 80.0), 'swdown': (0.0, 1500.0), 'lwdown': (30.0, 700.0), 'lai': (0.0, 15.0),
+    'wind': (0.0, 80.0), 'swdown': (-15.0, 1500.0), 'lwdown': (30.0, 700.0), 'lai': (0.0, 15.0),
 }
+
+
+#: consistency checks (site files): humidity up to this factor above saturation is set to saturation (counted in
+#: ``Plumber2Reader.clipped``), more is an error; shortwave down to this value (W m-2, night-time sensor offsets)
+#: is set to 0 (counted), lower is an error; longwave must lie within these fractions of sigma * Tair**4
+QAIR_SUPERSATURATION_TOLERANCE = 1.05
+SWDOWN_OFFSET_TOLERANCE = _RANGES['swdown'][0]
+LWDOWN_EMISSIVITY_RANGE = (0.4, 1.5)
 
 
 class ForcingError(ValueError):
@@ -128,34 +135,21 @@ _UNIT_CONV = {
     'vpd': {'hPa': (100.0, 0.0), 'Pa': (1.0, 0.0), 'kPa': (1000.0, 0.0)},
 }
 
-_TIME_UNITS = re.compile(r'^\s*(seconds|second|minutes|minute|hours|hour|days|day)\s+since\s+'
-                         r'(\d{1,4}-\d{1,2}-\d{1,2})(?:[ T](\d{1,2}:\d{1,2}(?::\d{1,2}(?:\.\d*)?)?))?\s*(.*)$')
-_UNIT_SECONDS = {'second': 1, 'minute': 60, 'hour': 3600, 'day': 86400}
+def _local_time_stamps(path, values, units, calendar):
+    """The file's time stamps as written (local standard time for PLUMBER2 files) and the UTC offset (h) the units
+    name, or None. Decoded by cftime (:mod:`colmda.timeaxis`): any CF ``<unit> since <date>`` units."""
+    from ..errors import UserError
+    from ..timeaxis import decode_seconds, units_offset_hours
 
-
-def _parse_time_units(path, units):
-    m = _TIME_UNITS.match(units or '')
-    if not m:
-        raise ForcingError(f"{path}: variable 'time' has units '{units}'; expected '<unit> since <date>'")
-    unit, date, clock, tz = m.groups()
-    factor = _UNIT_SECONDS[unit.rstrip('s')]
-    y, mo, d = (int(x) for x in date.split('-'))
-    base = np.datetime64(f'{y:04d}-{mo:02d}-{d:02d}', 's')
-    if clock:
-        parts = [float(x) for x in clock.split(':')]
-        secs = parts[0] * 3600 + parts[1] * 60 + (parts[2] if len(parts) > 2 else 0)
-        base = base + np.timedelta64(int(round(secs)), 's')
-    offset = None
-    tz = (tz or '').strip()
-    if tz in ('Z', 'UTC', 'GMT', '+00:00', '+0000', '0:00', '00:00'):
-        offset = 0.0
-    elif re.match(r'^[+-]\d{1,2}(:?\d{2})?$', tz):
-        sign = -1.0 if tz[0] == '-' else 1.0
-        digits = tz[1:].replace(':', '')
-        hh = int(digits[:-2]) if len(digits) > 2 else int(digits)
-        mm = int(digits[-2:]) if len(digits) > 2 else 0
-        offset = sign * (hh + mm / 60.0)
-    return factor, base, offset
+    where = f"{path}: variable 'time'"
+    try:
+        offset = units_offset_hours(units or '', where=where)
+        utc = decode_seconds(values, units or '', calendar, where=where)
+    except UserError as exc:
+        raise ForcingError(str(exc)) from None
+    local = utc + 3600.0 * (offset or 0.0)  # back to the stamps as written: the offset is applied separately
+    return np.datetime64('1970-01-01T00:00:00', 's') + np.round(local).astype(np.int64).astype('timedelta64[s]'), \
+        offset
 
 
 class Plumber2Reader(ForcingReader):
@@ -189,9 +183,8 @@ class Plumber2Reader(ForcingReader):
             if 'time' not in ds.variables:
                 raise ForcingError(f"{self.path}: variable 'time' is missing")
             tv = ds['time']
-            factor, base, unit_offset = _parse_time_units(self.path, getattr(tv, 'units', ''))
-            raw = np.asarray(tv[:], dtype=np.float64) * factor
-            local = base + np.round(raw).astype(np.int64).astype('timedelta64[s]')
+            local, unit_offset = _local_time_stamps(self.path, np.asarray(tv[:], dtype=np.float64),
+                                                    getattr(tv, 'units', ''), getattr(tv, 'calendar', 'standard'))
             if local.size < 2:
                 raise ForcingError(f"{self.path}: variable 'time' needs at least two records")
             step = np.diff(local).astype(np.int64)
@@ -310,7 +303,7 @@ class Plumber2Reader(ForcingReader):
             out['wind'] = np.hypot(self._series(ds, rv['Wind_E'], 'wind'), self._series(ds, rv['Wind_N'], 'wind'))
         else:
             raise ForcingError(f"{self.path}: variable 'Wind' is missing (and no 'Wind_E'/'Wind_N')")
-        out['swdown'] = np.maximum(self._series(ds, need('SWdown', 'swdown'), 'swdown'), 0.0)
+        out['swdown'] = self._series(ds, need('SWdown', 'swdown'), 'swdown')
         out['lwdown'] = self._series(ds, need('LWdown', 'lwdown'), 'lwdown')
         if 'LAI' in rv:
             out['lai'] = self._series(ds, rv['LAI'], 'lai')
@@ -336,7 +329,42 @@ class Plumber2Reader(ForcingReader):
                 i = int(np.flatnonzero(bad.ravel())[0])
                 raise ForcingError(f"{self.path}: variable '{src_name[k]}' has value {a.ravel()[i]:.4g} at record {i}, "
                                    f'outside the plausible range [{lo}, {hi}] (core units)')
+        self._consistency(out, src_name)
         return out, qc
+
+    def _consistency(self, out, src_name):
+        """Checks across variables and against physics (after the range checks): humidity above saturation,
+        negative shortwave beyond a night-time offset, longwave inconsistent with the air temperature. Small
+        excesses are clipped and counted in :attr:`clipped`; larger ones raise ForcingError naming variable and
+        record."""
+        from .weather import saturation_specific_humidity
+        self.clipped = {}
+        qsat = saturation_specific_humidity(out['tair'], out['psurf'])
+        ratio = out['qair'] / qsat
+        bad = ratio > QAIR_SUPERSATURATION_TOLERANCE
+        if np.any(bad):
+            i = int(np.flatnonzero(bad.ravel())[0])
+            raise ForcingError(f"{self.path}: variable '{src_name['qair']}' = {out['qair'].ravel()[i]:.4g} kg kg-1 at "
+                               f"record {i} is {ratio.ravel()[i]:.3f} times saturation at Tair "
+                               f"{out['tair'].ravel()[i]:.2f} K, Psurf {out['psurf'].ravel()[i]:.0f} Pa; expected at "
+                               f"most {QAIR_SUPERSATURATION_TOLERANCE:g} times ({int(bad.sum())} such records)")
+        over = ratio > 1.0
+        if np.any(over):
+            out['qair'] = np.where(over, qsat, out['qair'])
+            self.clipped[f"{src_name['qair']} above saturation, set to saturation"] = int(over.sum())
+        sw = out['swdown']  # below SWDOWN_OFFSET_TOLERANCE: rejected by the range check
+        neg = sw < 0
+        if np.any(neg):
+            out['swdown'] = np.maximum(sw, 0.0)
+            self.clipped['SWdown negative (night-time offset), set to 0'] = int(neg.sum())
+        emis = out['lwdown'] / (5.670374419e-8 * out['tair'] ** 4)
+        lo, hi = LWDOWN_EMISSIVITY_RANGE
+        bad = (emis < lo) | (emis > hi)
+        if np.any(bad):
+            i = int(np.flatnonzero(bad.ravel())[0])
+            raise ForcingError(f"{self.path}: variable 'LWdown' = {out['lwdown'].ravel()[i]:.4g} W m-2 at record {i} "
+                               f"is {emis.ravel()[i]:.2f} times sigma*Tair^4 (Tair {out['tair'].ravel()[i]:.2f} K); "
+                               f"expected {lo:g} .. {hi:g} times (an atmosphere's emissivity)")
 
     def _offset_attr(self):
         for key in ('UTC_offset', 'utc_offset', 'time_zone', 'timezone', 'TimeZone'):

@@ -7,13 +7,17 @@ in ``docs/observations.md``.
 netCDF layout (one dimension ``obs``)::
 
     time(obs)      float64  seconds since 1970-01-01 00:00:00 (UTC, proleptic_gregorian)
-    column(obs)    int64    global domain column j*nlon+i
+    column(obs)    int32    global domain column j*nlon+i
     lat(obs), lon(obs)      float64 degrees_north / degrees_east (column centre)
     value(obs)     float64  m3 m-3 (volumetric) or 1 (saturation), NaN where not retrieved
     error(obs)     float64  nominal error std of the product, same units as value
     porosity(obs)  float64  m3 m-3, porosity used to convert saturation to volumetric (NaN for volumetric)
     quality(obs)   int32    bit mask (FLAG_* below)
-    global attributes: sensor, quantity, sensing_depth (m), source, history, Conventions
+    global attributes: sensor, quantity, sensing_depth (m), source, history, Conventions, institution,
+    featureType = 'point' (CF discrete sampling geometry: every retrieval is a point in space and time; the
+    data variables name ``time lat lon`` as their coordinates)
+
+Reading accepts any CF time units (decoded by cftime, :mod:`colmda.timeaxis`).
 """
 
 from __future__ import annotations
@@ -188,7 +192,7 @@ def write_obs(path, table: ObsTable) -> Path:
         try:
             nc.createDimension('obs', n)
             for name in _ARRAYS:
-                dt = {'column': 'i8', 'quality': 'i4'}.get(name, 'f8')
+                dt = {'column': 'i4', 'quality': 'i4'}.get(name, 'f8')
                 fill = np.nan if name in ('value', 'error', 'porosity') else None
                 v = nc.createVariable(name, dt, ('obs',), fill_value=fill if fill is not None else False)
                 attrs = dict(_VAR_ATTRS.get(name, {}))
@@ -196,18 +200,23 @@ def write_obs(path, table: ObsTable) -> Path:
                     attrs = _value_attrs(table.quantity)
                 if name == 'error':
                     attrs['units'] = QUANTITIES[table.quantity]
+                if name in ('value', 'error', 'porosity', 'quality', 'column'):
+                    attrs['coordinates'] = 'time lat lon'
                 v.setncatts(attrs)
                 a = getattr(table, name)
                 if name == 'time':
                     a = (a - _EPOCH).astype(np.int64).astype(np.float64)
                 v[:] = a
+            from ..output import global_attributes
+
             now = _dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
             kind = 'brightness temperatures' if table.quantity in TB_QUANTITIES else 'soil moisture retrievals'
-            nc.setncatts(dict(Conventions='CF-1.8', title=f'{kind}, sensor {table.sensor}',
-                              sensor=table.sensor, quantity=table.quantity,
-                              sensing_depth=np.float64(table.sensing_depth), sensing_depth_units='m',
-                              source=table.source,
-                              history=(table.history + '\n' if table.history else '') + f'{now} written by colmda'))
+            attrs = global_attributes(f'{kind}, sensor {table.sensor}', featureType='point',
+                                      sensor=table.sensor, quantity=table.quantity,
+                                      sensing_depth=np.float64(table.sensing_depth), sensing_depth_units='m')
+            attrs['source'] = table.source
+            attrs['history'] = (table.history + '\n' if table.history else '') + f'{now} written by colmda'
+            nc.setncatts(attrs)
         finally:
             nc.close()
     return path
@@ -243,7 +252,7 @@ def read_obs(path) -> ObsTable:
             raise UserError(f"{path}: global attribute quantity = '{quantity}', expected one of {sorted(QUANTITIES)}")
         if 'obs' not in nc.dimensions:
             raise UserError(f"{path}: dimension 'obs' missing")
-        expected_units = {'time': TIME_UNITS, 'lat': 'degrees_north', 'lon': 'degrees_east',
+        expected_units = {'lat': 'degrees_north', 'lon': 'degrees_east',
                           'value': QUANTITIES[quantity], 'error': QUANTITIES[quantity], 'porosity': 'm3 m-3'}
         out = {}
         for name in _ARRAYS:
@@ -258,7 +267,10 @@ def read_obs(path) -> ObsTable:
                     raise UserError(f"{path}: variable '{name}' has units {u!r}, expected '{expected_units[name]}'")
             a = np.asarray(v[:])
             if name == 'time':
-                a = _EPOCH + np.round(a.astype(np.float64)).astype(np.int64).astype('timedelta64[s]')
+                from ..timeaxis import decode
+
+                a = decode(a.astype(np.float64), getattr(v, 'units', ''), getattr(v, 'calendar', 'standard'),
+                           where=f"{path}: variable 'time'")
             out[name] = a
         sd = float(nc.getncattr('sensing_depth'))
         if quantity in TB_QUANTITIES:

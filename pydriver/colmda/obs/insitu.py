@@ -43,7 +43,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..forcing.perturb import GaussianSmoother, keyed_normal, keyed_uniform
-from ..output import atomic_path
+from ..output import atomic_path, put_strings
 from . import operators
 from .format import open_netcdf
 from .simulate import keyed_ar1
@@ -210,14 +210,31 @@ def simulate_insitu(theta_daily, times, column, lat, lon, dz_soil, pft, box=None
 
 
 def _nc_time(nc, times):
+    """Daily-mean time axis: stamped at noon (the centre of the day) with ``time_bnds`` = [day start, next day),
+    so that CDO and xarray put each mean in the day it covers."""
+    day = (np.asarray(times, dtype='datetime64[s]') - _EPOCH).astype(np.int64) / 86400.0
+    day = np.floor(day)
     t = nc.createVariable('time', 'f8', ('time',))
-    t.setncatts(dict(standard_name='time', long_name='day (daily mean centred on the day)', units=DAY_UNITS,
-                     calendar='proleptic_gregorian', axis='T'))
-    t[:] = (np.asarray(times, dtype='datetime64[s]') - _EPOCH).astype(np.int64) / 86400.0
+    t.setncatts(dict(standard_name='time', long_name='centre of the day of the daily mean', units=DAY_UNITS,
+                     calendar='proleptic_gregorian', axis='T', bounds='time_bnds'))
+    t[:] = day + 0.5
+    if 'nv' not in nc.dimensions:
+        nc.createDimension('nv', 2)
+    b = nc.createVariable('time_bnds', 'f8', ('time', 'nv'))
+    b[:] = np.stack([day, day + 1.0], axis=1) if day.size else np.zeros((0, 2))
 
 
 def _history():
     return _dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ') + ' written by colmda'
+
+
+def _attrs(title, source, **extra):
+    from ..output import global_attributes
+
+    a = global_attributes(title, **extra)
+    a['source'] = source
+    a['history'] = _history()
+    return a
 
 
 def _put(nc, name, dtype, dims, data, fill=None, **attrs):
@@ -239,29 +256,26 @@ def write_insitu(path, table: InsituTable, source='colmda OSSE: simulated in-sit
     with atomic_path(path) as tmp:
         nc = netCDF4.Dataset(tmp, 'w', format='NETCDF4')
         try:
-            nc.createDimension('time', table.time.size)
+            nc.createDimension('time', None)
             nc.createDimension('station', table.nstation)
             _nc_time(nc, table.time)
             _put(nc, 'sm', 'f8', ('time', 'station'), table.sm, fill=np.nan,
                  standard_name='volume_fraction_of_condensed_water_in_soil', units='m3 m-3',
-                 long_name='daily mean volumetric soil moisture at the probe depth',
-                 coordinates='station_lat station_lon depth')
-            _put(nc, 'column', 'i8', ('station',), table.column,
+                 long_name='daily mean volumetric soil moisture at the probe depth', cell_methods='time: mean',
+                 coordinates='station_lat station_lon depth station_name')
+            _put(nc, 'column', 'i4', ('station',), np.asarray(table.column, dtype=np.int32),
                  long_name='global domain column index j*nlon+i of the containing cell', units='1')
             _put(nc, 'station_lat', 'f8', ('station',), table.station_lat,
                  standard_name='latitude', units='degrees_north', long_name='station latitude')
             _put(nc, 'station_lon', 'f8', ('station',), table.station_lon,
                  standard_name='longitude', units='degrees_east', long_name='station longitude')
-            v = nc.createVariable('station_name', str, ('station',))
-            v.setncatts(dict(long_name='station name', cf_role='timeseries_id'))
-            for i, nm in enumerate(table.station_name):
-                v[i] = str(nm)
+            put_strings(nc, 'station_name', 'station', table.station_name, long_name='station name',
+                        cf_role='timeseries_id')
             _put(nc, 'pft', 'i4', ('station',), table.pft,
                  long_name='plant functional type of the containing cell (colmda.domain.PFT_NAMES)', units='1')
             _put(nc, 'depth', 'f8', (), float(table.depth),
                  standard_name='depth', units='m', positive='down', long_name='probe depth')
-            nc.setncatts(dict(Conventions='CF-1.8', featureType='timeSeries', title='in-situ soil moisture',
-                              source=source, history=_history()))
+            nc.setncatts(_attrs('in-situ soil moisture', source, featureType='timeSeries'))
         finally:
             nc.close()
     return path
@@ -281,15 +295,37 @@ def _get(nc, path, name, dims, units=None):
 
 
 def _read_time(nc, path):
+    """Days of a daily file (datetime64[s] at 00:00): the start of ``time_bnds``, else the day the time stamp lies
+    in; any CF time units (decoded by cftime)."""
+    from ..timeaxis import decode_seconds
+
     t = np.asarray(_get(nc, path, 'time', ('time',)), dtype=np.float64)
-    u = getattr(nc.variables['time'], 'units', '')
-    if u.strip() == DAY_UNITS:
-        sec = np.round(t * 86400.0)
-    elif u.strip() == 'seconds since 1970-01-01 00:00:00':
-        sec = np.round(t)
+    tv = nc.variables['time']
+    units, cal = getattr(tv, 'units', ''), getattr(tv, 'calendar', 'standard')
+    where = f"{path}: variable 'time'"
+    bname = getattr(tv, 'bounds', 'time_bnds')
+    if bname in nc.variables:
+        sec = decode_seconds(np.asarray(nc.variables[bname][:], dtype=np.float64)[:, 0], units, cal, where=where)
     else:
-        raise UserError(f"{path}: variable 'time' has units {u!r}, expected '{DAY_UNITS}'")
-    return _EPOCH + sec.astype(np.int64).astype('timedelta64[s]')
+        sec = decode_seconds(t, units, cal, where=where)
+    day = np.floor(np.round(sec) / 86400.0).astype(np.int64)
+    return _EPOCH + (day * 86400).astype('timedelta64[s]')
+
+
+def _read_strings(nc, path, name, dim):
+    """A string variable: CF character array (dim, strlen) or a netCDF-4 vlen string (dim,) of older files."""
+    import netCDF4
+
+    if name not in nc.variables:
+        raise UserError(f"{path}: variable '{name}' missing")
+    v = nc.variables[name]
+    if v.dimensions[:1] != (dim,) or len(v.dimensions) > 2:
+        raise UserError(f"{path}: variable '{name}' has dimensions {v.dimensions}, expected ('{dim}', strlen)")
+    if len(v.dimensions) == 2:
+        v.set_auto_chartostring(False)
+        raw = np.asarray(v[:])
+        return np.array([str(x) for x in netCDF4.chartostring(raw, encoding='utf-8')], dtype=object)
+    return np.array([str(x) for x in v[:]], dtype=object)
 
 
 def read_insitu(path) -> InsituTable:
@@ -301,7 +337,7 @@ def read_insitu(path) -> InsituTable:
         col = np.asarray(_get(nc, path, 'column', ('station',)), dtype=np.int64)
         slat = np.asarray(_get(nc, path, 'station_lat', ('station',), 'degrees_north'), dtype=np.float64)
         slon = np.asarray(_get(nc, path, 'station_lon', ('station',), 'degrees_east'), dtype=np.float64)
-        names = np.array([str(x) for x in _get(nc, path, 'station_name', ('station',))], dtype=object)
+        names = _read_strings(nc, path, 'station_name', 'station')
         pft = np.asarray(_get(nc, path, 'pft', ('station',)), dtype=np.int32)
         depth = float(np.asarray(_get(nc, path, 'depth', (), 'm')))
         return InsituTable(time=time, sm=sm, column=col, station_lat=slat, station_lon=slon, station_name=names,
@@ -411,25 +447,28 @@ def write_reference(path, ref: ReferenceField, source='colmda OSSE: simulated ER
     with atomic_path(path) as tmp:
         nc = netCDF4.Dataset(tmp, 'w', format='NETCDF4')
         try:
-            nc.createDimension('time', ref.time.size)
+            nc.createDimension('time', None)
             nc.createDimension('layer', ref.layer_top.size)
             nc.createDimension('column', ref.column.size)
             _nc_time(nc, ref.time)
-            _put(nc, 'sm', 'f8', ('time', 'layer', 'column'), ref.sm, fill=np.nan,
+            _put(nc, 'sm', 'f8', ('time', 'column', 'layer'), np.swapaxes(ref.sm, 1, 2), fill=np.nan,
                  standard_name='volume_fraction_of_condensed_water_in_soil', units='m3 m-3',
-                 long_name='daily mean volumetric soil moisture of the layer', coordinates='lat lon')
+                 long_name='daily mean volumetric soil moisture of the layer', cell_methods='time: mean',
+                 coordinates='lat lon')
+            _put(nc, 'layer', 'f8', ('layer',), 0.5 * (ref.layer_top + ref.layer_bottom), standard_name='depth',
+                 units='m', positive='down', axis='Z', bounds='layer_bnds', long_name='depth of the layer centre')
+            _put(nc, 'layer_bnds', 'f8', ('layer', 'nv'), np.stack([ref.layer_top, ref.layer_bottom], axis=1))
             _put(nc, 'layer_top', 'f8', ('layer',), ref.layer_top,
                  units='m', positive='down', long_name='depth of the top of the layer')
             _put(nc, 'layer_bottom', 'f8', ('layer',), ref.layer_bottom,
                  units='m', positive='down', long_name='depth of the bottom of the layer')
-            _put(nc, 'column', 'i8', ('column',), ref.column,
+            _put(nc, 'column', 'i4', ('column',), np.asarray(ref.column, dtype=np.int32), cf_role='timeseries_id',
                  long_name='global domain column index j*nlon+i', units='1')
             _put(nc, 'lat', 'f8', ('column',), ref.lat,
                  standard_name='latitude', units='degrees_north', long_name='cell centre latitude')
             _put(nc, 'lon', 'f8', ('column',), ref.lon,
                  standard_name='longitude', units='degrees_east', long_name='cell centre longitude')
-            nc.setncatts(dict(Conventions='CF-1.8', title='reference soil moisture (reanalysis-like)',
-                              source=source, history=_history()))
+            nc.setncatts(_attrs('reference soil moisture (reanalysis-like)', source, featureType='timeSeries'))
         finally:
             nc.close()
     return path
@@ -440,7 +479,11 @@ def read_reference(path) -> ReferenceField:
     nc = open_netcdf(path, 'reference')
     try:
         time = _read_time(nc, path)
-        sm = np.asarray(_get(nc, path, 'sm', ('time', 'layer', 'column'), 'm3 m-3'), dtype=np.float64)
+        if 'sm' in nc.variables and nc.variables['sm'].dimensions == ('time', 'layer', 'column'):  # older files
+            sm = np.asarray(_get(nc, path, 'sm', ('time', 'layer', 'column'), 'm3 m-3'), dtype=np.float64)
+        else:
+            sm = np.swapaxes(np.asarray(_get(nc, path, 'sm', ('time', 'column', 'layer'), 'm3 m-3'),
+                                        dtype=np.float64), 1, 2)
         top = np.asarray(_get(nc, path, 'layer_top', ('layer',), 'm'), dtype=np.float64)
         bot = np.asarray(_get(nc, path, 'layer_bottom', ('layer',), 'm'), dtype=np.float64)
         col = np.asarray(_get(nc, path, 'column', ('column',)), dtype=np.int64)

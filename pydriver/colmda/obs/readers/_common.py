@@ -68,30 +68,12 @@ def as_datetime64(t, what='time') -> np.datetime64 | None:
         raise UserError(f"{what} = {t!r} is not a date/time (expected e.g. '2017-01-01T00:00:00')") from None
 
 
-def cf_times(values, units: str, path, name: str) -> np.ndarray:
-    """CF ``<unit> since <date>`` numbers -> datetime64[s] (UTC); a unit that is not of that form is a UserError."""
-    try:
-        unit, ref = str(units).split(' since ')
-    except ValueError:
-        raise UserError(f"{path}: variable '{name}' has units {units!r}, expected '<days|hours|seconds> since "
-                        "<date>'") from None
-    scale = {'days': 86400.0, 'day': 86400.0, 'hours': 3600.0, 'hour': 3600.0, 'minutes': 60.0,
-             'seconds': 1.0, 'second': 1.0, 's': 1.0}.get(unit.strip().lower())
-    if scale is None:
-        raise UserError(f"{path}: variable '{name}' has time unit '{unit}', expected days, hours, minutes or seconds")
-    ref = ref.strip().replace('T', ' ').rstrip('Z').strip()
-    parts = ref.split()
-    try:
-        t0 = np.datetime64(parts[0], 's')
-        if len(parts) > 1:
-            hms = [float(x) for x in parts[1].split(':')] + [0.0, 0.0]
-            t0 = t0 + np.timedelta64(int(round(hms[0] * 3600 + hms[1] * 60 + hms[2])), 's')
-        if len(parts) > 2 and parts[2] not in ('UTC', '0', '+00:00', '00:00', '+0000'):
-            raise ValueError(parts[2])
-    except ValueError:
-        raise UserError(f"{path}: variable '{name}' has an unreadable reference date in units {units!r}") from None
-    sec = np.round(np.asarray(values, dtype=np.float64) * scale)
-    return t0 + sec.astype(np.int64).astype('timedelta64[s]')
+def cf_times(values, units: str, path, name: str, calendar: str = 'standard') -> np.ndarray:
+    """CF ``<unit> since <date> [zone]`` numbers -> datetime64[s] (UTC), decoded by cftime
+    (:mod:`colmda.timeaxis`); units that are not CF time units are a UserError naming the file and variable."""
+    from ...timeaxis import decode
+
+    return decode(np.asarray(values, dtype=np.float64), str(units), calendar, where=f"{path}: variable '{name}'")
 
 
 def open_nc(path, product: str):
@@ -323,11 +305,12 @@ def write_product_obs(path, result: ProductObservations) -> Path:
         nc = netCDF4.Dataset(tmp, 'a')
         try:
             v = nc.createVariable('n_pixels', 'i4', ('obs',))
-            v.setncatts(dict(long_name='number of product pixels averaged into the retrieval', units='1'))
+            v.setncatts(dict(long_name='number of product pixels averaged into the retrieval', units='1',
+                             coordinates='time lat lon'))
             v[:] = result.n_pixels
             v = nc.createVariable('pixel_std', 'f8', ('obs',), fill_value=np.nan)
             v.setncatts(dict(long_name='standard deviation of the averaged product pixels',
-                             units=nc['value'].units))
+                             units=nc['value'].units, coordinates='time lat lon'))
             v[:] = result.pixel_std
             bits = sorted(READER_FLAG_NAMES)
             nc['quality'].setncatts(dict(flag_masks=np.array(bits, dtype=np.int32),
