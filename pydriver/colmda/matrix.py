@@ -194,7 +194,7 @@ def truth_settings(s: Settings, common: dict, directory) -> Settings:
     start = {"initial_restart": mx.truth_initial_restart} if mx.truth_initial_restart else {}
     return derived(s, {**common, "experiment": {"name": "truth", "init_saturation": tsat, **start},
                        "forcing": {"seed": mx.truth_seed, "perturb": False, "precip_scale": 1.0},
-                       "observations": {"simulate": ["L", "C", "X", "TB"], "sensors": [], "error": []},
+                       "observations": {"simulate": ["L", "C", "X"], "sensors": [], "error": []},
                        "output": {**common.get("output", {}), "directory": str(directory)}})
 
 
