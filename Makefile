@@ -30,6 +30,7 @@ test-all: setup
 bench: setup
 	$(BIN)/python benchmarks/bench_core.py
 	$(BIN)/python benchmarks/bench_sekf.py
+	$(BIN)/python benchmarks/bench_image.py
 
 clean:
 	rm -rf build builddir $(VENV)/.colmda-installed

@@ -589,13 +589,13 @@ def test_observation_values_outside_bounds_and_wrong_locations_are_rejected_with
     c, la, lo = int(inp.column[3]), float(inp.lat[3]), float(inp.lon[3])
     times = ["2005-06-02T06:00"] * 5
     _obs_file(tmp_path, c, la, lo, [0.2, -0.1, 0.6, 1.4, 0.3], times)
-    o = ObservationSet(s, inp.column, np.zeros(inp.ncol, int), run_lat=inp.lat, run_lon=inp.lon,
+    o = ObservationSet(s, inp.column, np.zeros(inp.ncol, int), lat=inp.lat, lon=inp.lon,
                        cell_deg=(11.25, 11.25), run_porosity=np.full(inp.ncol, 0.45))
     order = np.argsort(o.rows["value"])
     assert list(o.rows["reason"][order]) == [OUT_OF_RANGE, USED, USED, OUT_OF_RANGE, OUT_OF_RANGE]
     assert "outside" in REASONS[OUT_OF_RANGE]
     _obs_file(tmp_path, c, la + 20.0, lo, [0.2], times[:1])  # claims column c but lies two cells away
-    o = ObservationSet(s, inp.column, np.zeros(inp.ncol, int), run_lat=inp.lat, run_lon=inp.lon,
+    o = ObservationSet(s, inp.column, np.zeros(inp.ncol, int), lat=inp.lat, lon=inp.lon,
                        cell_deg=(11.25, 11.25), run_porosity=np.full(inp.ncol, 0.45))
     assert list(o.rows["reason"]) == [LOCATION]
 

@@ -39,7 +39,7 @@ def test_hawaii_shortened_end_to_end(tmp_path, monkeypatch):
     ol, da, res = _runs(tmp_path, '2017-03-01', 0)
     b = read_bias(ol / 'bias.nc')
     assert b.method == 'cdf' and b.sensors == ('ASCAT',) and b.n_pairs[0, 0] >= b.min_pairs
-    o = res.summary['observations']['ASCAT']
+    o = res.summary['innovations']['ASCAT']
     assert o['used'] > 50 and o['analyses'] == 59
     assert abs(o['omf_mean']) < 0.03 and 0.005 < o['omf_std'] < 0.15     # matched to the model climatology
     p = subprocess.run([sys.executable, '-m', 'colmda', 'evaluate', str(da), '--openloop', str(ol), '--insitu',

@@ -200,6 +200,7 @@ def _check_frequency(v: str):
 
 
 X = "matrix"
+IM = "image"
 E, D, F, M, O, A, OUT, P = ("experiment", "domain", "forcing", "model", "observations", "assimilation", "output",
                             "parallel")
 
@@ -336,8 +337,8 @@ KEYS: tuple[Key, ...] = (
         "spurious excursions in dense canopies; empty = defaults (only X has them)", lengths=(0, 3)),
     # ---- &assimilation
     Key(A, "method", "str", "none", "-", "analysis method: 'none' = control run (the analysis step is the "
-        "identity); 'sekf' = point-wise simplified extended Kalman filter (docs/assimilation.md)",
-        choices=("none", "sekf")),
+        "identity); 'sekf' = point-wise simplified extended Kalman filter (docs/assimilation.md); 'image' = "
+        "curvelet-space EnKF-like analysis of a gridded field (&image, docs/image.md)", choices=("none", "sekf", "image")),
     Key(A, "window_hours", "float", 24.0, "h", "length of a forecast window = one assimilation cycle; the driver "
         "forecasts, analyses and writes output once per window (also in control runs)", lo=0.0, lo_open=True,
         hi=8784.0),
@@ -420,12 +421,36 @@ KEYS: tuple[Key, ...] = (
         lo=1, hi=100000),
     Key(X, "insitu_box", "float_list", [], "degrees", "`colmda twin`: south, north, west, east of the in-situ "
         "network; empty = all run columns", check=lambda v: _check_box(v) if v else None, lengths=(0, 4)),
+    # ---- &image (&assimilation method = 'image'; docs/image.md)
+    Key(IM, "file", "path", "", "-", "observed field: a netCDF file (time, lat, lon) in m3 m-3, or a directory of "
+        "GLDAS Noah native nc4 files; required for method = 'image'"),
+    Key(IM, "variable", "str", "", "-", "variable of the field; '' = 'SoilMoi0_10cm_inst' (GLDAS) or 'sm'"),
+    Key(IM, "regrid", "str", "none", "-", "field on another grid than the domain: 'bilinear' (NaN-aware), 'none' = "
+        "must be on the domain grid", choices=("none", "bilinear")),
+    Key(IM, "depth", "float_list", [0.0, 0.1], "m", "top and bottom of the soil the field is the mean of; the "
+        "increment goes to the layers by depth overlap", lengths=(2,), check=lambda v: None if 0 <= v[0] < v[1]
+        else "0 <= top < bottom"),
+    Key(IM, "hours", "float_list", [0.0, 6.0, 12.0, 18.0], "UTC", "analysis hours (window ends at these hours)",
+        check=lambda v: None if v and all(0 <= h < 24 for h in v) else "hours in [0, 24)"),
+    Key(IM, "nscales", "int", 4, "-", "curvelet scales (coarsest = isotropic low-pass)", lo=1, hi=10),
+    Key(IM, "wedges", "float_list", [4, 8, 8], "-", "orientations over [0, pi) of every scale after the coarsest "
+        "(nscales - 1 values, or one for all)", check=lambda v: None if v and all(x >= 1 and x == int(x) for x in v)
+        else "positive integers"),
+    Key(IM, "scale_weight", "float_list", [], "-", "gain factor of each scale (0 excludes it); empty = all 1",
+        check=lambda v: None if all(0 <= x <= 1 for x in v) else "values in [0, 1]"),
+    Key(IM, "members", "int", 50, "-", "perturbed members of the background and of the observed field", lo=2,
+        hi=1000),
+    Key(IM, "sigma_b", "float", 0.15, "m3 m-3", "background perturbation std (seed 003: 0.15)", lo=0.0, lo_open=True),
+    Key(IM, "sigma_o", "float", 0.1, "m3 m-3", "observed-field perturbation std (seed 003: 0.1)", lo=0.0),
+    Key(IM, "gap_sigma", "float", 1.0, "m3 m-3", "perturbation std in gaps of the observed field", lo=0.0),
+    Key(IM, "ocean", "str", "zero", "-", "ocean cells in the transform: 'zero' or 'nearest' (filled from the nearest "
+        "land cell); always unchanged by the analysis", choices=("zero", "nearest")),
     # ---- &parallel
     Key(P, "omp_threads", "int", 0, "-", "OpenMP threads of the core per rank (only with a core built with "
         "-Dopenmp=enabled); 0 = leave OMP_NUM_THREADS as it is", lo=0, hi=1024),
 )
 
-GROUPS = (E, D, F, M, O, A, OUT, P, X)
+GROUPS = (E, D, F, M, O, A, OUT, P, X, IM)
 GROUP_DOC = {
     E: "dates, time step, spin-up, seeds and initial state",
     D: "which columns to run",
@@ -436,6 +461,7 @@ GROUP_DOC = {
     OUT: "history output and restarts",
     P: "parallel execution (MPI ranks are chosen by mpiexec -n)",
     X: "the twin-experiment matrix of `colmda twin` (ignored by `colmda run`)",
+    IM: "the curvelet image analysis (&assimilation method = 'image')",
 }
 KEYS_BY_GROUP = {g: {k.name: k for k in KEYS if k.group == g} for g in GROUPS}
 
@@ -473,6 +499,7 @@ class Settings:
     output: Any
     parallel: Any
     matrix: Any = None
+    image: Any = None
     source: str = "<defaults>"  # the namelist file (or '<defaults>')
 
     # ---- derived, all checked by validate()
@@ -908,7 +935,23 @@ def validate(s: Settings) -> None:
             raise UserError(f"{_where(src, g, k)} = '{p}': file not found (a relative path in a namelist is "
                             f"relative to the namelist's directory, in --set to the current directory)")
     a, o = s.assimilation, s.observations
-    if a.method != "none" and not o.products:
+    if a.method == "image":
+        im = s.image
+        if not im.file or not Path(im.file).exists():
+            raise UserError(f"{_where(src, IM, 'file')} = '{im.file}': expected an existing observed-field file or "
+                            f"GLDAS directory for &assimilation method = 'image'")
+        if len(im.wedges) not in (1, im.nscales - 1):
+            raise UserError(f"{_where(src, IM, 'wedges')}: {len(im.wedges)} value(s) for nscales = {im.nscales} "
+                            f"(expected {im.nscales - 1} or 1)")
+        sod = e.start.hour * 3600 + e.start.minute * 60
+        late = [h for h in im.hours if (h * 3600.0 - sod) % win]
+        if late:
+            raise UserError(f"{_where(src, IM, 'hours')}: {late[0]:g} UTC is not a window end with &assimilation "
+                            f"window_hours = {a.window_hours:g} (use window_hours = 6 for 00/06/12/18 UTC)")
+        if im.scale_weight and len(im.scale_weight) != im.nscales:
+            raise UserError(f"{_where(src, IM, 'scale_weight')}: {len(im.scale_weight)} value(s) for nscales = "
+                            f"{im.nscales}")
+    elif a.method != "none" and not o.products:
         if not o.directory:
             raise UserError(f"{_where(src, O, 'directory')}: required for &assimilation method = '{a.method}' (the "
                             f"directory of the observation files)")

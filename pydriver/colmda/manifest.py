@@ -198,7 +198,7 @@ def format_summary(rundir) -> str:
         lines.append("  balance checks (largest absolute value over columns and windows):")
         for name, (val, units, meaning) in bal.items():
             lines.append(f"    {name:<22s} {val:10.3e} {units:<11s} {meaning}")
-    for name, o in s.get("observations", {}).items():
+    for name, o in (s.get("innovations") or {}).items():
         rej = ", ".join(f"{k} {v}" for k, v in o["rejected"].items()) or "none"
         lines.append(f"  obs {name:<8s} used {o['used']} (rejected: {rej}); O-B mean {o['omf_mean']:.4f}, std "
                      f"{o['omf_std']:.4f} {o['units']}, normalised RMS {o['omf_normalised_rms']:.2f}")

@@ -72,6 +72,7 @@ class AnalysisContext:
     lon: np.ndarray  # longitude (degrees_east)
     diagnostics: object  # colmda.core.Diagnostics of the window
     n_members: int = 1  # columns are [c0 m0, c0 m1, ..., c1 m0, ...] when > 1
+    inputs: object = None  # the run's colmda.setup.RunInputs (all columns; grid, domain)
 
     def rng(self, stream: int, local_column: int, member: int = 0) -> np.random.Generator:
         """Random numbers keyed by (experiment seed, stream, global column, member, window): rank-independent."""
@@ -87,8 +88,15 @@ def identity_analysis(ctx: AnalysisContext):
     return None
 
 
+def image_analysis(ctx: AnalysisContext):
+    """Curvelet image analysis at the &image hours (colmda.assim.image)."""
+    from .assim.image import analysis_hook
+
+    return analysis_hook(ctx)
+
+
 #: analysis hooks by ``&assimilation method``; the assimilation issues register theirs here
-ANALYSES: dict[str, AnalysisHook] = {"none": identity_analysis}
+ANALYSES: dict[str, AnalysisHook] = {"none": identity_analysis, "image": image_analysis}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -846,7 +854,7 @@ def _run(session: Session, settings: Settings, *, resume, inputs, analysis, comm
             t1 = t0 + win
             loc = sh.local
             ctx = AnalysisContext(s, comm, sh.decomp, w, t0, t1, sh.state, sh.params, inputs.column[loc],
-                                  inputs.lat[loc], inputs.lon[loc], None, s.assimilation.n_members)
+                                  inputs.lat[loc], inputs.lon[loc], None, s.assimilation.n_members, inputs)
             plan = method.plan(ctx) if method is not None else None
             observe = simulation.snapshot if simulation is not None else None
             diag, extra_end, snaps = forecast(t0, stage.nper, plan, observe, ends=stage.inner_ends)
@@ -900,7 +908,7 @@ def _run(session: Session, settings: Settings, *, resume, inputs, analysis, comm
         if analysis_writer is not None:  # O - B statistics per sensor over the run's analysis files
             from .assim.diagnostics import obs_statistics
 
-            summ["observations"] = obs_statistics(rundir / "analysis", s.experiment.name, method.obs.sensors)
+            summ["innovations"] = obs_statistics(rundir / "analysis", s.experiment.name, method.obs.sensors)
         summary = {
             "experiment": s.experiment.name,
             "start": format_date(s.start),
