@@ -1,7 +1,7 @@
 """`colmda report`: the HTML evaluation report of a twin matrix, validated as HTML and opened in a real browser.
 
 The twin is the tiny test namelist run for 16 days with CTL and L only (so that per-column anomaly correlations
-and their bootstrap have enough days)."""
+and their bootstrap have enough days), its truth simulating SMAP-like Tb as well."""
 
 import base64
 import shutil
@@ -23,8 +23,8 @@ def twin(tmp_path_factory):
     out = tmp_path_factory.mktemp("twin_report")
     r = H.run_cli(["twin", str(REPO / "namelists" / "twin_test.nml"), "--set", f"output.directory={out}",
                    "--set", "experiment.end='2005-06-17'", "--set", "matrix.experiments='CTL','L'",
-                   "--set", "matrix.insitu_stations=20", "--no-progress", "--no-figures", "--log-level",
-                   "warning"], synthetic=False)
+                   "--set", "matrix.insitu_stations=20", "--set", "observations.simulate='TB'",
+                   "--no-progress", "--no-figures", "--log-level", "warning"], synthetic=False)
     assert r.returncode == 0, r.stderr[-3000:]
     return out
 

@@ -188,13 +188,15 @@ def check_partial(rundir) -> None:
 
 def truth_settings(s: Settings, common: dict, directory) -> Settings:
     """The truth run of the matrix: the truth's weather realisation, no forcing errors, its own initial state
-    (&matrix truth_initial_restart, truth_init_saturation), simulating the L, C and X retrievals."""
+    (&matrix truth_initial_restart, truth_init_saturation), simulating the L, C and X retrievals (and SMAP-like Tb
+    when the namelist's &observations simulate lists 'TB')."""
     mx = s.matrix
     tsat = mx.truth_init_saturation or s.experiment.init_saturation
     start = {"initial_restart": mx.truth_initial_restart} if mx.truth_initial_restart else {}
     return derived(s, {**common, "experiment": {"name": "truth", "init_saturation": tsat, **start},
                        "forcing": {"seed": mx.truth_seed, "perturb": False, "precip_scale": 1.0},
-                       "observations": {"simulate": ["L", "C", "X"], "sensors": [], "error": []},
+                       "observations": {"simulate": ["L", "C", "X"] + (["TB"] if "TB" in s.observations.simulate
+                                                                       else []), "sensors": [], "error": []},
                        "output": {**common.get("output", {}), "directory": str(directory)}})
 
 
