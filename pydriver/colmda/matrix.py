@@ -251,7 +251,7 @@ def run_twin(settings: Settings, *, comm=None, progress=True, namelist_path=None
     progress_note("truth")
 
     # 3. CTL
-    ctl = derived(s, {**common, "experiment": {"name": "CTL"},
+    ctl = derived(s, {**common, "experiment": {"name": "CTL"}, "observations": {"simulate": []},
                       "output": {**common["output"], "directory": str(root / "CTL")}})
     if comm.is_root:
         log.info("twin: CTL (weather seed %d, precipitation x %g) -> %s", s.forcing.seed, s.forcing.precip_scale,
@@ -281,7 +281,8 @@ def run_twin(settings: Settings, *, comm=None, progress=True, namelist_path=None
              "end": format_date(fc) if two_phase else "",
              "vegetation_rule": list(mx.new_rule) if new_rule else list(s.assimilation.vegetation_rule)}
         es = derived(s, {**common, "experiment": {"name": name, **start_from}, "assimilation": a,
-                         "observations": {"directory": str(obs_dir), "sensors": list(sensors), "error": []},
+                         "observations": {"directory": str(obs_dir), "sensors": list(sensors), "error": [],
+                                          "simulate": []},
                          "output": {**common["output"], "directory": str(root / name)}})
         if comm.is_root:
             log.info("twin: %s (%s) -> %s", name, label, root / name)
