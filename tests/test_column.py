@@ -164,6 +164,7 @@ def test_both_hydraulic_models_run_and_balance(hydr_model):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # 20 simulated years in 5 climates
 def test_twenty_years_stable():
     """20 simulated years in tropical, arid, temperate, boreal and tundra climates: no NaN, no negative water,
     bounded temperatures, soil moisture within [0, porosity], water books closed over the whole run."""

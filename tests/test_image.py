@@ -421,7 +421,9 @@ def test_gldas_directory_as_observed_field(tmp_path):
             "assimilation.window_hours=3", "image.hours=3,6", "domain.box=28,48,-120,-75",
             "output.restart_days=0"]
     with pytest.raises(UserError, match="regrid = 'bilinear'"):
-        run(config.loads(text, overrides=over), comm=SerialComm(), progress=False)
+        # its own directory: the stopped run leaves it marked interrupted, which a fresh run refuses (issue 10)
+        run(config.loads(text, overrides=over + [f"output.directory={tmp_path / 'G0'}"]), comm=SerialComm(),
+            progress=False)
     run(config.loads(text, overrides=over + ["image.regrid=bilinear"]), comm=SerialComm(), progress=False)
     stats = [json.loads(p.read_text()) for p in sorted((tmp_path / "G" / "analysis").glob("image_*.json"))]
     assert [s["time"] for s in stats] == ["2016-01-01T03:00:00", "2016-01-01T06:00:00"]

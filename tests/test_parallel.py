@@ -232,10 +232,11 @@ def test_rank_invariance_perturbed_forcing(tmp_path):
 @pytest.mark.mpi
 @needs_mpi
 def test_rank_invariance_real_core(tmp_path):
-    """1, 2, 3 and 4 ranks give byte-identical files with the Fortran core (synthetic inputs); meaningful once
-    the core's physics is complete."""
+    """1, 2, 3 and 4 ranks give byte-identical files with the Fortran core (synthetic inputs), and the files are
+    right, not only equal: the column water budget of the history closes against the restarts."""
     outs = _rank_runs(tmp_path, SMALL, (1, 2, 3, 4), extra=SYNTH_BOX)
     _assert_identical(outs)
+    H.assert_water_budget(tmp_path / "n1")
 
 
 @pytest.mark.mpi
@@ -243,9 +244,11 @@ def test_rank_invariance_real_core(tmp_path):
 @pytest.mark.skipif(not H.real_modules_available(), reason="domain / forcing / soil modules not installed yet")
 def test_rank_invariance_real_inputs(tmp_path):
     """`python -m colmda run namelists/test_small.nml` on 1, 2, 3 and 4 ranks: byte-identical files (embedded
-    domain, weather generator, Fortran core)."""
+    domain, weather generator, Fortran core), and the column water budget of the history closes against the
+    restarts (an expectation independent of the decomposition)."""
     outs = _rank_runs(tmp_path, SMALL, (1, 2, 3, 4), synthetic=False)
     _assert_identical(outs)
+    H.assert_water_budget(tmp_path / "n1")
 
 
 @pytest.mark.mpi

@@ -327,6 +327,7 @@ def test_vanderborght_infiltration_front(name):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # fine-grid reference runs
 @pytest.mark.parametrize("name", ["sand", "loam", "clay"])
 def test_vanderborght_infiltration_front_refined(name):
     """The same benchmark on 2 cm and 1 cm layers (30 s steps) against a 2.5 mm reference: the differences in

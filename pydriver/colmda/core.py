@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import layout as L
+from .constants import DENH2O, DENICE
 
 HYDRAULIC_MODELS = {"campbell": 1, "vangenuchten": 2, "vangenuchten_airentry": 2, "vangenuchten_classic": 3,
                     "gardner": 4}
@@ -105,7 +106,7 @@ class ColumnState:
 
     def volumetric_soil_moisture(self, dz_soil: np.ndarray) -> np.ndarray:
         """Liquid + ice volumetric soil moisture (m3 m-3), shape (NL_SOIL, ncol)."""
-        return (self.soil_liquid() / 1000.0 + self.soil_ice() / 917.0) / np.asarray(dz_soil)[:, None]
+        return (self.soil_liquid() / DENH2O + self.soil_ice() / DENICE) / np.asarray(dz_soil)[:, None]
 
     def total_water(self) -> np.ndarray:
         """Water stored in the column (kg m-2): soil, snow, canopy, ponding and aquifer."""
@@ -184,7 +185,7 @@ def initial_state(params: ColumnParameters, temperature=283.0, saturation=0.6) -
     t[:] = temperature
     wliq = np.zeros((L.NLEV, n), order="F")
     porosity = params.soilpar[L.SP_THETA_S]
-    wliq[L.NSNOW_MAX:] = saturation * porosity * params.dz_soil[:, None] * 1000.0
+    wliq[L.NSNOW_MAX:] = saturation * porosity * params.dz_soil[:, None] * DENH2O
     cs = np.zeros((L.NCS, n), order="F")
     cs[L.CS_TGRND] = temperature
     cs[L.CS_TLEAF] = temperature

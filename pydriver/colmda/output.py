@@ -27,10 +27,11 @@ from typing import Callable
 import numpy as np
 
 from . import layout as L
+from .constants import DENH2O, DENICE
 
 FILL_VALUE = 1.0e20  # CF / CMIP convention
-RHO_LIQ = 1000.0  # density of liquid water (kg m-3)
-RHO_ICE = 917.0  # density of ice (kg m-3)
+RHO_LIQ = DENH2O  # density of liquid water (kg m-3)
+RHO_ICE = DENICE  # density of ice (kg m-3)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from typing import Callable
 import numpy as np
 
 from . import layout as L
+from .constants import DENH2O, DENICE
 from .config import Settings, format_date
 from .core import ColumnParameters, ColumnState, CoreError, Diagnostics, advance, initial_state
 from .errors import UserError
@@ -153,7 +154,7 @@ def total_water(state: ColumnState) -> np.ndarray:
 
 
 def vol_soil_moisture(state: ColumnState, dz: np.ndarray) -> np.ndarray:
-    return (state.soil_liquid() / 1000.0 + state.soil_ice() / 917.0) / dz[:, None]
+    return (state.soil_liquid() / DENH2O + state.soil_ice() / DENICE) / dz[:, None]
 
 
 def monthly_weights(t: _dt.datetime) -> tuple[int, int, float]:
@@ -348,7 +349,7 @@ class OutputStage:
         day = 86400.0
         dz = inputs.params.dz_soil
         top = mds[L.DS_SOILMOIST, 0] - mds[L.DS_SOILICE, 0]
-        theta_top = (top / 1000.0 + mds[L.DS_SOILICE, 0] / 917.0) / dz[0]
+        theta_top = (top / DENH2O + mds[L.DS_SOILICE, 0] / DENICE) / dz[0]
         means = {
             "Precip": (gm((md[L.D_RAINF] + md[L.D_SNOWF]) * day), "kg m-2 d-1"),
             "Evap": (gm(md[L.D_EVAP] * day), "kg m-2 d-1"),

@@ -14,12 +14,12 @@ from typing import Callable
 import numpy as np
 
 from .. import layout as L
+from ..constants import DENH2O, DENICE, TFRZ
 from ..core import ColumnState
 from ..obs import operators
 from . import sekf
 from .observations import GROSS_ERROR, MODEL_QC, USED, ObservationSet, WindowObservations
 
-TFRZ = 273.15  # K
 SNOW_QC = 1.0  # kg m-2: model snow above this at the observation time rejects a retrieval
 
 
@@ -36,7 +36,7 @@ class WindowPlan:
 def volumetric_layers(state: ColumnState, dz: np.ndarray, nl: int) -> np.ndarray:
     """Total (liquid + ice) volumetric soil moisture of the top ``nl`` layers (nl, ncol)."""
     s = L.NSNOW_MAX
-    return (state.wliq_soisno[s:s + nl] / 1000.0 + state.wice_soisno[s:s + nl] / 917.0) / dz[:nl, None]
+    return (state.wliq_soisno[s:s + nl] / DENH2O + state.wice_soisno[s:s + nl] / DENICE) / dz[:nl, None]
 
 
 class SekfMethod:
@@ -102,7 +102,7 @@ class SekfMethod:
         s = L.NSNOW_MAX
         dz = self.dz[: self.n, None]
         theta = volumetric_layers(st, self.dz, self.n)[:, sub].T  # (nsub, n)
-        ice = (st.wice_soisno[s:s + self.n, sub] / 917.0 / dz).T
+        ice = (st.wice_soisno[s:s + self.n, sub] / DENICE / dz).T
         porosity = ctx.params.soilpar[L.SP_THETA_S, : self.n][:, sub].T
         step = sekf.perturbation_signs(theta, self.dx, porosity - ice) * self.dx[None, :]  # (nsub, n)
         signs = (1.0, -1.0) if self.two_sided else (1.0,)
@@ -111,7 +111,7 @@ class SekfMethod:
         for sign in signs:
             for i in range(self.n):
                 b = base.copy()
-                b.wliq_soisno[s + i] += sign * step[:, i] * 1000.0 * self.dz[i]
+                b.wliq_soisno[s + i] += sign * step[:, i] * DENH2O * self.dz[i]
                 blocks.append(b)
         extra = ColumnState.concatenate(blocks)
         nsnap = self.nsnap
@@ -186,15 +186,15 @@ class SekfMethod:
         s = L.NSNOW_MAX
         st = ctx.state
         dzc = self.dz[:n, None]
-        liq = (st.wliq_soisno[s:s + n, sub] / 1000.0 / dzc).T
-        ice = (st.wice_soisno[s:s + n, sub] / 917.0 / dzc).T
+        liq = (st.wliq_soisno[s:s + n, sub] / DENH2O / dzc).T
+        ice = (st.wice_soisno[s:s + n, sub] / DENICE / dzc).T
         par = ctx.params.soilpar
         lower = np.maximum(par[L.SP_THETA_R, :n][:, sub].T, 0.0)
         porosity = par[L.SP_THETA_S, :n][:, sub].T
         frozen = (st.t_soisno[s:s + n, sub] <= TFRZ).T
         inc = sekf.bounded_increment(liq, ice, res.increment, lower, porosity, frozen)
         new = st.copy()
-        new.wliq_soisno[s:s + n, sub] += (inc * 1000.0 * self.dz[:n][None, :]).T
+        new.wliq_soisno[s:s + n, sub] += (inc * DENH2O * self.dz[:n][None, :]).T
         row_gain = np.zeros((len(obs), n))
         row_gain[keep[order[used[jj, slot]]]] = res.gain[jj[used[jj, slot]], :, slot[used[jj, slot]]]
         row_H = np.full((len(obs), n), np.nan)
@@ -202,7 +202,7 @@ class SekfMethod:
         row_hx = np.full(len(obs), np.nan)
         row_hx[keep] = yb
         percol = {"background": liq + ice, "increment": inc, "increment_unbounded": res.increment, "analysis_std": np.sqrt(
-            res.analysis_variance), "water_added": (inc * 1000.0 * self.dz[:n][None, :]).sum(1)}
+            res.analysis_variance), "water_added": (inc * DENH2O * self.dz[:n][None, :]).sum(1)}
         diag = self._diagnostics(ctx, obs, row_hx, row_H, row_gain, sub, percol)
         if lin is not None:
             row_lin = np.full((len(obs), n), np.nan)

@@ -45,6 +45,7 @@ import numpy as np
 from scipy import ndimage
 
 from .. import layout as L
+from ..constants import DENH2O, DENICE, TFRZ
 from ..curvelet import CurveletFrame, Coefficients
 from ..errors import UserError
 from ..forcing.perturb import keyed_normal
@@ -54,7 +55,6 @@ log = logging.getLogger("colmda")
 
 STREAM_BACKGROUND = 301  # keyed random stream of the background perturbations
 STREAM_OBSERVATION = 302  # ... of the observation perturbations
-TFRZ = 273.15  # K
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -380,7 +380,7 @@ class ImageMethod:
         nl = self.nl
         st = ctx.state
         dz = ctx.params.dz_soil[:nl, None]
-        theta = (st.wliq_soisno[s:s + nl] / 1000.0 + st.wice_soisno[s:s + nl] / 917.0) / dz  # (nl, nloc)
+        theta = (st.wliq_soisno[s:s + nl] / DENH2O + st.wice_soisno[s:s + nl] / DENICE) / dz  # (nl, nloc)
         hx_local = self.h[:nl] @ theta
         hx = comm.gather_columns(hx_local, ctx.decomposition)
         delta = None
@@ -389,16 +389,16 @@ class ImageMethod:
             delta, stats = self._root(ctx, hx)
         delta = comm.scatter_columns(delta, ctx.decomposition)
         inc_layers = self.a[:nl, None] * delta[None, :]  # (nl, nloc)
-        liq = st.wliq_soisno[s:s + nl] / 1000.0 / dz
-        ice = st.wice_soisno[s:s + nl] / 917.0 / dz
+        liq = st.wliq_soisno[s:s + nl] / DENH2O / dz
+        ice = st.wice_soisno[s:s + nl] / DENICE / dz
         par = ctx.params.soilpar
         lower = np.maximum(par[L.SP_THETA_R, :nl], 0.0)
         porosity = par[L.SP_THETA_S, :nl]
         frozen = st.t_soisno[s:s + nl] <= TFRZ
         inc = bounded_increment(liq.T, ice.T, inc_layers.T, lower.T, porosity.T, frozen.T).T
         new = st.copy()
-        new.wliq_soisno[s:s + nl] += inc * 1000.0 * dz
-        water = comm.gather_columns((inc * 1000.0 * dz).sum(0), ctx.decomposition)  # kg m-2 per column
+        new.wliq_soisno[s:s + nl] += inc * DENH2O * dz
+        water = comm.gather_columns((inc * DENH2O * dz).sum(0), ctx.decomposition)  # kg m-2 per column
         if comm.is_root and stats is not None:
             fields = stats.pop("_fields")
             stats["water_added_mean_kg_m2"] = float(np.mean(water))  # after bounds and frozen layers

@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 #: quality bits (OR-ed in ``quality``); a row with any of FROZEN/SNOW has value NaN (no retrieval possible)
-FLAG_FROZEN = 1             # top soil frozen (top-layer T < 273.15 K or ice in the sensed layers)
+FLAG_FROZEN = 1             # top soil frozen (top-layer T below the core's 273.16 K or ice in the sensed layers)
 FLAG_SNOW = 2               # snow on the ground (SWE above the sensor's threshold)
 FLAG_DENSE_VEGETATION = 4   # vegetation denser than the sensor's recommended-quality limit (value kept)
 FLAG_RANGE = 8              # retrieval outside [0, porosity] (or [0, 1] saturation): clipped to the range

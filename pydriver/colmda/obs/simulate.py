@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from ..constants import TFRZ
 from ..errors import UserError
 from ..forcing.perturb import keyed_normal
 from . import operators
@@ -25,7 +26,7 @@ from .sensors import SensorSpec, validate_spec
 __all__ = ['RetrievalSimulator', 'TbSimulator', 'TB_NEDT', 'TB_REPR_STD', 'keyed_ar1', 'retrieval_error_std',
            'excursion_ramp', 'T_FREEZE']
 
-T_FREEZE = 273.15   # K
+T_FREEZE = TFRZ  # K, the core's freezing point (colmda.constants)
 _EPOCH = np.datetime64('1970-01-01T00:00:00', 's')
 
 # keyed random-number streams (distinct from colmda.forcing's 101-112)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import layout as L
+from ..constants import DENH2O, DENICE
 
 
 #: &observations key -> SensorSpec field (each key a list over L, C, X)
@@ -73,8 +74,8 @@ class TruthObserver:
     def snapshot(self, batch) -> dict:
         s = L.NSNOW_MAX
         dz = self.dz[:, None]
-        return {"theta": (batch.wliq_soisno[s:] / 1000.0 + batch.wice_soisno[s:] / 917.0) / dz,
-                "theta_ice": batch.wice_soisno[s:] / 917.0 / dz, "t_soil": batch.t_soisno[s:].copy(),
+        return {"theta": (batch.wliq_soisno[s:] / DENH2O + batch.wice_soisno[s:] / DENICE) / dz,
+                "theta_ice": batch.wice_soisno[s:] / DENICE / dz, "t_soil": batch.t_soisno[s:].copy(),
                 "swe": batch.cstate[L.CS_SCV].copy()}
 
     # ---- per window (collective)
