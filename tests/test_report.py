@@ -88,6 +88,7 @@ def test_report_renders_in_headless_chromium(twin, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_twin_attribution_finds_the_planted_retrieval_error(tmp_path):
     """`colmda twin namelists/twin_attribution.nml` (147 columns from the Taklamakan to north-east China, 60 days,
     CTL and L; the L retrieval error std rises from 0.01 at LAI 0 to 0.2 m3 m-3 at LAI 5): the random forest
