@@ -155,23 +155,21 @@ class RetrievalSimulator:
             out[k] = a
         return out
 
-    def sample(self, positions, t0, dt, nsteps, snapshots) -> ObsTable:
-        """Retrievals at the run-column ``positions`` (indices into ``column``) whose overpass time t satisfies
-        t0 < t <= t0 + nsteps dt (dt in s), from the truth ``snapshots`` (see :meth:`_check_snapshots`: state at
-        the END of each step, arrays over ``positions`` in the given order). Rows sorted by time then column."""
-        spec = self.spec
+    def _window_passes(self, positions, t0, dt, nsteps):
+        """Checked ``positions`` and the overpasses in the window t0 < t <= t0 + nsteps dt at them: (positions,
+        nsteps, dt, p = index into ``positions`` of each overpass, tsec = its time in s since 1970), time order."""
+        who = f"{type(self).__name__}.sample"
         positions = np.asarray(positions, dtype=np.int64).ravel()
         npos = positions.size
         if npos and (positions.min() < 0 or positions.max() >= self.column.size):
-            raise UserError(f"RetrievalSimulator.sample: positions must lie in 0..{self.column.size - 1}")
+            raise UserError(f"{who}: positions must lie in 0..{self.column.size - 1}")
         if np.unique(positions).size != npos:
-            raise UserError("RetrievalSimulator.sample: positions must be unique")
+            raise UserError(f"{who}: positions must be unique")
         nsteps, dt = int(nsteps), float(dt)
-        snap = self._check_snapshots(snapshots, nsteps, npos)
         w0 = _seconds(t0)
         w1 = w0 + int(round(nsteps * dt))
         if w0 < _seconds(self.start) or w1 > _seconds(self.end):
-            raise UserError(f"RetrievalSimulator.sample: window ({np.datetime64(t0, 's')}, +{nsteps}x{dt:g} s] "
+            raise UserError(f"{who}: window ({np.datetime64(t0, 's')}, +{nsteps}x{dt:g} s] "
                             f"outside the precomputed period [{self.start}, {self.end}]")
         lo = np.searchsorted(self.pass_sec, w0, side='right')
         hi = np.searchsorted(self.pass_sec, w1, side='right')
@@ -179,8 +177,16 @@ class RetrievalSimulator:
         inv[positions] = np.arange(npos)
         pp = inv[self.pass_pos[lo:hi]]
         keep = pp >= 0
-        p = pp[keep]
-        tsec = self.pass_sec[lo:hi][keep]
+        return positions, nsteps, dt, pp[keep], self.pass_sec[lo:hi][keep]
+
+    def sample(self, positions, t0, dt, nsteps, snapshots) -> ObsTable:
+        """Retrievals at the run-column ``positions`` (indices into ``column``) whose overpass time t satisfies
+        t0 < t <= t0 + nsteps dt (dt in s), from the truth ``snapshots`` (see :meth:`_check_snapshots`: state at
+        the END of each step, arrays over ``positions`` in the given order). Rows sorted by time then column."""
+        spec = self.spec
+        positions, nsteps, dt, p, tsec = self._window_passes(positions, t0, dt, nsteps)
+        npos = positions.size
+        snap = self._check_snapshots(snapshots, nsteps, npos)
         n = p.size
         times = _EPOCH + tsec.astype('timedelta64[s]')
         gcol = self.column[positions[p]]
@@ -285,24 +291,10 @@ class TbSimulator(RetrievalSimulator):
         """As :meth:`RetrievalSimulator.sample` (same snapshots), returning brightness temperatures (K)."""
         from . import tau_omega
 
-        positions = np.asarray(positions, dtype=np.int64).ravel()
+        positions, nsteps, dt, p, tsec = self._window_passes(positions, t0, dt, nsteps)
         npos = positions.size
-        nsteps, dt = int(nsteps), float(dt)
         snap = self._check_snapshots(snapshots, nsteps, npos)
         quantity = 'tb_' + self.pol
-        w0 = _seconds(t0)
-        w1 = w0 + int(round(nsteps * dt))
-        if w0 < _seconds(self.start) or w1 > _seconds(self.end):
-            raise UserError(f"TbSimulator.sample: window ({np.datetime64(t0, 's')}, +{nsteps}x{dt:g} s] outside "
-                            f"the precomputed period [{self.start}, {self.end}]")
-        lo = np.searchsorted(self.pass_sec, w0, side='right')
-        hi = np.searchsorted(self.pass_sec, w1, side='right')
-        inv = np.full(self.column.size, -1, dtype=np.int64)
-        inv[positions] = np.arange(npos)
-        pp = inv[self.pass_pos[lo:hi]]
-        keep = pp >= 0
-        p = pp[keep]
-        tsec = self.pass_sec[lo:hi][keep]
         if p.size == 0:
             return ObsTable.empty(self.name, quantity, self.spec.sensing_depth, source=self._source())
         times = _EPOCH + tsec.astype('timedelta64[s]')
