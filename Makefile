@@ -31,6 +31,9 @@ bench: setup
 	$(BIN)/python benchmarks/bench_core.py
 	$(BIN)/python benchmarks/bench_sekf.py
 	$(BIN)/python benchmarks/bench_image.py
+	$(BIN)/python benchmarks/bench_letkf.py
+	$(BIN)/python benchmarks/bench_tau_omega.py
+	$(BIN)/python benchmarks/bench_evaluation.py
 
 clean:
 	rm -rf build builddir $(VENV)/.colmda-installed

@@ -18,6 +18,14 @@ if ! command -v gfortran >/dev/null 2>&1; then
   fi
 fi
 
+# headless Chromium for the report test (tests/test_report.py opens the HTML report in a real browser and takes a
+# screenshot); only as root with apt-get, otherwise that test skips and says why
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  echo "setup: installing chromium (headless browser for the report test) from Debian's packages"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || echo "setup: chromium not installed"
+fi
+
 # NCO and CDO: the standard netCDF tools the output tests run (tests/test_cf.py; skipped with a reason when missing).
 # libudunits2 is what cfchecker's unit library loads.
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then

@@ -1,5 +1,5 @@
-"""Command line: ``colmda run | twin | skill | namelist | make-domain | summary | evaluate`` (also ``python -m
-colmda``).
+"""Command line: ``colmda run | twin | skill | namelist | make-domain | summary | evaluate | report`` (also
+``python -m colmda``).
 
 Exit status: 0 success, 2 user error (message on stderr, no traceback), 1 anything else (a bug: traceback).
 Under MPI, a failure on one rank aborts all ranks.
@@ -49,6 +49,13 @@ def _parser() -> argparse.ArgumentParser:
     k = sub.add_parser("skill", help="skill tables and figures of a finished twin matrix (RUNDIR/summary/)")
     k.add_argument("rundir", help="matrix run directory (holds matrix.json)")
     k.add_argument("--no-figures", action="store_true", help="tables only")
+
+    e = sub.add_parser("report", help="self-contained HTML evaluation report of a finished twin matrix (dR with "
+                       "bootstrap significance, coupling, IVd, TC, attribution; docs/evaluation.md)")
+    e.add_argument("rundir", help="matrix run directory (holds matrix.json)")
+    e.add_argument("--out", help="output file (default RUNDIR/evaluation/report.html)")
+    e.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    e.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and the random forest")
 
     n = sub.add_parser("namelist", help="list every namelist key with default, unit and meaning; with a file: "
                        "check it and print the resolved settings")
@@ -144,6 +151,15 @@ def _cmd_skill(a) -> int:
     return int(summary_main([a.rundir] + (["--no-figures"] if a.no_figures else [])) or 0)
 
 
+def _cmd_report(a) -> int:
+    from .evaluation.report import write_report
+
+    if a.n_boot < 100:
+        raise UserError(f"--n-boot {a.n_boot}: expected at least 100 resamples")
+    print(write_report(a.rundir, a.out, n_boot=a.n_boot, seed=a.seed))
+    return 0
+
+
 def _cmd_namelist(a) -> int:
     from . import config
 
@@ -226,7 +242,7 @@ def main(argv=None) -> int:
         parser.print_help()
         return USER_ERROR_EXIT
     cmd = {"run": _cmd_run, "twin": _cmd_twin, "skill": _cmd_skill, "namelist": _cmd_namelist,
-           "make-domain": _cmd_make_domain, "summary": _cmd_summary, "evaluate": _cmd_evaluate,
+           "make-domain": _cmd_make_domain, "summary": _cmd_summary, "evaluate": _cmd_evaluate, "report": _cmd_report,
            "ranks": _cmd_ranks}[a.command]
     comm = None
     if a.command in ("run", "twin"):

@@ -206,9 +206,10 @@ KEYS: tuple[Key, ...] = (
         "parameters are fitted against when bias_file does not exist yet"),
     Key(O, "bias_train_start", "date", "", "UTC", "start of the training period; '' = all of the reference run"),
     Key(O, "bias_train_end", "date", "", "UTC", "end of the training period (exclusive); '' = all"),
-    Key(O, "simulate", "str_list", [], "-", "twin experiments: sensors ('L', 'C', 'X') to simulate from this run "
-        "(the truth) into <run directory>/obs/<sensor>.nc", check=lambda v: None if set(v) <= {"L", "C", "X"}
-        and len(set(v)) == len(v) else "distinct names from 'L', 'C', 'X'"),
+    Key(O, "simulate", "str_list", [], "-", "twin experiments: sensors ('L', 'C', 'X'; 'TB' = SMAP-like H and V "
+        "brightness temperatures, obs/TbH.nc and obs/TbV.nc) to simulate from this run (the truth) into <run "
+        "directory>/obs/<sensor>.nc", check=lambda v: None if set(v) <= {"L", "C", "X", "TB"}
+        and len(set(v)) == len(v) else "distinct names from 'L', 'C', 'X', 'TB'"),
     Key(O, "sim_error_bare", "float_list", [], "m3 m-3", "simulated sensors L, C, X: random retrieval error std "
         "over bare soil; empty = the documented defaults (docs/observations.md)", lengths=(0, 3)),
     Key(O, "sim_error_slope", "float_list", [], "m3 m-3 per m2 m-2", "simulated sensors L, C, X: change of the "

@@ -175,13 +175,15 @@ def check_partial(rundir) -> None:
 
 def truth_settings(s: Settings, common: dict, directory) -> Settings:
     """The truth run of the matrix: the truth's weather realisation, no forcing errors, its own initial state
-    (&matrix truth_initial_restart, truth_init_saturation), simulating the L, C and X retrievals."""
+    (&matrix truth_initial_restart, truth_init_saturation), simulating the L, C and X retrievals (and SMAP-like Tb
+    when the namelist's &observations simulate lists 'TB')."""
     mx = s.matrix
     tsat = mx.truth_init_saturation or s.experiment.init_saturation
     start = {"initial_restart": mx.truth_initial_restart} if mx.truth_initial_restart else {}
     return derived(s, {**common, "experiment": {"name": "truth", "init_saturation": tsat, **start},
                        "forcing": {"seed": mx.truth_seed, "perturb": False, "precip_scale": 1.0},
-                       "observations": {"simulate": ["L", "C", "X"], "sensors": [], "error": []},
+                       "observations": {"simulate": ["L", "C", "X"] + (["TB"] if "TB" in s.observations.simulate
+                                                                       else []), "sensors": [], "error": []},
                        "output": {**common.get("output", {}), "directory": str(directory)}})
 
 
@@ -236,7 +238,7 @@ def run_twin(settings: Settings, *, comm=None, progress=True, namelist_path=None
     progress_note("truth")
 
     # 3. CTL
-    ctl = derived(s, {**common, "experiment": {"name": "CTL"},
+    ctl = derived(s, {**common, "experiment": {"name": "CTL"}, "observations": {"simulate": []},
                       "output": {**common["output"], "directory": str(root / "CTL")}})
     if comm.is_root:
         log.info("twin: CTL (weather seed %d, precipitation x %g) -> %s", s.forcing.seed, s.forcing.precip_scale,
@@ -268,7 +270,8 @@ def run_twin(settings: Settings, *, comm=None, progress=True, namelist_path=None
         if owns_b:
             a["background_error"] = bg
         es = derived(s, {**common, "experiment": {"name": name, **start_from}, "assimilation": a,
-                         "observations": {"directory": str(obs_dir), "sensors": list(sensors), "error": []},
+                         "observations": {"directory": str(obs_dir), "sensors": list(sensors), "error": [],
+                                          "simulate": []},
                          "output": {**common["output"], "directory": str(root / name)}})
         if comm.is_root:
             log.info("twin: %s (%s) -> %s", name, label, root / name)

@@ -36,6 +36,17 @@ Sources, per column of ``TABLE`` (Oleson et al. 2013 = CLM4.5 Technical Note, NC
 - ``smpso``, ``smpsc``: soil matric potential (mm) at which stomata start to close / are fully closed,
   CLM4.5 Table 8.1.
 - ``root_a``, ``root_b``: Zeng (2001) root distribution parameters (m-1), CLM4.5 Table 8.3. Bare soil has no roots.
+
+L-band microwave parameters of the tau-omega operator (:mod:`colmda.obs.tau_omega`), in ``MICROWAVE`` (not
+``TABLE``: the core never reads them). ``b`` (m2 kg-1) and ``omega`` (-) are the SMAP L2_SM_P single-channel
+values per IGBP class (O'Neill et al. 2021, SMAP L2/L3 Radiometer Soil Moisture ATBD, Table 3: forests b 0.10
+(evergreen) / 0.12 (deciduous), omega 0.05; shrubs 0.11, 0.05; grasses 0.10, 0.05; croplands 0.11, 0.05;
+barren 0, 0), mapped to our PFTs by growth form. ``vwc_stem`` (kg m-2) is the stem/trunk water the LAI does not
+carry, of the order of SMAP's stem factors times a typical maximum NDVI (O'Neill et al. 2021, section on VWC:
+forests 4-10, shrubs 2-3, grasses 0, crops ~1; forests thus get tau ~0.6-1.3, the range of
+SMAP's forest VOD); the leaf water is ``VWC_PER_LAI`` = 0.5 kg m-2 per unit LAI
+(Wigneron et al. 2007, L-MEB, herbaceous canopies). These are order-of-magnitude values for a twin, not a
+calibration (SMAP L4 calibrates its own against SMOS, De Lannoy et al. 2014).
 """
 
 from __future__ import annotations
@@ -153,6 +164,20 @@ _ROWS = [
 
 TABLE = np.array([[{"laimx": 0.0, **row}[name] for name, _, _ in COLUMNS] for row in _ROWS], dtype=float)
 TABLE.setflags(write=False)
+
+#: L-band tau-omega parameters per PFT (rows as TABLE): b (m2 kg-1), omega (-), vwc_stem (kg m-2); sources above
+MICROWAVE_COLUMNS = ("b", "omega", "vwc_stem")
+MICROWAVE = np.array([
+    (0.00, 0.00, 0.0),                                            # 0 bare soil
+    (0.10, 0.05, 6.0), (0.10, 0.05, 5.0), (0.12, 0.05, 4.0),      # 1-3 needleleaf trees
+    (0.10, 0.05, 10.0), (0.10, 0.05, 8.0),                        # 4-5 broadleaf evergreen trees
+    (0.12, 0.05, 7.0), (0.12, 0.05, 6.0), (0.12, 0.05, 4.0),      # 6-8 broadleaf deciduous trees
+    (0.11, 0.05, 3.0), (0.11, 0.05, 3.0), (0.11, 0.05, 2.0),      # 9-11 shrubs
+    (0.10, 0.05, 0.0), (0.10, 0.05, 0.0), (0.10, 0.05, 0.0),      # 12-14 grasses
+    (0.11, 0.05, 1.0),                                            # 15 crop (corn)
+])
+MICROWAVE.setflags(write=False)
+VWC_PER_LAI = 0.5  # kg m-2 of leaf water per m2 m-2 of LAI (Wigneron et al. 2007)
 
 ZLND = 0.01  # roughness length of bare soil (m), colm_const zlnd
 

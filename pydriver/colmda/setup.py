@@ -38,6 +38,7 @@ class RunInputs:
     t_clim: np.ndarray | None = None  # (ncol,) annual-mean air temperature (K), for the cold start
     area: np.ndarray | None = None  # (ncol,) land area of each column (m2), weights of the summary means
     pft: np.ndarray | None = None  # (ncol,) dominant PFT index (colmda.pft order), for vegetation-dependent rules
+    clay: np.ndarray | None = None  # (ncol,) clay mass fraction (1), for the tau-omega dielectric model
     domain: object = None  # the colmda.domain.Domain (spatially correlated perturbations need its grid)
     input_files: list = field(default_factory=list)  # [(role, path)] for the manifest
     checks: dict = field(default_factory=dict)  # input consistency notes (clipped records, nearest land) for the
@@ -276,7 +277,7 @@ def build_inputs(settings: Settings) -> RunInputs:
                      point_lat=point_lat, point_lon=point_lon, names=names,
                      t_clim=np.asarray(cp.tair_clim).mean(axis=0), area=area, input_files=files, domain=d,
                      checks=checks,
-                     pft=np.asarray(cp.pft, dtype=np.int64))
+                     pft=np.asarray(cp.pft, dtype=np.int64), clay=np.asarray(cp.clay, dtype=np.float64))
 
 
 def perturbation_settings(settings: Settings):

@@ -44,8 +44,10 @@ FLAG_RANGE = 8              # retrieval outside [0, porosity] (or [0, 1] saturat
 FLAG_NAMES = {FLAG_FROZEN: 'frozen', FLAG_SNOW: 'snow', FLAG_DENSE_VEGETATION: 'dense_vegetation',
               FLAG_RANGE: 'range_clipped'}
 
-#: product quantities and their units
-QUANTITIES = {'volumetric': 'm3 m-3', 'saturation': '1'}
+#: product quantities and their units (tb_h / tb_v: L-band brightness temperature, H / V polarisation, K; written
+#: by the twin's Tb simulator, colmda.obs.simulate.TbSimulator; sensing_depth is then the soil layer it sees)
+QUANTITIES = {'volumetric': 'm3 m-3', 'saturation': '1', 'tb_h': 'K', 'tb_v': 'K'}
+TB_QUANTITIES = ('tb_h', 'tb_v')
 TIME_UNITS = 'seconds since 1970-01-01 00:00:00'
 _EPOCH = np.datetime64('1970-01-01T00:00:00', 's')
 
@@ -94,6 +96,9 @@ class ObsTable:
 
     def volumetric(self) -> tuple[np.ndarray, np.ndarray]:
         """(value, error) in m3 m-3: saturation products are multiplied by their ``porosity``."""
+        if self.quantity in TB_QUANTITIES:
+            raise UserError(f"ObsTable {self.sensor}: quantity '{self.quantity}' is a brightness temperature (K), "
+                            "not soil moisture; it needs the tau-omega operator (colmda.obs.tau_omega)")
         if self.quantity == 'volumetric':
             return self.value.copy(), self.error.copy()
         if np.any(~np.isfinite(self.porosity)):
@@ -166,6 +171,9 @@ _VAR_ATTRS = {
 
 
 def _value_attrs(quantity):
+    if quantity in TB_QUANTITIES:
+        return dict(standard_name='brightness_temperature', units='K',
+                    long_name=f'L-band brightness temperature, {quantity[-1].upper()} polarisation')
     if quantity == 'volumetric':
         return dict(standard_name='volume_fraction_of_condensed_water_in_soil',
                     long_name='retrieved volumetric soil water content of the sensed layer', units='m3 m-3')
@@ -202,7 +210,8 @@ def write_obs(path, table: ObsTable) -> Path:
             from ..output import global_attributes
 
             now = _dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
-            attrs = global_attributes(f'soil moisture retrievals, sensor {table.sensor}', featureType='point',
+            kind = 'brightness temperatures' if table.quantity in TB_QUANTITIES else 'soil moisture retrievals'
+            attrs = global_attributes(f'{kind}, sensor {table.sensor}', featureType='point',
                                       sensor=table.sensor, quantity=table.quantity,
                                       sensing_depth=np.float64(table.sensing_depth), sensing_depth_units='m')
             attrs['source'] = table.source
@@ -264,6 +273,9 @@ def read_obs(path) -> ObsTable:
                            where=f"{path}: variable 'time'")
             out[name] = a
         sd = float(nc.getncattr('sensing_depth'))
+        if quantity in TB_QUANTITIES:
+            from .tau_omega import check_tb
+            check_tb(out['value'], f"{path}: variable 'value'")
         return ObsTable(str(nc.getncattr('sensor')), quantity, sd,
                         source=str(getattr(nc, 'source', 'unknown')), history=str(getattr(nc, 'history', '')),
                         **out)

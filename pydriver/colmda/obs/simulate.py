@@ -23,7 +23,8 @@ from .format import (FLAG_DENSE_VEGETATION, FLAG_FROZEN, FLAG_RANGE, FLAG_SNOW, 
 from .orbits import overpass_details
 from .sensors import SensorSpec, validate_spec
 
-__all__ = ['RetrievalSimulator', 'keyed_ar1', 'retrieval_error_std', 'excursion_ramp', 'T_FREEZE']
+__all__ = ['RetrievalSimulator', 'TbSimulator', 'TB_NEDT', 'TB_REPR_STD', 'keyed_ar1', 'retrieval_error_std',
+           'excursion_ramp', 'T_FREEZE']
 
 T_FREEZE = TFRZ  # K, the core's freezing point (colmda.constants)
 _EPOCH = np.datetime64('1970-01-01T00:00:00', 's')
@@ -32,6 +33,7 @@ _EPOCH = np.datetime64('1970-01-01T00:00:00', 's')
 STREAM_RANDOM = 201          # white retrieval + representativeness error
 STREAM_EXCURSION = 202       # X-band slow excursions
 STREAM_POROSITY = 203        # external porosity of saturation products
+STREAM_TB = 204              # brightness temperature NEDT + representativeness error
 _SENSOR_KEY = {'L': 1, 'C': 2, 'X': 3}
 
 
@@ -153,23 +155,21 @@ class RetrievalSimulator:
             out[k] = a
         return out
 
-    def sample(self, positions, t0, dt, nsteps, snapshots) -> ObsTable:
-        """Retrievals at the run-column ``positions`` (indices into ``column``) whose overpass time t satisfies
-        t0 < t <= t0 + nsteps dt (dt in s), from the truth ``snapshots`` (see :meth:`_check_snapshots`: state at
-        the END of each step, arrays over ``positions`` in the given order). Rows sorted by time then column."""
-        spec = self.spec
+    def _window_passes(self, positions, t0, dt, nsteps):
+        """Checked ``positions`` and the overpasses in the window t0 < t <= t0 + nsteps dt at them: (positions,
+        nsteps, dt, p = index into ``positions`` of each overpass, tsec = its time in s since 1970), time order."""
+        who = f"{type(self).__name__}.sample"
         positions = np.asarray(positions, dtype=np.int64).ravel()
         npos = positions.size
         if npos and (positions.min() < 0 or positions.max() >= self.column.size):
-            raise UserError(f"RetrievalSimulator.sample: positions must lie in 0..{self.column.size - 1}")
+            raise UserError(f"{who}: positions must lie in 0..{self.column.size - 1}")
         if np.unique(positions).size != npos:
-            raise UserError("RetrievalSimulator.sample: positions must be unique")
+            raise UserError(f"{who}: positions must be unique")
         nsteps, dt = int(nsteps), float(dt)
-        snap = self._check_snapshots(snapshots, nsteps, npos)
         w0 = _seconds(t0)
         w1 = w0 + int(round(nsteps * dt))
         if w0 < _seconds(self.start) or w1 > _seconds(self.end):
-            raise UserError(f"RetrievalSimulator.sample: window ({np.datetime64(t0, 's')}, +{nsteps}x{dt:g} s] "
+            raise UserError(f"{who}: window ({np.datetime64(t0, 's')}, +{nsteps}x{dt:g} s] "
                             f"outside the precomputed period [{self.start}, {self.end}]")
         lo = np.searchsorted(self.pass_sec, w0, side='right')
         hi = np.searchsorted(self.pass_sec, w1, side='right')
@@ -177,8 +177,16 @@ class RetrievalSimulator:
         inv[positions] = np.arange(npos)
         pp = inv[self.pass_pos[lo:hi]]
         keep = pp >= 0
-        p = pp[keep]
-        tsec = self.pass_sec[lo:hi][keep]
+        return positions, nsteps, dt, pp[keep], self.pass_sec[lo:hi][keep]
+
+    def sample(self, positions, t0, dt, nsteps, snapshots) -> ObsTable:
+        """Retrievals at the run-column ``positions`` (indices into ``column``) whose overpass time t satisfies
+        t0 < t <= t0 + nsteps dt (dt in s), from the truth ``snapshots`` (see :meth:`_check_snapshots`: state at
+        the END of each step, arrays over ``positions`` in the given order). Rows sorted by time then column."""
+        spec = self.spec
+        positions, nsteps, dt, p, tsec = self._window_passes(positions, t0, dt, nsteps)
+        npos = positions.size
+        snap = self._check_snapshots(snapshots, nsteps, npos)
         n = p.size
         times = _EPOCH + tsec.astype('timedelta64[s]')
         gcol = self.column[positions[p]]
@@ -237,3 +245,95 @@ class RetrievalSimulator:
                          lat=self.lat[positions[p]], lon=self.lon[positions[p]], value=value, error=error,
                          porosity=porosity, quality=quality, source=spec.source)
         return table.sorted()
+
+
+TB_NEDT = 1.1            # K, SMAP radiometer noise-equivalent delta T at 36 km (Piepmeier et al. 2017, IEEE TGRS 55)
+TB_REPR_STD = 3.8        # K, footprint-to-cell representativeness + RTM error; sqrt(NEDT^2 + repr^2) ~ 4 K, the
+                         # Tb observation error std of SMAP L4 (Reichle et al. 2017, J. Hydrometeor. 18)
+TB_DENSE_VWC = 5.0       # kg m-2, vegetation water content above which SMAP flags retrieval quality
+
+
+class TbSimulator(RetrievalSimulator):
+    """SMAP-like L-band brightness temperatures (one polarisation, 'h' or 'v') from the truth.
+
+    Same orbit and swath as the ``L`` sensor (``spec``), so the same overpasses as the L retrievals; one value per
+    model column per overpass (the column stands for the 36 km footprint; the footprint-to-cell mismatch is the
+    representativeness error). Truth Tb = :func:`colmda.obs.tau_omega.brightness_temperature` of the liquid water
+    of the sensed layers (sensing weights of ``spec.sensing_depth``), the Choudhury effective temperature of the
+    layer temperatures, LAI, PFT and clay; plus keyed white noise of std sqrt(nedt^2 + repr_std^2) (K).
+    Frozen soil or snow: value NaN and the FROZEN/SNOW bits (not modelled by the operator); VWC > 5 kg m-2: the
+    DENSE_VEGETATION bit (value kept). Written as quantity 'tb_h' / 'tb_v' (K)."""
+
+    def __init__(self, spec, column, lat, lon, dz_soil, start, end, seed, *, polarisation, pft, clay,
+                 nedt=TB_NEDT, repr_std=TB_REPR_STD, params=None):
+        from ..core import soil_nodes
+        from . import tau_omega
+
+        super().__init__(spec, column, lat, lon, dz_soil, start, end, seed)
+        if polarisation not in ('h', 'v'):
+            raise UserError(f"TbSimulator: polarisation = {polarisation!r}, expected 'h' or 'v'")
+        n = self.column.size
+        if pft is None or np.size(pft) != n:
+            raise UserError(f"TbSimulator: pft missing or not one value per column ({n} expected)")
+        if clay is None or np.size(clay) != n or not np.all(np.isfinite(clay)):
+            raise UserError(f"TbSimulator: clay fraction missing (None, NaN or not {n} values); the dielectric "
+                            "model needs it")
+        self.pol = polarisation
+        self.name = 'Tb' + polarisation.upper()
+        self.skey = _sensor_key(self.name)
+        self.pft = np.asarray(pft, dtype=np.int64).ravel()
+        self.clay = np.asarray(clay, dtype=np.float64).ravel()
+        self.nedt, self.repr_std = float(nedt), float(repr_std)
+        self.params = params or tau_omega.TauOmegaParams()
+        self.t_weights = tau_omega.temperature_weights(soil_nodes(self.dz_soil))
+
+    def sample(self, positions, t0, dt, nsteps, snapshots) -> ObsTable:
+        """As :meth:`RetrievalSimulator.sample` (same snapshots), returning brightness temperatures (K)."""
+        from . import tau_omega
+
+        positions, nsteps, dt, p, tsec = self._window_passes(positions, t0, dt, nsteps)
+        npos = positions.size
+        snap = self._check_snapshots(snapshots, nsteps, npos)
+        quantity = 'tb_' + self.pol
+        if p.size == 0:
+            return ObsTable.empty(self.name, quantity, self.spec.sensing_depth, source=self._source())
+        times = _EPOCH + tsec.astype('timedelta64[s]')
+        run_pos = positions[p]
+        gcol = self.column[run_pos]
+        k = operators.step_index(times, np.datetime64(t0, 's'), dt, nsteps)
+        nw, w = self.nw, self.weights
+        ice = snap['theta_ice'][k, :nw, p]
+        liquid = np.clip(snap['theta'][k, :nw, p] - ice, 0.0, None)
+        theta_s = _wsum(w, liquid)
+        nz = int(np.flatnonzero(self.t_weights).max()) + 1
+        t_eff = _wsum(self.t_weights[:nz], snap['t_soil'][k, :nz, p])
+        lai = snap['lai'][p]
+        out = tau_omega.brightness_temperature(theta_s, t_eff, lai, self.pft[run_pos], self.clay[run_pos],
+                                               params=self.params)
+        truth = out['tb_' + self.pol]
+        tau_omega.check_tb(truth, f"TbSimulator {self.name}: simulated truth Tb (check the soil temperatures, K)")
+        sig = math.hypot(self.nedt, self.repr_std)
+        value = truth + sig * keyed_normal(self.seed, STREAM_TB, self.skey, gcol, tsec)
+        frozen, snow = tau_omega.qc_flags(snap['t_soil'][k, 0, p], np.max(ice[:, w >= 0.01], axis=1),
+                                          snap['swe'][k, p], self.spec.ice_threshold, self.spec.swe_threshold)
+        quality = np.zeros(p.size, dtype=np.int32)
+        quality[frozen] |= FLAG_FROZEN
+        quality[snow] |= FLAG_SNOW
+        quality[out['tau'] / self.pft_b(run_pos) > TB_DENSE_VWC] |= FLAG_DENSE_VEGETATION
+        value[frozen | snow] = np.nan
+        table = ObsTable(self.name, quantity, self.spec.sensing_depth, time=times, column=gcol,
+                         lat=self.lat[run_pos], lon=self.lon[run_pos], value=value, error=np.full(p.size, sig),
+                         porosity=np.full(p.size, np.nan), quality=quality, source=self._source())
+        return table.sorted()
+
+    def pft_b(self, run_pos):
+        """b (m2 kg-1) of the columns' PFTs, bare soil set to inf (VWC = tau / b = 0 there)."""
+        from ..pft import MICROWAVE
+
+        b = MICROWAVE[self.pft[run_pos], 0]
+        return np.where(b > 0, b, np.inf)
+
+    def _source(self):
+        return (f"colmda OSSE: simulated SMAP-like L-band Tb ({self.pol.upper()} pol., "
+                f"{self.params.incidence_deg:g} deg, {self.params.dielectric}) with NEDT {self.nedt} K and "
+                f"representativeness error {self.repr_std} K")

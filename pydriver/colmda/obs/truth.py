@@ -57,7 +57,15 @@ class TruthObserver:
         end = settings.end
         self.sims = {name: RetrievalSimulator(specs[name], inputs.column, inputs.lat, inputs.lon, self.dz,
                                               settings.start, end, settings.experiment.seed)
-                     for name in settings.observations.simulate}
+                     for name in settings.observations.simulate if name != "TB"}
+        if "TB" in settings.observations.simulate:  # SMAP-like H and V Tb on the L sensor's overpasses
+            from .simulate import TbSimulator
+
+            for pol in ("h", "v"):
+                sim = TbSimulator(specs["L"], inputs.column, inputs.lat, inputs.lon, self.dz, settings.start, end,
+                                  settings.experiment.seed, polarisation=pol, pft=inputs.pft,
+                                  clay=getattr(inputs, "clay", None))
+                self.sims[sim.name] = sim
         self.pending = {name: [] for name in self.sims}
         if comm.is_root:
             self.parts.mkdir(parents=True, exist_ok=True)
@@ -125,11 +133,14 @@ class TruthObserver:
         for name, sim in self.sims.items():
             parts = sorted((k, p) for p, n, k in self._existing() if n == name)
             tables = [read_obs(p) for _, p in parts]
+            quantity = "tb_" + sim.pol if hasattr(sim, "pol") else sim.spec.quantity
             table = (ObsTable.concatenate(tables).sorted() if tables else
-                     ObsTable.empty(sim.spec.name, sim.spec.quantity, sim.spec.sensing_depth))
+                     ObsTable.empty(getattr(sim, "name", sim.spec.name), quantity, sim.spec.sensing_depth))
             path = self.dir / f"{name}.nc"
             write_obs(path, table)
             for _, p in parts:
                 p.unlink()
             out[name] = {"file": str(path), "retrievals": int(len(table))}
+            if table.quantity.startswith("tb_"):
+                out[name]["quantity"] = table.quantity
         return out
