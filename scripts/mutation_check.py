@@ -52,10 +52,12 @@ class Mutation:
 
 MUTATIONS: list[Mutation] = [
     # ---- the eight survivors of issue 16
-    Mutation("sekf-sign-of-increment", "sign", "pydriver/colmda/assim/hooks.py",
-             "new.wliq_soisno[s:s + n, sub] += (inc", "new.wliq_soisno[s:s + n, sub] -= (inc",
-             "every analysis pushes soil moisture away from the observations",
-             ("tests/test_analysis_state.py", "tests/test_sekf_run.py")),
+    Mutation("sekf-sign-of-increment", "sign", "pydriver/colmda/assim/consistency.py",
+             "updated = state.wliq_soisno[s:s + nl, columns] + inc",
+             "updated = state.wliq_soisno[s:s + nl, columns] - inc",
+             "every analysis pushes soil moisture away from the observations (the increments of every method "
+             "reach the state through the consistency layer)",
+             ("tests/test_analysis_state.py", "tests/test_sekf_run.py", "tests/test_consistency.py")),
     Mutation("layer-operator-off-by-one", "wrong layer", "pydriver/colmda/assim/hooks.py",
              "w[k, a.obs_layer - 1] = 1.0", "w[k, a.obs_layer] = 1.0",
              "obs_layer = 2 compares retrievals with layer 3", ("tests/test_analysis_state.py",)),
@@ -114,9 +116,9 @@ MUTATIONS: list[Mutation] = [
              "w = np.exp(-z[:-1] / sensing_depth) - np.exp(-z[1:] / sensing_depth)",
              "w = (np.exp(-z[:-1] / sensing_depth) - np.exp(-z[1:] / sensing_depth))[::-1]",
              "sensing-depth weights applied bottom-up", ("tests/test_obs.py", "tests/test_sekf_run.py")),
-    Mutation("frozen-layers-updated", "sign", "pydriver/colmda/assim/sekf.py",
+    Mutation("frozen-layers-updated", "sign", "pydriver/colmda/assim/consistency.py",
              "return np.where(frozen, 0.0, inc)", "return np.where(frozen, inc, 0.0)",
-             "frozen layers analysed, unfrozen ones left alone", ("tests/test_sekf.py",)),
+             "frozen layers analysed, unfrozen ones left alone", ("tests/test_sekf.py", "tests/test_consistency.py")),
     # ---- physics
     Mutation("richards-top-flux-reversed", "sign", "fortran/colm_soilwater.f90",
              "      g = (hb - h(1)) * rdist(0) + 1.0_r8", "      g = (h(1) - hb) * rdist(0) + 1.0_r8",

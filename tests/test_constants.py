@@ -29,11 +29,15 @@ def test_python_constants_match_fortran_module(repo_root):
 
 
 def test_python_freezing_decisions_use_the_core_freezing_point():
-    """The analyses' QC and frozen-layer rule (SEKF and curvelet image analysis: frozen layers are not updated) and
-    the retrieval simulator's frozen flag use the core's freezing point."""
-    from colmda.assim import hooks, image
+    """The analyses' QC (SEKF) and the frozen-layer rule of every method (the consistency layer the increments of
+    the SEKF, the image analysis and any other method go through: frozen layers are not updated) and the retrieval
+    simulator's frozen flag use the core's freezing point."""
+    import inspect
+
+    from colmda.assim import consistency, hooks
     from colmda.obs import simulate
 
     assert hooks.TFRZ == C.TFRZ
-    assert image.TFRZ == C.TFRZ
+    assert inspect.signature(consistency.apply_increment).parameters["freezing_point"].default == C.TFRZ
+    assert inspect.signature(consistency.violations).parameters["freezing_point"].default == C.TFRZ
     assert simulate.T_FREEZE == C.TFRZ

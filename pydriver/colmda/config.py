@@ -20,144 +20,32 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from .assim.sekf import SEED_PERTURBATIONS
+from . import matrix_keys
+from .assim import base as methods
+from .assim.rules import check_rule
 from .errors import UserError, suggestion
-
-# ---------------------------------------------------------------------------------------------------------------
-# value parsers shared with the rest of the driver
-
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|min|h|d)\s*$")
-_DURATION_SECONDS = {"s": 1, "min": 60, "h": 3600, "d": 86400}
-_PERIOD = re.compile(r"^\s*(\d+)\s*(d|mo|y)\s*$")
-
-
-def parse_date(text: str) -> _dt.datetime:
-    """'YYYY-MM-DD', 'YYYY-MM-DDTHH:MM' or 'YYYY-MM-DD HH:MM:SS' (UTC, no zone) -> naive datetime."""
-    t = str(text).strip()
-    if not re.match(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2})?)?$", t):
-        raise ValueError(t)
-    return _dt.datetime.fromisoformat(t.replace(" ", "T"))
-
-
-def format_date(d: _dt.datetime) -> str:
-    return d.strftime("%Y-%m-%dT%H:%M:%S")
-
-
-def duration_seconds(text: str) -> int:
-    """'30min', '3h', '1d', '1800s' -> seconds."""
-    m = _DURATION.match(str(text))
-    if not m or int(m.group(1)) <= 0:
-        raise ValueError(text)
-    return int(m.group(1)) * _DURATION_SECONDS[m.group(2)]
-
-
-def parse_period(text: str) -> tuple[int, str]:
-    """History file period: 'Nd' (N days), '1mo' (calendar month) or '1y' (calendar year) -> (N, unit)."""
-    m = _PERIOD.match(str(text))
-    if not m or int(m.group(1)) <= 0 or (m.group(2) in ("mo", "y") and int(m.group(1)) != 1):
-        raise ValueError(text)
-    return int(m.group(1)), m.group(2)
-
+from .keys import Key, check_box
+from .keys import namelist_literal as _nml_literal
+from .keys import where as _where
+from .timeutil import duration_seconds, format_date, parse_date, parse_period  # noqa: F401 (re-exported)
 
 # ---------------------------------------------------------------------------------------------------------------
 # the table
 
 
-@dataclass(frozen=True)
-class Key:
-    """One namelist key. ``kind`` is one of str, int, float, bool, date, duration, frequency, period, path,
-    float_list, str_list. ``allowed`` is the human-readable range shown in the docs; ``check`` returns an
-    error text ('expected ...') or None."""
-
-    group: str
-    name: str
-    kind: str
-    default: Any
-    unit: str
-    meaning: str
-    allowed: str = ""
-    choices: tuple = ()
-    lo: float | None = None
-    hi: float | None = None
-    lo_open: bool = False
-    lengths: tuple = ()
-    reserved: bool = False
-    check: Callable[[Any], str | None] | None = None
-    paths: bool = False  # a str_list of file paths (resolved like 'path' keys)
-
-    @property
-    def python_type(self):
-        return {"str": str, "int": int, "float": float, "bool": bool, "date": object, "duration": str,
-                "frequency": str, "period": str, "path": str, "float_list": list, "str_list": list}[self.kind]
-
-    def allowed_text(self) -> str:
-        if self.allowed:
-            return self.allowed
-        if self.choices:
-            return ", ".join(repr(c) for c in self.choices)
-        if self.lo is not None or self.hi is not None:
-            lo = "-inf" if self.lo is None else _fmt(self.lo)
-            hi = "inf" if self.hi is None else _fmt(self.hi)
-            return f"{'(' if self.lo_open else '['}{lo}, {hi}]"
-        return {"bool": ".true. / .false.", "date": "YYYY-MM-DD[THH:MM]", "path": "file path",
-                "duration": "N s|min|h|d", "str": "text"}.get(self.kind, "")
-
-    def default_text(self) -> str:
-        return _nml_literal(self.default)
-
-
-def _fmt(x) -> str:
-    return f"{x:g}" if isinstance(x, float) else str(x)
-
-
-def _nml_literal(v) -> str:
-    if isinstance(v, bool):
-        return ".true." if v else ".false."
-    if isinstance(v, str):
-        return "'" + v.replace("'", "''") + "'"
-    if isinstance(v, float):
-        return repr(v)
-    if isinstance(v, (list, tuple)):
-        return ", ".join(_nml_literal(x) for x in v) if v else "(empty)"
-    if isinstance(v, _dt.datetime):
-        return "'" + format_date(v) + "'"
-    return str(v)
+def _check_method(v: str):
+    names = methods.names()
+    return None if v in names else f"one of {', '.join(repr(n) for n in names)} (the registered methods)"
 
 
 def _check_name(v: str):
     if len(v) > 100:  # file names are '<name>_<seq>_<label>.nc': keep them well below the 255-byte limit
         return f"at most 100 characters (got {len(v)})"
     return None if re.match(r"^[A-Za-z0-9_.-]+$", v) else "letters, digits, '_', '.', '-' only"
-
-
-def _check_rule(v: list):
-    from .assim.rules import parse_rule
-
-    try:
-        parse_rule(v)
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
-def _check_matrix(v: list):
-    from .matrix import EXPERIMENTS
-
-    bad = [x for x in v if x not in EXPERIMENTS]
-    return f"names from {', '.join(EXPERIMENTS)}; unknown '{bad[0]}'" if bad else None
-
-
-def _check_box(v: list):
-    s, n, w, e = v
-    if not (-90 <= s < n <= 90):
-        return "south < north, both in [-90, 90] degrees_north"
-    if not (-180 <= w <= 360 and -180 <= e <= 360):
-        return "west and east in [-180, 360] degrees_east"
-    return None
 
 
 def _check_lats(v: list):
@@ -199,8 +87,6 @@ def _check_frequency(v: str):
     return None
 
 
-X = "matrix"
-IM = "image"
 E, D, F, M, O, A, OUT, P = ("experiment", "domain", "forcing", "model", "observations", "assimilation", "output",
                             "parallel")
 
@@ -235,7 +121,8 @@ KEYS: tuple[Key, ...] = (
     Key(D, "file", "path", "", "-", "domain file (netCDF, format in docs/domain.md); '' = the embedded default "
         "global domain"),
     Key(D, "box", "float_list", [], "degrees", "lat-lon box to run: south, north, west, east; empty = whole "
-        "domain; west > east wraps around in longitude (170, -170 crosses the date line)", lengths=(0, 4), check=lambda v: _check_box(v) if v else None,
+        "domain; west > east wraps around in longitude (170, -170 crosses the date line)", lengths=(0, 4),
+        check=lambda v: check_box(v) if v else None,
         allowed="empty or 4 values"),
     Key(D, "point_lat", "float_list", [], "degrees_north", "latitudes of single points to run (nearest land "
         "column of the domain); same length as point_lon", check=_check_lats, allowed="[-90, 90] each"),
@@ -336,29 +223,14 @@ KEYS: tuple[Key, ...] = (
     Key(O, "sim_excursion", "float_list", [], "m3 m-3", "simulated sensors L, C, X: amplitude of the slow "
         "spurious excursions in dense canopies; empty = defaults (only X has them)", lengths=(0, 3)),
     # ---- &assimilation
-    Key(A, "method", "str", "none", "-", "analysis method: 'none' = control run (the analysis step is the "
-        "identity); 'sekf' = point-wise simplified extended Kalman filter (docs/assimilation.md); 'image' = "
-        "curvelet-space EnKF-like analysis of a gridded field (&image, docs/image.md)", choices=("none", "sekf", "image")),
+    Key(A, "method", "str", "none", "-", "analysis method, one of the registered methods (colmda.assim.base; "
+        "docs/architecture.md): " + "; ".join(f"'{n}' = {m.summary}" for n, m in methods.registry().items()),
+        allowed=", ".join(repr(n) for n in methods.names()), check=lambda v: _check_method(v)),
     Key(A, "window_hours", "float", 24.0, "h", "length of a forecast window = one assimilation cycle; the driver "
         "forecasts, analyses and writes output once per window (also in control runs)", lo=0.0, lo_open=True,
         hi=8784.0),
     Key(A, "end", "date", "", "UTC", "last analysis time; later windows are a free forecast; '' = the "
         "experiment end"),
-    Key(A, "control_layers", "int", 7, "-", "SEKF control vector: soil moisture of this many top layers", lo=1,
-        hi=10),
-    Key(A, "perturbation", "float_list", list(SEED_PERTURBATIONS), "m3 m-3", "SEKF finite-difference "
-        "perturbation of each controlled layer (seed 000: 0.001, 0.0001, 0.0001, 0.0001, 0.0005, 0.001, 0.0005)",
-        check=lambda v: None if v and all(0 < x < 0.1 for x in v) else "values in (0, 0.1)"),
-    Key(A, "two_sided", "bool", False, "-", "SEKF: centred differences (+dx and -dx runs, twice the cost) and "
-        "a linearity diagnostic"),
-    Key(A, "propagation", "str", "tangent_linear", "-", "how the window-start increment reaches the analysis time "
-        "(window end): 'tangent_linear' = through the Jacobian of the end state from the perturbed runs (the exact "
-        "Kalman update for a linear model); 'persistence' = unchanged (M = I, as if B were the error at the window "
-        "end: keeps the increments larger where model error makes the background worse than B says)",
-        choices=("tangent_linear", "persistence")),
-    Key(A, "background_error", "float_list", [0.01], "m3 m-3", "B: background error standard deviation of "
-        "each controlled layer (static, diagonal; one value = all layers; ECMWF uses about 0.01)",
-        check=lambda v: None if v and all(x > 0 for x in v) else "positive values"),
     Key(A, "obs_operator", "str", "layer", "-", "model equivalent of a retrieval: 'layer' = volumetric soil "
         "moisture of layer obs_layer (seed 000, after Albergel et al. 2017); 'sensing_depth' = exponential "
         "weighting over the sensor's sensing depth", choices=("layer", "sensing_depth")),
@@ -366,7 +238,7 @@ KEYS: tuple[Key, ...] = (
     Key(A, "vegetation_rule", "str_list", [], "-", "sensor x vegetation table: entries 'SENSOR:CLASS:ACTION' with "
         "CLASS a vegetation class (bare, dense, shrub, grass, crop, all) or a PFT index 0-15 and ACTION 'use', "
         "'exclude' or an error multiplier; later entries override earlier ones; empty = every sensor "
-        "everywhere (seed 000 NEW rule: 'X:dense:exclude')", check=lambda v: _check_rule(v)),
+        "everywhere (seed 000 NEW rule: 'X:dense:exclude')", check=check_rule),
     Key(A, "gross_error", "float", 0.0, "-", "reject a retrieval whose innovation exceeds this many standard "
         "deviations of sqrt(HBH' + R); 0 = no check", lo=0.0),
     Key(A, "diagnostics", "bool", True, "-", "write the analysis diagnostics (innovations, Jacobians, gains, "
@@ -397,60 +269,19 @@ KEYS: tuple[Key, ...] = (
     Key(OUT, "restart_days", "float", 7.0, "d", "restart interval in days of model time (also at the end of the "
         "run and of every spin-up cycle); 0 = only at the end; must be a whole number of windows",
         lo=0.0),
-    # ---- &matrix (only `colmda twin`)
-    Key(X, "experiments", "str_list", ["CTL", "L_fc", "C_fc", "X_fc", "L", "C", "X", "LC", "LX", "CX", "LCX", "NEW"],
-        "-", "`colmda twin`: experiments of the seed 000 Table 1 matrix to run (CTL always runs): CTL; L_fc, C_fc, "
-        "X_fc (assimilation until forecast_start, then free forecast); L, C, X, LC, LX, CX, LCX (continuous); NEW "
-        "(L+C+X with new_rule)", check=lambda v: _check_matrix(v)),
-    Key(X, "forecast_start", "date", "", "UTC", "`colmda twin`: end of the assimilation phase of L_fc, C_fc, X_fc; "
-        "'' = the middle of the experiment (rounded to a window)"),
-    Key(X, "truth_seed", "int", 101, "-", "`colmda twin`: weather realisation of the truth run (the experiments "
-        "use &forcing seed, which must differ)", lo=0),
-    Key(X, "truth_init_saturation", "float", 0.0, "-", "`colmda twin`: cold-start soil saturation of the truth "
-        "run (different from &experiment init_saturation gives the model a wrong initial state, a classic twin "
-        "design); 0 = the same as the model", lo=0.0, hi=1.0),
-    Key(X, "truth_initial_restart", "path", "", "-", "`colmda twin`: the truth run starts from the state in this "
-        "restart file (its own spun-up state); '' = the same start as the model (&experiment initial_restart or "
-        "a cold start)"),
-    Key(X, "new_rule", "str_list", ["X:dense:exclude"], "-", "`colmda twin`: &assimilation vegetation_rule of the "
-        "NEW experiment (seed 000: no X-band over dense vegetation)", check=lambda v: _check_rule(v)),
-    Key(X, "errors_from_reference", "bool", True, "-", "`colmda twin`: set the SEKF background error of each "
-        "controlled layer to the RMSE of CTL against the reference field (as seed 000 does); .false. = "
-        "&assimilation background_error"),
-    Key(X, "insitu_stations", "int", 600, "-", "`colmda twin`: number of simulated in-situ stations (10 cm)",
-        lo=1, hi=100000),
-    Key(X, "insitu_box", "float_list", [], "degrees", "`colmda twin`: south, north, west, east of the in-situ "
-        "network; empty = all run columns", check=lambda v: _check_box(v) if v else None, lengths=(0, 4)),
-    # ---- &image (&assimilation method = 'image'; docs/image.md)
-    Key(IM, "file", "path", "", "-", "observed field: a netCDF file (time, lat, lon) in m3 m-3, or a directory of "
-        "GLDAS Noah native nc4 files; required for method = 'image'"),
-    Key(IM, "variable", "str", "", "-", "variable of the field; '' = 'SoilMoi0_10cm_inst' (GLDAS) or 'sm'"),
-    Key(IM, "regrid", "str", "none", "-", "field on another grid than the domain: 'bilinear' (NaN-aware), 'none' = "
-        "must be on the domain grid", choices=("none", "bilinear")),
-    Key(IM, "depth", "float_list", [0.0, 0.1], "m", "top and bottom of the soil the field is the mean of; the "
-        "increment goes to the layers by depth overlap", lengths=(2,), check=lambda v: None if 0 <= v[0] < v[1]
-        else "0 <= top < bottom"),
-    Key(IM, "hours", "float_list", [0.0, 6.0, 12.0, 18.0], "UTC", "analysis hours (window ends at these hours)",
-        check=lambda v: None if v and all(0 <= h < 24 for h in v) else "hours in [0, 24)"),
-    Key(IM, "nscales", "int", 4, "-", "curvelet scales (coarsest = isotropic low-pass)", lo=1, hi=10),
-    Key(IM, "wedges", "float_list", [4, 8, 8], "-", "orientations over [0, pi) of every scale after the coarsest "
-        "(nscales - 1 values, or one for all)", check=lambda v: None if v and all(x >= 1 and x == int(x) for x in v)
-        else "positive integers"),
-    Key(IM, "scale_weight", "float_list", [], "-", "gain factor of each scale (0 excludes it); empty = all 1",
-        check=lambda v: None if all(0 <= x <= 1 for x in v) else "values in [0, 1]"),
-    Key(IM, "members", "int", 50, "-", "perturbed members of the background and of the observed field", lo=2,
-        hi=1000),
-    Key(IM, "sigma_b", "float", 0.15, "m3 m-3", "background perturbation std (seed 003: 0.15)", lo=0.0, lo_open=True),
-    Key(IM, "sigma_o", "float", 0.1, "m3 m-3", "observed-field perturbation std (seed 003: 0.1)", lo=0.0),
-    Key(IM, "gap_sigma", "float", 1.0, "m3 m-3", "perturbation std in gaps of the observed field", lo=0.0),
-    Key(IM, "ocean", "str", "zero", "-", "ocean cells in the transform: 'zero' or 'nearest' (filled from the nearest "
-        "land cell); always unchanged by the analysis", choices=("zero", "nearest")),
     # ---- &parallel
     Key(P, "omp_threads", "int", 0, "-", "OpenMP threads of the core per rank (only with a core built with "
         "-Dopenmp=enabled); 0 = leave OMP_NUM_THREADS as it is", lo=0, hi=1024),
 )
 
-GROUPS = (E, D, F, M, O, A, OUT, P, X, IM)
+#: the keys of the run itself, then those the subsystems own: every registered analysis method's (its group
+#: may be a new one, e.g. &image, or &assimilation), and the twin matrix's
+BASE_KEYS = KEYS
+_METHOD_CLASSES = tuple(methods.registry().values())
+KEYS = BASE_KEYS + tuple(k for m in _METHOD_CLASSES for k in m.keys) + matrix_keys.KEYS
+X = matrix_keys.X
+BASE_GROUPS = (E, D, F, M, O, A, OUT, P)
+GROUPS = BASE_GROUPS + (X,) + tuple(dict.fromkeys(m.group for m in _METHOD_CLASSES if m.group not in BASE_GROUPS))
 GROUP_DOC = {
     E: "dates, time step, spin-up, seeds and initial state",
     D: "which columns to run",
@@ -460,9 +291,9 @@ GROUP_DOC = {
     A: "analysis method and cycling",
     OUT: "history output and restarts",
     P: "parallel execution (MPI ranks are chosen by mpiexec -n)",
-    X: "the twin-experiment matrix of `colmda twin` (ignored by `colmda run`)",
-    IM: "the curvelet image analysis (&assimilation method = 'image')",
 }
+GROUP_DOC.update({m.group: m.group_doc for m in _METHOD_CLASSES if m.group not in BASE_GROUPS})
+GROUP_DOC[X] = matrix_keys.GROUP_DOC
 KEYS_BY_GROUP = {g: {k.name: k for k in KEYS if k.group == g} for g in GROUPS}
 
 
@@ -486,21 +317,9 @@ def _field_for(k: Key):
 GROUP_CLASSES = {g: _group_class(g) for g in GROUPS}
 
 
-@dataclass(frozen=True)
-class Settings:
-    """All settings of a run: one frozen dataclass per namelist group, plus derived quantities."""
-
-    experiment: Any
-    domain: Any
-    forcing: Any
-    model: Any
-    observations: Any
-    assimilation: Any
-    output: Any
-    parallel: Any
-    matrix: Any = None
-    image: Any = None
-    source: str = "<defaults>"  # the namelist file (or '<defaults>')
+class _SettingsBase:
+    """All settings of a run: one frozen dataclass per namelist group (fields named after :data:`GROUPS`, built
+    from the key table), ``source`` (the namelist file or '<defaults>'), plus derived quantities."""
 
     # ---- derived, all checked by validate()
     @property
@@ -626,12 +445,15 @@ class Settings:
         return from_dict(raw, source=self.source)
 
 
+Settings = dataclasses.make_dataclass(
+    "Settings", [(g, Any, field(default=None)) for g in GROUPS] + [("source", str, field(default="<defaults>"))],
+    bases=(_SettingsBase,), frozen=True)
+Settings.__doc__ = _SettingsBase.__doc__
+Settings.__module__ = __name__
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # parsing
-
-
-def _where(src: str, group: str, key: str | None = None) -> str:
-    return f"{src}: &{group}" + (f" {key}" if key else "")
 
 
 def _convert(k: Key, value, src: str):
@@ -935,30 +757,7 @@ def validate(s: Settings) -> None:
             raise UserError(f"{_where(src, g, k)} = '{p}': file not found (a relative path in a namelist is "
                             f"relative to the namelist's directory, in --set to the current directory)")
     a, o = s.assimilation, s.observations
-    if a.method == "image":
-        im = s.image
-        if not im.file or not Path(im.file).exists():
-            raise UserError(f"{_where(src, IM, 'file')} = '{im.file}': expected an existing observed-field file or "
-                            f"GLDAS directory for &assimilation method = 'image'")
-        if len(im.wedges) not in (1, im.nscales - 1):
-            raise UserError(f"{_where(src, IM, 'wedges')}: {len(im.wedges)} value(s) for nscales = {im.nscales} "
-                            f"(expected {im.nscales - 1} or 1)")
-        sod = e.start.hour * 3600 + e.start.minute * 60
-        late = [h for h in im.hours if (h * 3600.0 - sod) % win]
-        if late:
-            raise UserError(f"{_where(src, IM, 'hours')}: {late[0]:g} UTC is not a window end with &assimilation "
-                            f"window_hours = {a.window_hours:g} (use window_hours = 6 for 00/06/12/18 UTC)")
-        if im.scale_weight and len(im.scale_weight) != im.nscales:
-            raise UserError(f"{_where(src, IM, 'scale_weight')}: {len(im.scale_weight)} value(s) for nscales = "
-                            f"{im.nscales}")
-    elif a.method != "none" and not o.products:
-        if not o.directory:
-            raise UserError(f"{_where(src, O, 'directory')}: required for &assimilation method = '{a.method}' (the "
-                            f"directory of the observation files)")
-        if not Path(o.directory).is_dir():
-            raise UserError(f"{_where(src, O, 'directory')} = '{o.directory}': directory not found")
-        if not o.sensors:
-            raise UserError(f"{_where(src, O, 'sensors')}: name at least one sensor file to assimilate")
+    methods.get(a.method, src).validate(s)  # the method's own checks
     if o.products or o.product_files:
         if not (len(o.products) == len(o.product_files) == len(o.sensors)):
             raise UserError(f"{_where(src, O, 'products')}: products ({len(o.products)}), product_files "
@@ -969,12 +768,6 @@ def validate(s: Settings) -> None:
                                 f"paths are relative to the current directory, {Path.cwd()})")
     if o.error and len(o.error) != len(o.sensors):
         raise UserError(f"{_where(src, O, 'error')}: {len(o.error)} value(s) for {len(o.sensors)} sensor(s)")
-    if len(a.perturbation) < a.control_layers:
-        raise UserError(f"{_where(src, A, 'perturbation')}: {len(a.perturbation)} value(s) for control_layers = "
-                        f"{a.control_layers}")
-    if len(a.background_error) not in (1, a.control_layers):
-        raise UserError(f"{_where(src, A, 'background_error')}: 1 or control_layers = {a.control_layers} values, "
-                        f"got {len(a.background_error)}")
     if a.end is not None:
         if not e.start < a.end <= e.end or (a.end - e.start).total_seconds() % win:
             raise UserError(f"{_where(src, A, 'end')} = '{format_date(a.end)}': expected a window end between "

@@ -9,8 +9,10 @@ Steps, all in one run directory (``&output directory``, default ``runs/<experime
 3. ``CTL/``: the model run: another weather realisation (``&forcing seed``) with the namelist's forcing errors
    (``&forcing precip_scale``, ``perturb``), after the namelist's spin-up. Its spun-up state is the initial
    state of every assimilation experiment.
-4. The SEKF experiments of ``&matrix experiments`` (same settings as CTL plus assimilation), each in its own
-   directory; B is the CTL-vs-reference RMSE per layer when ``&matrix errors_from_reference``.
+4. The assimilation experiments of ``&matrix experiments`` with the analysis method ``&matrix method`` (default
+   the SEKF; same settings as CTL plus assimilation), each in its own directory; for a method with a static
+   background error (``&assimilation background_error``: the SEKF) B is the CTL-vs-reference RMSE per layer when
+   ``&matrix errors_from_reference``.
 5. ``summary/``: skill tables and figures (:mod:`colmda.evaluation.summary`), and ``matrix.json``.
 
 The experiments run one after the other on all MPI ranks (each run distributes its columns).
@@ -32,26 +34,11 @@ from pathlib import Path
 import numpy as np
 
 from .config import Settings, format_date, from_dict
+from .assim import base as methods
 from .errors import UserError
+from .matrix_keys import EXPERIMENTS
 
 log = logging.getLogger("colmda")
-
-#: name -> (label, sensors, assimilation then forecast?, uses &matrix new_rule?)
-EXPERIMENTS = {
-    "CTL": ("CTL", (), False, False),
-    "L_fc": ("L (then forecast)", ("L",), True, False),
-    "C_fc": ("C (then forecast)", ("C",), True, False),
-    "X_fc": ("X (then forecast)", ("X",), True, False),
-    "L": ("L", ("L",), False, False),
-    "C": ("C", ("C",), False, False),
-    "X": ("X", ("X",), False, False),
-    "LC": ("L+C", ("L", "C"), False, False),
-    "LX": ("L+X", ("L", "X"), False, False),
-    "CX": ("C+X", ("C", "X"), False, False),
-    "LCX": ("L+C+X", ("L", "C", "X"), False, False),
-    "NEW": ("NEW", ("L", "C", "X"), False, True),
-}
-
 
 def derived(settings: Settings, changes: dict) -> Settings:
     """``settings`` with {group: {key: value}} changed (validated like a namelist)."""
@@ -260,9 +247,10 @@ def run_twin(settings: Settings, *, comm=None, progress=True, namelist_path=None
     init = _spinup_restart(root / "CTL", "CTL")
     start_from = {"initial_restart": str(init), "spinup_max_cycles": 0} if init else {}
 
-    # 4. B from CTL vs reference
-    bg = list(s.assimilation.background_error)
-    if mx.errors_from_reference:
+    # 4. B from CTL vs reference (for a method with a static background error: the SEKF)
+    owns_b = any(k.group == "assimilation" and k.name == "background_error" for k in methods.get(mx.method).keys)
+    bg = list(s.assimilation.background_error) if owns_b else None
+    if owns_b and mx.errors_from_reference:
         bg = None
         if comm.is_root:
             from .core import default_soil_thickness
@@ -277,9 +265,10 @@ def run_twin(settings: Settings, *, comm=None, progress=True, namelist_path=None
     # 5. assimilation experiments
     for name in names[1:]:
         label, sensors, two_phase, new_rule = EXPERIMENTS[name]
-        a = {"method": "sekf", "background_error": bg,
-             "end": format_date(fc) if two_phase else "",
+        a = {"method": mx.method, "end": format_date(fc) if two_phase else "",
              "vegetation_rule": list(mx.new_rule) if new_rule else list(s.assimilation.vegetation_rule)}
+        if owns_b:
+            a["background_error"] = bg
         es = derived(s, {**common, "experiment": {"name": name, **start_from}, "assimilation": a,
                          "observations": {"directory": str(obs_dir), "sensors": list(sensors), "error": [],
                                           "simulate": []},

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import UserError
+
 # environment variables set by MPI launchers (MPICH/Hydra, Open MPI, PMIx, Slurm's srun with PMI)
 _LAUNCHER_VARS = ("PMI_SIZE", "PMI_RANK", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS")
 
@@ -266,3 +268,27 @@ def launcher_rank() -> int:
             except ValueError:
                 return 0
     return 0
+
+
+def collective(comm, fn):
+    """Run ``fn`` on every rank; if it raises UserError on any rank, raise it on all (message of the first failing
+    rank), so that an MPI run stops cleanly instead of hanging. Other exceptions propagate on their rank after
+    the others have been told."""
+    err = None
+    crash = None
+    try:
+        result = fn()
+    except UserError as exc:
+        err, result = str(exc), None
+    except Exception as exc:  # noqa: BLE001 - re-raised below
+        crash, result = exc, None
+    flags = comm.allgather((err, crash is not None))
+    if crash is not None:
+        raise crash
+    for e, crashed in flags:
+        if e is not None:
+            raise UserError(e)
+    for r, (_, crashed) in enumerate(flags):
+        if crashed:
+            raise RuntimeError(f"rank {r} failed during set-up (see its error above)")
+    return result

@@ -1,23 +1,27 @@
-"""The cycle loop: spin-up, then forecast -> analysis -> output over the experiment windows.
+"""The cycle: spin-up, then for every experiment window forecast -> analysis -> consistency -> output -> restart.
 
-Order of one experiment window ``[t0, t1)`` (``&assimilation window_hours``):
+:func:`run` builds a :class:`Cycle` (this process's share of the columns, the analysis method, the output and
+restart machinery) and runs it:
 
-1. forcing for this rank's columns (keyed by global column and time, never by rank) and LAI/SAI interpolated
-   from the domain's monthly climatology at the window's mid-time;
-2. forecast: one :func:`colmda.core.advance` call over the window, diagnostics as means over each output
-   interval (or per step for instantaneous output);
-3. analysis: the hook of ``&assimilation method`` (``'none'``: identity); it receives an
-   :class:`AnalysisContext` and returns the analysed state of this rank's columns (or None for "unchanged");
-4. output: diagnostics gathered to rank 0, history records added, finished history files written;
-5. restart when due (every ``restart_days`` and at the end).
+* **spin-up** (``&experiment spinup_max_cycles > 0``): the spin-up period again and again from the state at the
+  end of the previous cycle, forecasts only, until the largest change of volumetric soil moisture between the ends
+  of two cycles falls below ``spinup_tolerance`` (or the cycle limit); a restart at the end of every cycle;
+* **window loop** over ``[t0, t1)`` of ``&assimilation window_hours`` (:meth:`Cycle.window`):
 
-Spin-up (``&experiment spinup_max_cycles > 0``) runs the spin-up period again and again from the state at the end of
-the previous cycle, without output or analysis, until the largest change of volumetric soil moisture between the
-ends of two cycles falls below ``spinup_tolerance`` (or the cycle limit is reached). A restart is written at the
-end of every cycle. The spun-up state is the initial state of the experiment.
+  1. the method plans the window (:meth:`colmda.assim.base.AnalysisMethod.plan`: extra forecasts, records);
+  2. **forecast**: forcing for this rank's columns (keyed by global column and time, never by rank), LAI/SAI of
+     the window's mid-time, then the core over the window with the method's extra columns in the same calls
+     (:meth:`Cycle.forecast`);
+  3. **analysis**: the method's increments (:meth:`~colmda.assim.base.AnalysisMethod.analyse`);
+  4. **consistency**: the increments reach the state through :mod:`colmda.assim.consistency` (bounds, liquid/ice
+     vs temperature, water budget), whose report goes back to the method's diagnostics;
+  5. **output**: diagnostics gathered to rank 0, history records added, finished history files written;
+  6. **restart** every ``restart_days`` and at the end.
 
-Everything that reduces over columns (history, summary) is done by rank 0 on gathered global arrays and every
-per-column quantity is computed element by element, so the results are bitwise identical for any number of ranks.
+The cycle knows no method by name: ``&assimilation method`` selects a registered class
+(:func:`colmda.assim.base.get`). Everything that reduces over columns (history, summary) is done by rank 0 on
+gathered global arrays and every per-column quantity is computed element by element, so the results are bitwise
+identical for any number of ranks.
 """
 
 from __future__ import annotations
@@ -28,19 +32,21 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 from . import layout as L
-from .constants import DENH2O, DENICE
+from .assim import base as methods
+from .assim.base import Analysis, AnalysisContext, AnalysisMethod, Forecast, ForecastRequest
+from .assim.consistency import apply_increment
 from .config import Settings, format_date
-from .core import ColumnParameters, ColumnState, CoreError, Diagnostics, advance, initial_state
+from .constants import DENH2O, DENICE
+from .core import ColumnState, CoreError, Diagnostics, advance, initial_state
 from .errors import UserError
 from .manifest import SUMMARY, Manifest, Timer, write_json
-from .output import (STORES, HistoryWriter, Inputs, OutputGrid, needs_end_state, remove_stale_temporaries,
-                     resolve_variables, state_diagnostics, storages)
-from .parallel import Decomposition, decompose, get_comm, keyed_rng
+from .output import (STORES, HistoryWriter, Inputs, OutputGrid, needs_end_state, resolve_variables,
+                     state_diagnostics, storages)
+from .parallel import Decomposition, collective, decompose, get_comm
 from .progress import Progress
 from .restart import RestartData, RunStatus, latest_restart, list_restarts, read_restart, restart_path, write_restart
 from .rundir import Session, remove_own_temporaries
@@ -51,81 +57,11 @@ log = logging.getLogger("colmda")
 # a run in the middle of a window)
 DEBUG_DELAY_ENV = "COLMDA_DEBUG_WINDOW_DELAY"
 
-
-# ---------------------------------------------------------------------------------------------------------------
-# analysis hook
-
-
-@dataclass
-class AnalysisContext:
-    """What an analysis sees at the end of a forecast window (all arrays: this rank's columns, column last)."""
-
-    settings: Settings
-    comm: object  # colmda.parallel communicator (SerialComm or MPIComm)
-    decomposition: Decomposition
-    window_index: int  # 0-based experiment window
-    window_start: _dt.datetime
-    time: _dt.datetime  # analysis time = end of the window
-    state: ColumnState  # background (forecast) state
-    params: ColumnParameters
-    column: np.ndarray  # global column index of each local column
-    lat: np.ndarray  # latitude of each local column (degrees_north)
-    lon: np.ndarray  # longitude (degrees_east)
-    diagnostics: object  # colmda.core.Diagnostics of the window
-    n_members: int = 1  # columns are [c0 m0, c0 m1, ..., c1 m0, ...] when > 1
-    inputs: object = None  # the run's colmda.setup.RunInputs (all columns; grid, domain)
-
-    def rng(self, stream: int, local_column: int, member: int = 0) -> np.random.Generator:
-        """Random numbers keyed by (experiment seed, stream, global column, member, window): rank-independent."""
-        return keyed_rng(self.settings.experiment.seed, stream, int(self.column[local_column]), member,
-                         self.window_index)
-
-
-AnalysisHook = Callable[[AnalysisContext], "ColumnState | None"]
-
-
-def identity_analysis(ctx: AnalysisContext):
-    """The control run's analysis: no change."""
-    return None
-
-
-def image_analysis(ctx: AnalysisContext):
-    """Curvelet image analysis at the &image hours (colmda.assim.image)."""
-    from .assim.image import analysis_hook
-
-    return analysis_hook(ctx)
-
-
-#: analysis hooks by ``&assimilation method``; the assimilation issues register theirs here
-ANALYSES: dict[str, AnalysisHook] = {"none": identity_analysis, "image": image_analysis}
+__all__ = ["run", "Cycle", "RunResult", "HookMethod", "AnalysisContext", "collective"]
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # helpers
-
-
-def collective(comm, fn):
-    """Run ``fn`` on every rank; if it raises UserError on any rank, raise it on all (message of the first failing
-    rank), so that an MPI run stops cleanly instead of hanging. Other exceptions propagate on their rank after
-    the others have been told."""
-    err = None
-    crash = None
-    try:
-        result = fn()
-    except UserError as exc:
-        err, result = str(exc), None
-    except Exception as exc:  # noqa: BLE001 - re-raised below
-        crash, result = exc, None
-    flags = comm.allgather((err, crash is not None))
-    if crash is not None:
-        raise crash
-    for e, crashed in flags:
-        if e is not None:
-            raise UserError(e)
-    for r, (_, crashed) in enumerate(flags):
-        if crashed:
-            raise RuntimeError(f"rank {r} failed during set-up (see its error above)")
-    return result
 
 
 def block_mean(a: np.ndarray, axis: int) -> np.ndarray:
@@ -334,8 +270,9 @@ class OutputStage:
                 a["g_out_n"][:] = 0.0
         self.writer.flush(now=t1)
 
-    def summary(self, inputs, state_end: ColumnState | None, status: RunStatus) -> dict:
-        """Run summary (rank 0): area-weighted land means over the experiment and balance checks."""
+    def summary(self, inputs, state_end: ColumnState | None, status: RunStatus, analysed: bool = False) -> dict:
+        """Run summary (rank 0): area-weighted land means over the experiment and balance checks (the water budget
+        of the run only when no analysis changed the state: ``analysed`` False)."""
         a = self.acc
         n = max(a["g_sum_n"][0], 1.0)
         md = a["sum_d"] / n
@@ -368,7 +305,7 @@ class OutputStage:
             "EnergyBalErr (core)": (float(a["maxabs"][1].max()), "W m-2", "surface energy balance residual"),
             "SoilHeatErr (core)": (float(a["maxabs"][2].max()), "W m-2", "snow/soil heat balance residual"),
         }
-        if state_end is not None and self.s.assimilation.method == "none":
+        if state_end is not None and not analysed:
             dS = total_water(state_end) - a["tws_start"]
             net = (md[L.D_RAINF] + md[L.D_SNOWF] - md[L.D_EVAP] - md[L.D_QS] - md[L.D_QSB]) * self.win * n
             bal["water budget of run"] = (float(np.abs(dS - net).max()), "kg m-2",
@@ -473,19 +410,487 @@ class RunResult:
     summary: dict = field(default_factory=dict)
 
 
-def run(settings: Settings, *, resume: bool = False, overwrite: bool = False, inputs=None,
-        analysis: AnalysisHook | None = None, comm=None, progress: bool = True, namelist_path=None) -> RunResult:
+class HookMethod(AnalysisMethod):
+    """Testing aid: ``run(..., analysis=fn)`` calls ``fn(ctx)`` at every window end instead of the namelist's
+    method; ``fn`` returns None (no analysis) or an :class:`colmda.assim.base.Analysis`, or raises."""
+
+    name = "hook"
+
+    def __init__(self, fn):
+        super().__init__(None, None, None)
+        self.fn = fn
+        self.changes_state = False  # until the hook returns an analysis
+
+    def analyse(self, ctx, request, forecast):
+        out = self.fn(ctx)
+        if out is not None and not isinstance(out, Analysis):
+            raise TypeError(f"analysis hook {self.fn!r} returned {type(out).__name__}, expected None or an Analysis "
+                            f"(increments go through colmda.assim.consistency)")
+        self.changes_state = self.changes_state or out is not None
+        return out
+
+
+def run(settings: Settings, *, resume: bool = False, overwrite: bool = False, inputs=None, analysis=None, comm=None,
+        progress: bool = True, namelist_path=None) -> RunResult:
     """Run the experiment described by ``settings`` on this process's share of the columns.
 
     ``inputs`` (a :class:`colmda.setup.RunInputs`) defaults to what :func:`colmda.setup.build_inputs` makes of the
-    settings; tests pass synthetic ones. ``analysis`` defaults to ``ANALYSES[settings.assimilation.method]``.
+    settings; tests pass synthetic ones. ``analysis`` (testing aid) replaces the method of ``&assimilation method``:
+    an :class:`~colmda.assim.base.AnalysisMethod` instance or a function ``fn(ctx)`` (:class:`HookMethod`).
     A fresh start (not ``resume``) over an earlier run of the experiment is refused unless ``overwrite``; the run
     holds the experiment's lock on the run directory throughout (:mod:`colmda.rundir`).
     """
     comm = comm or get_comm()
     with Session(comm, settings, resume=resume, overwrite=overwrite, namelist_path=namelist_path) as session:
-        return _run(session, settings, resume=resume, inputs=inputs, analysis=analysis, comm=comm,
-                    progress=progress, namelist_path=namelist_path)
+        cycle = Cycle(session, settings, comm, resume=resume, inputs=inputs, analysis=analysis, progress=progress,
+                      namelist_path=namelist_path)
+        cycle.spin_up()
+        cycle.experiment()
+        return cycle.finish()
+
+
+class Cycle:
+    """One run on this process: set-up at construction, then :meth:`spin_up`, :meth:`experiment`, :meth:`finish`."""
+
+    def __init__(self, session: Session, settings: Settings, comm, *, resume: bool, inputs, analysis, progress: bool,
+                 namelist_path):
+        s = self.s = settings
+        self.comm = comm
+        self.session = session
+        self.timer = session.timer = Timer()
+        self.progress = progress
+        self.rundir = s.output_directory
+        self.restart_dir = self.rundir / "restart"
+        self.dt = s.dt
+        self.nsteps = s.steps_per_window
+        self.win = _dt.timedelta(seconds=s.window_seconds)
+        self.delay = float(os.environ.get(DEBUG_DELAY_ENV, "0") or 0)
+        self.fingerprint = s.fingerprint()
+        self.last_restart = None
+        if s.parallel.omp_threads:
+            os.environ["OMP_NUM_THREADS"] = str(s.parallel.omp_threads)
+        with self.timer("setup"):
+            if inputs is None:
+                from .setup import build_inputs
+
+                inputs = collective(comm, lambda: build_inputs(s))
+            self.inputs = inputs
+            self.ncol = inputs.ncol
+            if self.ncol < comm.size:
+                raise UserError(f"{s.source}: {self.ncol} column(s) cannot be shared by {comm.size} MPI ranks; use "
+                                f"mpiexec -n {max(self.ncol, 1)} or fewer")
+            self.sh = Share(comm, inputs, decompose(self.ncol, comm.size))
+            rdata, resumed_from = self.initial_state(resume)
+            # the analysis method reads its inputs (observations, fields) now, so that bad ones stop the run here
+            self.method = self.analysis_method(analysis)
+            # inputs are good: now an earlier run's files may go (--overwrite)
+            session.delete_earlier()
+            self.output_machinery(rdata, resumed_from, namelist_path)
+            self.simulation = None  # the observation simulator of a truth run
+            if s.observations.simulate:
+                from .obs.truth import TruthObserver
+
+                self.simulation = collective(comm, lambda: TruthObserver(s, inputs, comm, self.rundir / "obs",
+                                                                         self.sh))
+                if resume:
+                    self.simulation.discard_after(self.status.seq)
+                elif comm.is_root:
+                    self.simulation.clear()
+
+    # ---- set-up
+
+    def load_restart_collective(self, path_fn, check):
+        comm = self.comm
+
+        def rd():
+            if not comm.is_root:
+                return None
+            p = path_fn()
+            data = read_restart(p)
+            check(p, data)
+            return p, data
+
+        got = collective(comm, rd)
+        path = comm.bcast(got[0] if got else None)
+        data = got[1] if got else None
+        return path, data
+
+    def initial_state(self, resume: bool):
+        """The run status and this rank's initial state: the newest usable restart (resume), the state of
+        ``&experiment initial_restart`` or a cold start. Returns (restart data on rank 0, path resumed from)."""
+        s, comm, sh, inputs = self.s, self.comm, self.sh, self.inputs
+        rdata = None
+        resumed_from = None
+        if resume:
+            def check(p, data):
+                old = data.attrs.get("fingerprint")
+                new = s.fingerprint()
+                if old is not None and json_norm(old) != json_norm(new):
+                    diff = settings_diff(old, new)
+                    raise UserError(f"{p}: the restart was written with different settings ({diff}); resume with "
+                                    f"the namelist of the original run (only &experiment end, "
+                                    f"&output directory and &parallel omp_threads may change)")
+                if not np.array_equal(data.column, inputs.column):
+                    raise UserError(f"{p}: the restart holds {len(data.column)} columns, not the "
+                                    f"{len(inputs.column)} columns this namelist selects")
+
+            got = collective(comm, lambda: find_resume_restart(self.restart_dir, s.experiment.name, check)
+                             if comm.is_root else None)
+            resumed_from = comm.bcast(got[0] if got else None)
+            rdata = got[1] if got else None
+            self.status = comm.bcast(rdata.status if comm.is_root else None)
+            sh.scatter_state(rdata.state if comm.is_root else None)
+            if comm.is_root:
+                log.info("resuming from %s (%s, %s)", resumed_from, self.status.phase, format_date(self.status.time))
+            return rdata, resumed_from
+        spinup = s.experiment.spinup_max_cycles > 0
+        self.status = RunStatus("spinup" if spinup else "experiment", 0, s.spinup_start if spinup else s.start)
+        if s.experiment.initial_restart:
+            def check0(p, data):
+                missing = np.setdiff1d(inputs.column, data.column)
+                if len(missing):
+                    raise UserError(f"&experiment initial_restart = '{p}': {len(missing)} of the run's columns "
+                                    f"are not in the file (first global column {missing[0]})")
+
+            _, d0 = self.load_restart_collective(lambda: Path(s.experiment.initial_restart), check0)
+            sh.scatter_state(d0.state.take(np.searchsorted(d0.column, inputs.column)) if comm.is_root else None)
+        else:
+            tinit = s.experiment.init_soil_temperature
+            if tinit == 0:
+                tinit = inputs.t_clim[sh.local] if inputs.t_clim is not None else 283.15
+            sh.state = initial_state(sh.params, temperature=tinit, saturation=s.experiment.init_saturation)
+        return rdata, resumed_from
+
+    def output_machinery(self, rdata, resumed_from, namelist_path) -> None:
+        """History writer and accumulators (rank 0), the output stage, the manifest."""
+        s, comm, inputs, rundir = self.s, self.comm, self.inputs, self.rundir
+        self.writer = None
+        if comm.is_root:
+            remove_own_temporaries(rundir, s.experiment.name)
+            from .config import parse_period
+
+            grid = OutputGrid.for_columns(s.output_layout, inputs.column, inputs.grid_lat, inputs.grid_lon,
+                                          names=inputs.names, point_lat=inputs.point_lat if
+                                          s.output_layout == "points" else None,
+                                          point_lon=inputs.point_lon if s.output_layout == "points" else None)
+            self.writer = HistoryWriter(rundir / "history", experiment=s.experiment.name,
+                                        variables=resolve_variables(s.output.variables), grid=grid,
+                                        dz_soil=self.sh.params.dz_soil, averaging=s.output.averaging,
+                                        frequency=s.output.frequency, period=parse_period(s.output.file_period),
+                                        origin=s.start, precision=s.output.precision, complevel=s.output.complevel,
+                                        attrs={"forcing_source": s.forcing.source, "forcing_seed": s.forcing.seed,
+                                               **input_check_attrs(inputs)})
+        self.stage = OutputStage(s, comm, self.sh, self.writer, self.ncol)
+        if comm.is_root and rdata is not None:
+            for k, v in rdata.arrays.items():
+                if k in self.stage.acc:
+                    self.stage.acc[k][...] = v
+            self.writer.restore_pending(rdata.pending)
+        self.manifest = None
+        if comm.is_root:
+            m = self.manifest = Manifest(rundir, s, ranks=comm.size, namelist=namelist_path,
+                                         resumed_from=resumed_from)
+            for role, path in inputs.input_files:
+                m.add_input(path, role)
+            if s.experiment.initial_restart:
+                m.add_input(s.experiment.initial_restart, "initial_restart")
+            (rundir / "namelist.nml").write_text(s.to_namelist())
+            m.extra["columns"] = self.ncol
+            m.extra["n_windows"] = s.n_windows
+            m.extra["decomposition_initial"] = list(self.sh.decomp.counts)
+            m.write("running", self.timer)
+            self.session.manifest = m
+
+    def analysis_method(self, analysis) -> AnalysisMethod:
+        """The registered method of ``&assimilation method`` (built on every rank), or the testing hook."""
+        if analysis is not None:
+            return analysis if isinstance(analysis, AnalysisMethod) else HookMethod(analysis)
+        cls = methods.get(self.s.assimilation.method, self.s.source)
+        return collective(self.comm, lambda: cls(self.s, self.inputs, self.comm))
+
+    # ---- forecast
+
+    def forecast(self, t0: _dt.datetime, nper: int, request: ForecastRequest | None = None, observe=None,
+                 ends: bool = False) -> Forecast:
+        """Advance this rank's columns over the window starting at ``t0``. Without extra columns or records: one
+        core call (one per block of ``nper`` steps with ``ends``). Otherwise step by step, with the request's extra
+        columns batched into the same core calls and the record functions (the request's and ``observe``) called
+        after every step. ``ends``: the diagnostics also carry ``end`` = the state rows at the end of every block
+        (history states)."""
+        s, sh, inputs, timer = self.s, self.sh, self.inputs, self.timer
+        local, params = sh.local, sh.params
+        with timer("forcing"):
+            forc = inputs.forcing.window(t0, self.nsteps, local)
+            if s.forcing.perturb:
+                from .setup import perturb_window
+
+                forc = perturb_window(forc, s, inputs.column[local], t0, self.dt, getattr(inputs, "domain", None))
+            if s.forcing.precip_scale != 1.0:
+                forc[L.F_PREC] *= s.forcing.precip_scale
+        tmid = t0 + self.win / 2
+        params.colpar[L.CP_LAI] = interpolate_monthly(sh.lai_m, tmid)
+        params.colpar[L.CP_SAI] = interpolate_monthly(sh.sai_m, tmid)
+        extra = request.extra if request is not None else None
+        records = [f for f in ((request.record if request is not None else None), observe) if f is not None]
+        with timer("core"):
+            t_core = time.perf_counter()
+            try:
+                if extra is None and not records and not ends:
+                    out = Forecast(advance(sh.state, params, forc, self.dt, hydr_model=s.model.hydr_model,
+                                           nper=nper))
+                elif extra is None and not records:
+                    out = Forecast(self._blockwise(forc, params, nper))
+                else:
+                    out = self._stepwise(forc, params, nper, extra,
+                                         request.extra_positions if extra is not None else None, records, ends)
+                # downward shortwave over the same blocks as the diagnostics (weights of the Albedo mean)
+                sw = forc[L.F_SWDOWN]
+                out.diagnostics.swdown = block_mean(sw.reshape(-1, nper, sw.shape[-1]), 1)
+                return out
+            except CoreError as exc:
+                bad = local[exc.columns]
+                raise RuntimeError(f"column core failed at {format_date(t0)} (window start) in {len(bad)} "
+                                   f"column(s); first: global column {inputs.column[bad[0]]} at lat "
+                                   f"{inputs.lat[bad[0]]:.3f} lon {inputs.lon[bad[0]]:.3f}, step "
+                                   f"{int(exc.steps[0])}") from exc
+            finally:
+                sh.core_seconds += time.perf_counter() - t_core
+
+    def _blockwise(self, forc, params, nper) -> Diagnostics:
+        """One core call per block of ``nper`` steps (the core keeps no state between calls, so the results are
+        those of one call), with the state rows recorded at the end of every block."""
+        sh = self.sh
+        nout = self.nsteps // nper
+        parts = []
+        end_d = np.empty((L.ND, nout, sh.state.ncol))
+        end_ds = np.empty((L.NDS, L.NL_SOIL, nout, sh.state.ncol))
+        for i in range(nout):
+            try:
+                parts.append(advance(sh.state, params, forc[:, i * nper:(i + 1) * nper], self.dt,
+                                     hydr_model=self.s.model.hydr_model, nper=nper))
+            except CoreError as exc:
+                raise CoreError(exc.columns, exc.steps + i * nper) from exc
+            end_d[:, i], end_ds[:, :, i] = state_diagnostics(sh.state)
+        diag = Diagnostics(np.concatenate([p.diag for p in parts], axis=1),
+                           np.concatenate([p.diag_soil for p in parts], axis=2))
+        diag.end = (end_d, end_ds)
+        return diag
+
+    def _stepwise(self, forc, params, nper, extra, extra_positions, records, ends=False) -> Forecast:
+        sh = self.sh
+        nsteps = self.nsteps
+        nloc = sh.state.ncol
+        if extra is not None:
+            idx = np.concatenate([np.arange(nloc), np.asarray(extra_positions, dtype=np.int64)])
+            batch = ColumnState.concatenate([sh.state, extra])
+            bparams = params.take(idx)
+        else:
+            idx, batch, bparams = None, sh.state, params
+        nout = nsteps // nper
+        d = np.zeros((L.ND, nout, nloc), order="F")
+        ds = np.zeros((L.NDS, L.NL_SOIL, nout, nloc), order="F")
+        snaps = []
+        end_d = np.empty((L.ND, nout, nloc)) if ends else None
+        end_ds = np.empty((L.NDS, L.NL_SOIL, nout, nloc)) if ends else None
+        for k in range(nsteps):
+            fk = forc[:, k:k + 1] if idx is None else forc[:, k:k + 1][:, :, idx]
+            try:
+                dk = advance(batch, bparams, fk, self.dt, hydr_model=self.s.model.hydr_model, nper=1)
+            except CoreError as exc:  # report the background column behind a failing extra column
+                cols = exc.columns if idx is None else idx[exc.columns]
+                raise CoreError(cols, exc.steps + k) from exc
+            p = k // nper
+            d[:, p] += dk.diag[:, 0, :nloc]
+            ds[:, :, p] += dk.diag_soil[:, :, 0, :nloc]
+            if ends and (k + 1) % nper == 0:  # the background's state rows at the end of the block
+                sd, sds = state_diagnostics(batch)
+                end_d[:, p], end_ds[:, :, p] = sd[:, :nloc], sds[:, :, :nloc]
+            snap = {}
+            for f in records:
+                snap.update(f(batch))
+            snaps.append(snap)
+        d /= nper
+        ds /= nper
+        stacked = {key: np.stack([sn[key] for sn in snaps]) for key in snaps[0]} if records else None
+        extra_end = None
+        if extra is not None:
+            sh.state = batch.take(np.arange(nloc))
+            extra_end = batch.take(np.arange(nloc, batch.ncol))
+        diag = Diagnostics(d, ds)
+        if ends:
+            diag.end = (end_d, end_ds)
+        return Forecast(diag, extra_end, stacked)
+
+    # ---- bookkeeping between windows
+
+    def balance(self) -> None:
+        with self.timer("balance"):
+            self.sh.rebalance()
+
+    def save_restart(self, label: str):
+        s, comm, status = self.s, self.comm, self.status
+        if self.simulation is not None:
+            with self.timer("simulate"):
+                self.simulation.flush(status.seq)
+        with self.timer("restart"):
+            gathered = self.sh.gather_state()
+            if comm.is_root:
+                data = RestartData(status=status, column=self.inputs.column, state=ColumnState(**gathered),
+                                   arrays=dict(self.stage.acc), pending=self.writer.pending_arrays(),
+                                   attrs={"fingerprint": self.fingerprint, "experiment_seed": s.experiment.seed,
+                                          "forcing_seed": s.forcing.seed, "experiment": s.experiment.name})
+                p = write_restart(restart_path(self.restart_dir, s.experiment.name, status.seq, label), data)
+                log.debug("restart written: %s", p)
+                self.session.last_restart = p
+                self.last_restart = p
+                return p
+        return None
+
+    # ---- spin-up
+
+    def spin_up(self) -> None:
+        """Cycle the spin-up period (forecasts only) until converged or ``spinup_max_cycles``."""
+        s, comm, sh, status = self.s, self.comm, self.sh, self.status
+        if status.phase != "spinup":
+            return
+        dz = sh.params.dz_soil
+        nsw = s.spinup_windows
+        tol = s.experiment.spinup_tolerance
+        maxc = s.experiment.spinup_max_cycles
+        if comm.is_root:
+            log.info("spin-up: up to %d cycle(s) of %s .. %s (%d windows each), tolerance %.1e m3 m-3", maxc,
+                     format_date(s.spinup_start), format_date(s.spinup_end), nsw, tol)
+        with self.timer("spinup"), Progress(nsw * (maxc - status.spinup_cycles), "spin-up", rank=comm.rank,
+                                            enabled=self.progress, work_per_unit=self.ncol * self.nsteps) as bar:
+            while status.phase == "spinup":
+                ref = sh.gather(vol_soil_moisture(sh.state, dz))
+                self.session.position = f"spin-up cycle {status.spinup_cycles + 1}"
+                for w in range(nsw):
+                    self.forecast(s.spinup_start + w * self.win, self.nsteps)
+                    self.balance()
+                    bar.update(1, date=s.spinup_start + (w + 1) * self.win, cycle=status.spinup_cycles + 1)
+                end = sh.gather(vol_soil_moisture(sh.state, dz))
+                change = comm.bcast(float(np.abs(end - ref).max()) if comm.is_root else None)
+                status.spinup_cycles += 1
+                status.spinup_last_change = change
+                status.spinup_converged = change < tol
+                status.seq += nsw
+                if comm.is_root:
+                    log.info("spin-up cycle %d: largest soil moisture change %.3e m3 m-3%s", status.spinup_cycles,
+                             change, " (converged)" if status.spinup_converged else "")
+                if status.spinup_converged or status.spinup_cycles >= maxc:
+                    if not status.spinup_converged and comm.is_root:
+                        log.warning("spin-up did not converge in %d cycles (last change %.3e > tolerance %.1e)",
+                                    maxc, change, tol)
+                    status.phase = "experiment"
+                    status.time = s.start
+                    status.window_index = 0
+                self.save_restart(f"spinup-cycle{status.spinup_cycles:03d}")
+
+    # ---- the experiment windows
+
+    def experiment(self) -> None:
+        s, comm, sh, status = self.s, self.comm, self.sh, self.status
+        if status.window_index == 0:
+            tws = sh.gather(total_water(sh.state))
+            if comm.is_root:
+                self.stage.acc["tws_start"][:] = tws
+            self.stage.start_storages(sh.state)
+        self.first_window = status.window_index
+        n_windows = s.n_windows
+        if comm.is_root:
+            log.info("experiment: %s .. %s, %d window(s) of %g h, %d column(s) on %d rank(s)", format_date(s.start),
+                     format_date(s.end), n_windows, s.assimilation.window_hours, self.ncol, comm.size)
+        with self.timer("experiment"), Progress(n_windows - self.first_window, "experiment", rank=comm.rank,
+                                                enabled=self.progress, work_per_unit=self.ncol * self.nsteps) as bar:
+            for w in range(self.first_window, n_windows):
+                self.session.position = f"experiment window {w + 1} of {n_windows}"
+                self.window(w)
+                bar.update(1, date=status.time)
+
+    def context(self, w: int, t0: _dt.datetime, t1: _dt.datetime) -> AnalysisContext:
+        sh, inputs = self.sh, self.inputs
+        loc = sh.local
+        return AnalysisContext(self.s, self.comm, sh.decomp, w, t0, t1, sh.state, sh.params, inputs.column[loc],
+                               inputs.lat[loc], inputs.lon[loc], None, self.s.assimilation.n_members, inputs)
+
+    def window(self, w: int) -> None:
+        """One window: forecast -> analysis -> consistency -> output -> restart."""
+        s, sh, stage, timer, method = self.s, self.sh, self.stage, self.timer, self.method
+        t0 = s.start + w * self.win
+        t1 = t0 + self.win
+        ctx = self.context(w, t0, t1)
+        request = method.plan(ctx)
+        observe = self.simulation.snapshot if self.simulation is not None else None
+        forecast = self.forecast(t0, stage.nper, request, observe, ends=stage.inner_ends)
+        if self.delay:
+            time.sleep(self.delay)
+        if self.simulation is not None:
+            with timer("simulate"):
+                self.simulation.window(sh.local, t0, forecast.records)
+        end_state = sh.state.copy() if stage.ends else None  # the forecast at t1, before the analysis
+        with timer("analysis"):
+            ctx.state, ctx.diagnostics = sh.state, forecast.diagnostics
+            analysis = method.analyse(ctx, request, forecast)
+            if analysis is not None:
+                report = apply_increment(sh.state, sh.params, analysis.columns, analysis.increment)
+                method.write_diagnostics(ctx, analysis, report)
+        with timer("output"):
+            stage.process(forecast.diagnostics, t0, t1, end_state, sh.state)
+        self.balance()
+        status = self.status
+        status.window_index = w + 1
+        status.seq += 1
+        status.time = t1
+        if w + 1 < s.n_windows and s.restart_seconds and (t1 - s.start).total_seconds() % s.restart_seconds == 0:
+            self.save_restart(t1.strftime("%Y-%m-%dT%H%M"))
+
+    # ---- the end
+
+    def finish(self) -> RunResult:
+        """Final restart (with the open file period's records), last history file, summary, manifest."""
+        s, comm, sh, status, timer = self.s, self.comm, self.sh, self.status, self.timer
+        self.session.position = "the end of the run (final restart and output)"
+        if self.first_window < s.n_windows or self.last_restart is None:
+            self.save_restart(status.time.strftime("%Y-%m-%dT%H%M"))
+        gathered_end = sh.gather_state()
+        method_entries = self.method.summary_entries(self.rundir)  # collective
+        per_rank = comm.gather({k: round(v, 3) for k, v in timer.seconds.items()})
+        result = RunResult(self.rundir, status)
+        if not comm.is_root:
+            return result
+        manifest = self.manifest
+        manifest.extra["wall_time_per_rank_s"] = per_rank
+        manifest.extra["decomposition_final"] = list(sh.decomp.counts)
+        manifest.extra["rebalances"] = sh.rebalances
+        last_restart = self.last_restart or latest_restart(self.restart_dir, s.experiment.name)
+        with timer("output"):
+            self.writer.flush(now=s.end, final=True)
+        hist = sorted(str(p) for p in (self.rundir / "history").glob(f"{s.experiment.name}_*.nc"))
+        if self.simulation is not None:
+            manifest.extra["simulated_observations"] = self.simulation.finish()
+        summary = {
+            "experiment": s.experiment.name,
+            "start": format_date(s.start),
+            "end": format_date(s.end),
+            "columns": self.ncol,
+            "spinup": {"max_cycles": s.experiment.spinup_max_cycles, "cycles": status.spinup_cycles,
+                       "converged": status.spinup_converged, "last_change": status.spinup_last_change,
+                       "tolerance": s.experiment.spinup_tolerance, "start": format_date(s.spinup_start),
+                       "end": format_date(s.spinup_end)},
+            "history_files": hist,
+            "input_checks": dict(getattr(self.inputs, "checks", {}) or {}),
+            "last_restart": str(last_restart) if last_restart else None,
+            **self.stage.summary(self.inputs, ColumnState(**gathered_end), status, self.method.changes_state),
+            **method_entries,
+        }
+        write_json(self.rundir / SUMMARY, summary)
+        manifest.extra["spinup"] = summary["spinup"]
+        manifest.extra["outputs"] = {"history": hist, "last_restart": summary["last_restart"]}
+        manifest.write("completed", timer)
+        result.history_files = hist
+        result.summary = summary
+        return result
 
 
 def find_resume_restart(restart_dir: Path, experiment: str, check) -> tuple[Path, RestartData]:
@@ -511,429 +916,6 @@ def find_resume_restart(restart_dir: Path, experiment: str, check) -> tuple[Path
         return p, data
     raise UserError(f"--resume: none of the {len(found)} restart file(s) of experiment '{experiment}' in "
                     f"{restart_dir} is usable (newest: {found[-1].name}); start again with --overwrite")
-
-
-def _run(session: Session, settings: Settings, *, resume, inputs, analysis, comm, progress,
-         namelist_path) -> RunResult:
-    timer = Timer()
-    session.timer = timer
-    s = settings
-    rundir = s.output_directory
-    method = None  # an analysis method object (colmda.assim.hooks) when &assimilation method is not 'none'
-    if analysis is None and s.assimilation.method in ANALYSES:
-        analysis = ANALYSES[s.assimilation.method]
-    if s.parallel.omp_threads:
-        os.environ["OMP_NUM_THREADS"] = str(s.parallel.omp_threads)
-
-    # ---- set-up: inputs for all run columns (every rank), then this rank's block
-    with timer("setup"):
-        if inputs is None:
-            from .setup import build_inputs
-
-            inputs = collective(comm, lambda: build_inputs(s))
-        ncol = inputs.ncol
-        if ncol < comm.size:
-            raise UserError(f"{s.source}: {ncol} column(s) cannot be shared by {comm.size} MPI ranks; use "
-                            f"mpiexec -n {max(ncol, 1)} or fewer")
-        sh = Share(comm, inputs, decompose(ncol, comm.size))
-        dz = sh.params.dz_soil
-
-        def load_restart_collective(path_fn, check):
-            def rd():
-                if not comm.is_root:
-                    return None
-                p = path_fn()
-                data = read_restart(p)
-                check(p, data)
-                return p, data
-            got = collective(comm, rd)
-            path = comm.bcast(got[0] if got else None)
-            data = got[1] if got else None
-            return path, data
-
-        restart_dir = rundir / "restart"
-        status = None
-        rdata = None
-        resumed_from = None
-        if resume:
-            def check(p, data):
-                old = data.attrs.get("fingerprint")
-                new = s.fingerprint()
-                if old is not None and json_norm(old) != json_norm(new):
-                    diff = settings_diff(old, new)
-                    raise UserError(f"{p}: the restart was written with different settings ({diff}); resume with "
-                                    f"the namelist of the original run (only &experiment end, "
-                                    f"&output directory and &parallel omp_threads may change)")
-                if not np.array_equal(data.column, inputs.column):
-                    raise UserError(f"{p}: the restart holds {len(data.column)} columns, not the "
-                                    f"{len(inputs.column)} columns this namelist selects")
-
-            got = collective(comm, lambda: find_resume_restart(restart_dir, s.experiment.name, check)
-                             if comm.is_root else None)
-            resumed_from = comm.bcast(got[0] if got else None)
-            rdata = got[1] if got else None
-            status = comm.bcast(rdata.status if comm.is_root else None)
-            sh.scatter_state(rdata.state if comm.is_root else None)
-            if comm.is_root:
-                log.info("resuming from %s (%s, %s)", resumed_from, status.phase, format_date(status.time))
-        else:
-            status = RunStatus("spinup" if s.experiment.spinup_max_cycles > 0 else "experiment", 0,
-                               s.spinup_start if s.experiment.spinup_max_cycles > 0 else s.start)
-            if s.experiment.initial_restart:
-                def find0():
-                    return Path(s.experiment.initial_restart)
-
-                def check0(p, data):
-                    missing = np.setdiff1d(inputs.column, data.column)
-                    if len(missing):
-                        raise UserError(f"&experiment initial_restart = '{p}': {len(missing)} of the run's columns "
-                                        f"are not in the file (first global column {missing[0]})")
-
-                _, d0 = load_restart_collective(find0, check0)
-                sh.scatter_state(d0.state.take(np.searchsorted(d0.column, inputs.column)) if comm.is_root else None)
-            else:
-                tinit = s.experiment.init_soil_temperature
-                if tinit == 0:
-                    tinit = inputs.t_clim[sh.local] if inputs.t_clim is not None else 283.15
-                sh.state = initial_state(sh.params, temperature=tinit, saturation=s.experiment.init_saturation)
-
-        # ---- output machinery (rank 0 holds the writer and accumulators); inputs are good: now an earlier run's
-        # files may go (--overwrite)
-        session.delete_earlier()
-        writer = None
-        if comm.is_root:
-            remove_own_temporaries(rundir, s.experiment.name)
-            from .config import parse_period
-
-            grid = OutputGrid.for_columns(s.output_layout, inputs.column, inputs.grid_lat, inputs.grid_lon,
-                                          names=inputs.names, point_lat=inputs.point_lat if
-                                          s.output_layout == "points" else None,
-                                          point_lon=inputs.point_lon if s.output_layout == "points" else None)
-            writer = HistoryWriter(rundir / "history", experiment=s.experiment.name,
-                                   variables=resolve_variables(s.output.variables), grid=grid, dz_soil=dz,
-                                   averaging=s.output.averaging, frequency=s.output.frequency,
-                                   period=parse_period(s.output.file_period), origin=s.start,
-                                   precision=s.output.precision, complevel=s.output.complevel,
-                                   attrs={"forcing_source": s.forcing.source, "forcing_seed": s.forcing.seed,
-                                          **input_check_attrs(inputs)})
-        stage = OutputStage(s, comm, sh, writer, ncol)
-        if comm.is_root and rdata is not None:
-            for k, v in rdata.arrays.items():
-                if k in stage.acc:
-                    stage.acc[k][...] = v
-            writer.restore_pending(rdata.pending)
-        manifest = None
-        if comm.is_root:
-            manifest = Manifest(rundir, s, ranks=comm.size, namelist=namelist_path, resumed_from=resumed_from)
-            for role, path in inputs.input_files:
-                manifest.add_input(path, role)
-            if s.experiment.initial_restart:
-                manifest.add_input(s.experiment.initial_restart, "initial_restart")
-            (rundir / "namelist.nml").write_text(s.to_namelist())
-            manifest.extra["columns"] = ncol
-            manifest.extra["n_windows"] = s.n_windows
-            manifest.extra["decomposition_initial"] = list(sh.decomp.counts)
-            manifest.write("running", timer)
-            session.manifest = manifest
-
-        # ---- analysis method, its diagnostics writer, and the observation simulator of a truth run
-        analysis_writer = None
-        tally = None
-        if analysis is None:
-            from .assim.diagnostics import AnalysisWriter
-            from .assim.hooks import SekfMethod
-
-            method = collective(comm, lambda: SekfMethod(s, inputs))
-            from .assim.tally import ObservationTally
-
-            tally = ObservationTally(method.obs.sensors, method.obs)
-            if comm.is_root:
-                for name, n in method.obs.outside_run.items():
-                    if n:
-                        log.warning("%s/%s.nc: %d retrieval(s) on the run's columns lie outside the run "
-                                    "(%s .. %s) and are not used", s.observations.directory, name, n,
-                                    format_date(s.start), format_date(s.end))
-            if s.assimilation.diagnostics:
-                analysis_writer = AnalysisWriter(comm, rundir / "analysis", s.experiment.name, method.obs.sensors,
-                                                 method.n)
-        simulation = None
-        if s.observations.simulate:
-            from .obs.truth import TruthObserver
-
-            simulation = collective(comm, lambda: TruthObserver(s, inputs, comm, rundir / "obs", sh))
-            if resume:
-                simulation.discard_after(status.seq)
-            elif comm.is_root:
-                simulation.clear()
-
-    hydr = s.model.hydr_model
-    dt = s.dt
-    nsteps = s.steps_per_window
-    win = _dt.timedelta(seconds=s.window_seconds)
-    delay = float(os.environ.get(DEBUG_DELAY_ENV, "0") or 0)
-    fingerprint = s.fingerprint()
-
-    def forecast(t0: _dt.datetime, nper: int, plan=None, observe=None, ends: bool = False):
-        """Advance this rank's columns over the window starting at ``t0``. Without a plan or observer: one core
-        call (one per block of ``nper`` steps with ``ends``). Otherwise step by step, with the plan's extra columns
-        batched into the same core calls and the snapshot functions called after every step; returns (diagnostics
-        of the background, extra columns at the window end, snapshots stacked over steps). ``ends``: the
-        diagnostics also carry ``end`` = the state rows at the end of every block (history states)."""
-        local, params = sh.local, sh.params
-        with timer("forcing"):
-            forc = inputs.forcing.window(t0, nsteps, local)
-            if s.forcing.perturb:
-                from .setup import perturb_window
-
-                forc = perturb_window(forc, s, inputs.column[local], t0, dt, getattr(inputs, "domain", None))
-            if s.forcing.precip_scale != 1.0:
-                forc[L.F_PREC] *= s.forcing.precip_scale
-        tmid = t0 + win / 2
-        params.colpar[L.CP_LAI] = interpolate_monthly(sh.lai_m, tmid)
-        params.colpar[L.CP_SAI] = interpolate_monthly(sh.sai_m, tmid)
-        extra = plan.extra if plan is not None else None
-        snap_fns = [f for f in ((plan.snapshot if plan is not None else None), observe) if f is not None]
-        with timer("core"):
-            t_core = time.perf_counter()
-            try:
-                if extra is None and not snap_fns and not ends:
-                    out = advance(sh.state, params, forc, dt, hydr_model=hydr, nper=nper), None, None
-                elif extra is None and not snap_fns:
-                    out = blockwise(forc, params, nper), None, None
-                else:
-                    out = stepwise(forc, params, nper, extra, plan.extra_positions if extra is not None else None,
-                                   snap_fns, ends)
-                # downward shortwave over the same blocks as the diagnostics (weights of the Albedo mean)
-                sw = forc[L.F_SWDOWN]
-                out[0].swdown = block_mean(sw.reshape(-1, nper, sw.shape[-1]), 1)
-                return out
-            except CoreError as exc:
-                bad = local[exc.columns]
-                raise RuntimeError(f"column core failed at {format_date(t0)} (window start) in {len(bad)} "
-                                   f"column(s); first: global column {inputs.column[bad[0]]} at lat "
-                                   f"{inputs.lat[bad[0]]:.3f} lon {inputs.lon[bad[0]]:.3f}, step "
-                                   f"{int(exc.steps[0])}") from exc
-            finally:
-                sh.core_seconds += time.perf_counter() - t_core
-
-    def blockwise(forc, params, nper):
-        """One core call per block of ``nper`` steps (the core keeps no state between calls, so the results are
-        those of one call), with the state rows recorded at the end of every block."""
-        nout = nsteps // nper
-        parts = []
-        end_d = np.empty((L.ND, nout, sh.state.ncol))
-        end_ds = np.empty((L.NDS, L.NL_SOIL, nout, sh.state.ncol))
-        for i in range(nout):
-            try:
-                parts.append(advance(sh.state, params, forc[:, i * nper:(i + 1) * nper], dt, hydr_model=hydr,
-                                     nper=nper))
-            except CoreError as exc:
-                raise CoreError(exc.columns, exc.steps + i * nper) from exc
-            end_d[:, i], end_ds[:, :, i] = state_diagnostics(sh.state)
-        diag = Diagnostics(np.concatenate([p.diag for p in parts], axis=1),
-                           np.concatenate([p.diag_soil for p in parts], axis=2))
-        diag.end = (end_d, end_ds)
-        return diag
-
-    def stepwise(forc, params, nper, extra, extra_positions, snap_fns, ends=False):
-        nloc = sh.state.ncol
-        if extra is not None:
-            idx = np.concatenate([np.arange(nloc), np.asarray(extra_positions, dtype=np.int64)])
-            batch = ColumnState.concatenate([sh.state, extra])
-            bparams = params.take(idx)
-        else:
-            idx, batch, bparams = None, sh.state, params
-        nout = nsteps // nper
-        d = np.zeros((L.ND, nout, nloc), order="F")
-        ds = np.zeros((L.NDS, L.NL_SOIL, nout, nloc), order="F")
-        snaps = []
-        end_d = np.empty((L.ND, nout, nloc)) if ends else None
-        end_ds = np.empty((L.NDS, L.NL_SOIL, nout, nloc)) if ends else None
-        for k in range(nsteps):
-            fk = forc[:, k:k + 1] if idx is None else forc[:, k:k + 1][:, :, idx]
-            try:
-                dk = advance(batch, bparams, fk, dt, hydr_model=hydr, nper=1)
-            except CoreError as exc:  # report the background column behind a failing extra column
-                cols = exc.columns if idx is None else idx[exc.columns]
-                raise CoreError(cols, exc.steps + k) from exc
-            p = k // nper
-            d[:, p] += dk.diag[:, 0, :nloc]
-            ds[:, :, p] += dk.diag_soil[:, :, 0, :nloc]
-            if ends and (k + 1) % nper == 0:  # the background's state rows at the end of the block
-                sd, sds = state_diagnostics(batch)
-                end_d[:, p], end_ds[:, :, p] = sd[:, :nloc], sds[:, :, :nloc]
-            snap = {}
-            for f in snap_fns:
-                snap.update(f(batch))
-            snaps.append(snap)
-        d /= nper
-        ds /= nper
-        stacked = {key: np.stack([sn[key] for sn in snaps]) for key in snaps[0]} if snap_fns else None
-        extra_end = None
-        if extra is not None:
-            sh.state = batch.take(np.arange(nloc))
-            extra_end = batch.take(np.arange(nloc, batch.ncol))
-        diag = Diagnostics(d, ds)
-        if ends:
-            diag.end = (end_d, end_ds)
-        return diag, extra_end, stacked
-
-    def balance():
-        with timer("balance"):
-            sh.rebalance()
-
-    def save_restart(label: str):
-        if simulation is not None:
-            with timer("simulate"):
-                simulation.flush(status.seq)
-        with timer("restart"):
-            gathered = sh.gather_state()
-            if comm.is_root:
-                data = RestartData(status=status, column=inputs.column, state=ColumnState(**gathered),
-                                   arrays=dict(stage.acc), pending=writer.pending_arrays(),
-                                   attrs={"fingerprint": fingerprint, "experiment_seed": s.experiment.seed,
-                                          "forcing_seed": s.forcing.seed, "experiment": s.experiment.name})
-                p = write_restart(restart_path(restart_dir, s.experiment.name, status.seq, label), data)
-                log.debug("restart written: %s", p)
-                session.last_restart = p
-                return p
-        return None
-
-    # ---- spin-up
-    last_restart = None
-    if status.phase == "spinup":
-        nsw = s.spinup_windows
-        tol = s.experiment.spinup_tolerance
-        maxc = s.experiment.spinup_max_cycles
-        if comm.is_root:
-            log.info("spin-up: up to %d cycle(s) of %s .. %s (%d windows each), tolerance %.1e m3 m-3", maxc,
-                     format_date(s.spinup_start), format_date(s.spinup_end), nsw, tol)
-        with timer("spinup"), Progress(nsw * (maxc - status.spinup_cycles), "spin-up", rank=comm.rank,
-                                       enabled=progress, work_per_unit=ncol * nsteps) as bar:
-            while status.phase == "spinup":
-                ref = sh.gather(vol_soil_moisture(sh.state, dz))
-                session.position = f"spin-up cycle {status.spinup_cycles + 1}"
-                for w in range(nsw):
-                    forecast(s.spinup_start + w * win, nsteps)
-                    balance()
-                    bar.update(1, date=s.spinup_start + (w + 1) * win, cycle=status.spinup_cycles + 1)
-                end = sh.gather(vol_soil_moisture(sh.state, dz))
-                change = comm.bcast(float(np.abs(end - ref).max()) if comm.is_root else None)
-                status.spinup_cycles += 1
-                status.spinup_last_change = change
-                status.spinup_converged = change < tol
-                status.seq += nsw
-                if comm.is_root:
-                    log.info("spin-up cycle %d: largest soil moisture change %.3e m3 m-3%s", status.spinup_cycles,
-                             change, " (converged)" if status.spinup_converged else "")
-                if status.spinup_converged or status.spinup_cycles >= maxc:
-                    if not status.spinup_converged and comm.is_root:
-                        log.warning("spin-up did not converge in %d cycles (last change %.3e > tolerance %.1e)",
-                                    maxc, change, tol)
-                    status.phase = "experiment"
-                    status.time = s.start
-                    status.window_index = 0
-                last_restart = save_restart(f"spinup-cycle{status.spinup_cycles:03d}")
-
-    # ---- experiment
-    if status.window_index == 0:
-        tws = sh.gather(total_water(sh.state))
-        if comm.is_root:
-            stage.acc["tws_start"][:] = tws
-        stage.start_storages(sh.state)
-    start_w = status.window_index
-    n_windows = s.n_windows
-    if comm.is_root:
-        log.info("experiment: %s .. %s, %d window(s) of %g h, %d column(s) on %d rank(s)", format_date(s.start),
-                 format_date(s.end), n_windows, s.assimilation.window_hours, ncol, comm.size)
-    rsec = s.restart_seconds
-    with timer("experiment"), Progress(n_windows - start_w, "experiment", rank=comm.rank,
-                                       enabled=progress, work_per_unit=ncol * nsteps) as bar:
-        for w in range(start_w, n_windows):
-            session.position = f"experiment window {w + 1} of {n_windows}"
-            t0 = s.start + w * win
-            t1 = t0 + win
-            loc = sh.local
-            ctx = AnalysisContext(s, comm, sh.decomp, w, t0, t1, sh.state, sh.params, inputs.column[loc],
-                                  inputs.lat[loc], inputs.lon[loc], None, s.assimilation.n_members, inputs)
-            plan = method.plan(ctx) if method is not None else None
-            observe = simulation.snapshot if simulation is not None else None
-            diag, extra_end, snaps = forecast(t0, stage.nper, plan, observe, ends=stage.inner_ends)
-            if delay:
-                time.sleep(delay)
-            if simulation is not None:
-                with timer("simulate"):
-                    simulation.window(sh.local, t0, snaps)
-            end_state = sh.state.copy() if stage.ends else None  # the forecast at t1, before the analysis
-            with timer("analysis"):
-                ctx.state, ctx.diagnostics = sh.state, diag
-                if method is not None:
-                    new, adiag = method.analyse(ctx, plan, extra_end, snaps)
-                    tally.add(adiag)
-                    if analysis_writer is not None and plan is not None:
-                        analysis_writer.write(t1, adiag)
-                else:
-                    new = analysis(ctx)
-                if new is not None:
-                    sh.state.put(slice(None), new)
-            with timer("output"):
-                stage.process(diag, t0, t1, end_state, sh.state)
-            balance()
-            status.window_index = w + 1
-            status.seq += 1
-            status.time = t1
-            elapsed = (t1 - s.start).total_seconds()
-            if w + 1 < n_windows and rsec and elapsed % rsec == 0:
-                last_restart = save_restart(t1.strftime("%Y-%m-%dT%H%M"))
-            bar.update(1, date=t1)
-
-    session.position = "the end of the run (final restart and output)"
-    # ---- end: final restart (with the open file period's records), last history file, summary, manifest
-    if start_w < n_windows or last_restart is None:
-        last_restart = save_restart(status.time.strftime("%Y-%m-%dT%H%M"))
-    gathered_end = sh.gather_state()
-    obs_summary = tally.summary(comm) if tally is not None else None
-    per_rank = comm.gather({k: round(v, 3) for k, v in timer.seconds.items()})
-    result = RunResult(rundir, status)
-    if comm.is_root:
-        manifest.extra["wall_time_per_rank_s"] = per_rank
-        manifest.extra["decomposition_final"] = list(sh.decomp.counts)
-        manifest.extra["rebalances"] = sh.rebalances
-        last_restart = last_restart or latest_restart(restart_dir, s.experiment.name)
-        with timer("output"):
-            writer.flush(now=s.end, final=True)
-        hist = sorted(str(p) for p in (rundir / "history").glob(f"{s.experiment.name}_*.nc"))
-        if simulation is not None:
-            manifest.extra["simulated_observations"] = simulation.finish()
-        summ = stage.summary(inputs, ColumnState(**gathered_end), status)
-        if analysis_writer is not None:  # O - B statistics per sensor over the run's analysis files
-            from .assim.diagnostics import obs_statistics
-
-            summ["innovations"] = obs_statistics(rundir / "analysis", s.experiment.name, method.obs.sensors)
-        summary = {
-            "experiment": s.experiment.name,
-            "start": format_date(s.start),
-            "end": format_date(s.end),
-            "columns": ncol,
-            "spinup": {"max_cycles": s.experiment.spinup_max_cycles, "cycles": status.spinup_cycles,
-                       "converged": status.spinup_converged, "last_change": status.spinup_last_change,
-                       "tolerance": s.experiment.spinup_tolerance, "start": format_date(s.spinup_start),
-                       "end": format_date(s.spinup_end)},
-            "history_files": hist,
-            "input_checks": dict(getattr(inputs, "checks", {}) or {}),
-            "last_restart": str(last_restart) if last_restart else None,
-            **summ,
-        }
-        if obs_summary is not None:
-            summary["observations"] = obs_summary
-            tally.warn(obs_summary, s.source)
-        write_json(rundir / SUMMARY, summary)
-        manifest.extra["spinup"] = summary["spinup"]
-        manifest.extra["outputs"] = {"history": hist, "last_restart": summary["last_restart"]}
-        manifest.write("completed", timer)
-        result.history_files = hist
-        result.summary = summary
-    return result
 
 
 def input_check_attrs(inputs) -> dict:

@@ -1,36 +1,84 @@
-"""Run-loop glue of the analysis methods: what to batch with the background forecast, and the analysis.
+"""The point-wise SEKF as an analysis method of the cycle (:mod:`colmda.assim.base`).
 
-A method object has ``plan(ctx) -> WindowPlan | None`` (called at the window start: extra columns to advance in
-the same core calls as the background, and what to record after every model step) and
-``analyse(ctx, plan, extra_end, snapshots) -> (ColumnState | None, diagnostics | None)`` (called at the window
-end). :class:`SekfMethod` is the point-wise SEKF of :mod:`colmda.assim.sekf`.
+:class:`SekfMethod` plans the perturbed runs of the columns that have retrievals in the window (batched with the
+background in the same core calls) and the records of the model equivalents after every step; at the window end it
+estimates the Jacobians by finite differences and computes the increments with the pure functions of
+:mod:`colmda.assim.sekf`. Bounds, frozen layers and the water budget are the consistency layer's
+(:mod:`colmda.assim.consistency`); the diagnostics files are written by :class:`colmda.assim.diagnostics.
+AnalysisWriter` in the schema :data:`SCHEMA`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable
+import logging
 
 import numpy as np
 
 from .. import layout as L
 from ..constants import DENH2O, DENICE, TFRZ
 from ..core import ColumnState
+from ..errors import UserError
+from ..timeutil import format_date
+from ..keys import Key
 from ..obs import operators
 from . import sekf
-from .observations import GROSS_ERROR, MODEL_QC, USED, ObservationSet, WindowObservations
+from .base import Analysis, AnalysisMethod, ForecastRequest, Variable, register
+from .observations import GROSS_ERROR, MODEL_QC, USED, ObservationSet, WindowObservations, check_settings
+from .tally import ObservationTally
+
+log = logging.getLogger("colmda")
 
 SNOW_QC = 1.0  # kg m-2: model snow above this at the observation time rejects a retrieval
 
+A = "assimilation"
+#: the SEKF's keys (in &assimilation, where namelists have always had them)
+KEYS = (
+    Key(A, "control_layers", "int", 7, "-", "SEKF control vector: soil moisture of this many top layers", lo=1,
+        hi=10),
+    Key(A, "perturbation", "float_list", list(sekf.SEED_PERTURBATIONS), "m3 m-3", "SEKF finite-difference "
+        "perturbation of each controlled layer (seed 000: 0.001, 0.0001, 0.0001, 0.0001, 0.0005, 0.001, 0.0005)",
+        check=lambda v: None if v and all(0 < x < 0.1 for x in v) else "values in (0, 0.1)"),
+    Key(A, "two_sided", "bool", False, "-", "SEKF: centred differences (+dx and -dx runs, twice the cost) and "
+        "a linearity diagnostic"),
+    Key(A, "propagation", "str", "tangent_linear", "-", "how the window-start increment reaches the analysis time "
+        "(window end): 'tangent_linear' = through the Jacobian of the end state from the perturbed runs (the exact "
+        "Kalman update for a linear model); 'persistence' = unchanged (M = I, as if B were the error at the window "
+        "end: keeps the increments larger where model error makes the background worse than B says)",
+        choices=("tangent_linear", "persistence")),
+    Key(A, "background_error", "float_list", [0.01], "m3 m-3", "B: background error standard deviation of "
+        "each controlled layer (static, diagonal; one value = all layers; ECMWF uses about 0.01)",
+        check=lambda v: None if v and all(x > 0 for x in v) else "positive values"),
+)
 
-@dataclass
-class WindowPlan:
-    """What a method asks the forecast of one window to do besides advancing the background columns."""
-
-    extra: ColumnState | None = None  # more columns, advanced with the background in the same core calls
-    extra_positions: np.ndarray | None = None  # local column whose parameters and forcing each extra column uses
-    snapshot: Callable[[ColumnState], dict] | None = None  # called on the whole batch after every step
-    payload: dict = field(default_factory=dict)
+#: the SEKF's diagnostics (one netCDF file per analysis, colmda.assim.diagnostics): rows = retrievals
+SCHEMA = {
+    "time": Variable(("obs",), "seconds since 1970-01-01 00:00:00", "observation time"),
+    "column": Variable(("obs",), "1", "global column index (j * nlon + i) of the model cell"),
+    "sensor": Variable(("obs",), "1", "index into the file attribute 'sensors'"),
+    "value": Variable(("obs",), "m3 m-3", "retrieved volumetric soil moisture"),
+    "error": Variable(("obs",), "m3 m-3", "observation error standard deviation used (after error, error_scale, "
+                      "vegetation rule)"),
+    "reason": Variable(("obs",), "1", "0 = used, else the rejection reason (attribute 'reasons')"),
+    "hx": Variable(("obs",), "m3 m-3", "model equivalent of the background at the observation time"),
+    "innovation": Variable(("obs",), "m3 m-3", "observation minus background (O - B)"),
+    "jacobian": Variable(("obs", "layer"), "1", "d(model equivalent) / d(soil moisture of each controlled layer "
+                         "at the window start)"),
+    "gain": Variable(("obs", "layer"), "1", "Kalman gain: d(window-start increment of each layer) / "
+                     "d(innovation)"),
+    "linearity": Variable(("obs", "layer"), "1", "two-sided runs: |forward - backward slope| / (|forward| + "
+                          "|backward|)"),
+    "columns/column": Variable(("column",), "1", "global column index"),
+    "columns/background": Variable(("column", "layer"), "m3 m-3", "background soil moisture (liquid + ice) of the "
+                                   "controlled layers at the analysis time"),
+    "columns/increment": Variable(("column", "layer"), "m3 m-3", "applied soil moisture increment at the analysis "
+                                  "time (after the consistency layer)"),
+    "columns/increment_unbounded": Variable(("column", "layer"), "m3 m-3", "Kalman increment at the analysis "
+                                            "time before bounds"),
+    "columns/analysis_std": Variable(("column", "layer"), "m3 m-3", "analysis error standard deviation at the "
+                                     "window start (filter estimate)"),
+    "columns/water_added": Variable(("column",), "kg m-2", "water added to the column by the analysis "
+                                    "(negative: removed)"),
+}
 
 
 def volumetric_layers(state: ColumnState, dz: np.ndarray, nl: int) -> np.ndarray:
@@ -39,27 +87,36 @@ def volumetric_layers(state: ColumnState, dz: np.ndarray, nl: int) -> np.ndarray
     return (state.wliq_soisno[s:s + nl] / DENH2O + state.wice_soisno[s:s + nl] / DENICE) / dz[:nl, None]
 
 
-class SekfMethod:
+@register
+class SekfMethod(AnalysisMethod):
     """Point-wise SEKF: perturbed runs of the columns that have retrievals in the window, batched with the
     background; Jacobians by finite differences; update at the window end (see :mod:`colmda.assim.sekf`)."""
 
     name = "sekf"
+    summary = "point-wise simplified extended Kalman filter (docs/assimilation.md)"
+    group = A
+    keys = KEYS
+    schema = SCHEMA
 
-    def __init__(self, settings, inputs):
+    @classmethod
+    def validate(cls, settings) -> None:
+        a = settings.assimilation
+        src = settings.source
+        if len(a.perturbation) < a.control_layers:
+            raise UserError(f"{src}: &assimilation perturbation: {len(a.perturbation)} value(s) for "
+                            f"control_layers = {a.control_layers}")
+        if len(a.background_error) not in (1, a.control_layers):
+            raise UserError(f"{src}: &assimilation background_error: 1 or control_layers = {a.control_layers} "
+                            f"values, got {len(a.background_error)}")
+        check_settings(settings)
+
+    def __init__(self, settings, inputs, comm=None):
+        super().__init__(settings, inputs, comm)
         a = settings.assimilation
         self.s = settings
         self.n = a.control_layers
         pert = np.asarray(a.perturbation, dtype=float)
         bge = np.asarray(a.background_error, dtype=float)
-        src = settings.source
-        from ..errors import UserError
-
-        if len(pert) < self.n:
-            raise UserError(f"{src}: &assimilation perturbation has {len(pert)} value(s) for control_layers = "
-                            f"{self.n}")
-        if len(bge) not in (1, self.n):
-            raise UserError(f"{src}: &assimilation background_error needs 1 or control_layers = {self.n} values, "
-                            f"got {len(bge)}")
         self.dx = pert[: self.n]
         self.bvar = np.broadcast_to(bge, (self.n,)) ** 2
         self.two_sided = a.two_sided
@@ -88,15 +145,29 @@ class SekfMethod:
         self.nsnap = max(self.n, int(np.flatnonzero(w.any(axis=0)).max()) + 1)
         self.weights = w[:, : self.nsnap]  # (nsensor, nsnap) operator weights per sensor
         self.nrun = 2 * self.n if self.two_sided else self.n
+        self.tally = ObservationTally(self.obs.sensors, self.obs)  # retrievals per sensor and reason, for the summary
+        self.writer = None
+        if comm is not None:
+            if comm.is_root:
+                for name, count in self.obs.outside_run.items():
+                    if count:
+                        log.warning("%s/%s.nc: %d retrieval(s) on the run's columns lie outside the run "
+                                    "(%s .. %s) and are not used", settings.observations.directory, name, count,
+                                    format_date(settings.start), format_date(settings.end))
+            if a.diagnostics:
+                from .diagnostics import AnalysisWriter
+
+                self.writer = AnalysisWriter(comm, settings.output_directory / "analysis", settings.experiment.name,
+                                             self.obs.sensors, self.n)
 
     # ---- window start
-    def plan(self, ctx) -> WindowPlan | None:
+    def plan(self, ctx) -> ForecastRequest | None:
         if ctx.time > self.end:
             return None  # free forecast after the last analysis
         obs = self.obs.window(ctx.window_start, ctx.time, ctx.column)
         cand = obs.reason == USED
         if not cand.any():
-            return WindowPlan(payload={"obs": obs, "sub": np.zeros(0, dtype=np.int64)}, snapshot=None)
+            return ForecastRequest(payload={"obs": obs, "sub": np.zeros(0, dtype=np.int64)})
         sub = np.unique(obs.position[cand])  # only columns with candidate retrievals are perturbed
         st = ctx.state
         s = L.NSNOW_MAX
@@ -121,19 +192,21 @@ class SekfMethod:
             return {"theta": volumetric_layers(batch, self.dz, nsnap),
                     "t_top": batch.t_soisno[s, :nb].copy(), "swe": batch.cstate[L.CS_SCV, :nb].copy()}
 
-        return WindowPlan(extra=extra, extra_positions=np.tile(sub, len(blocks)), snapshot=snapshot,
-                          payload={"obs": obs, "sub": sub, "step": step})
+        return ForecastRequest(extra=extra, extra_positions=np.tile(sub, len(blocks)), record=snapshot,
+                               payload={"obs": obs, "sub": sub, "step": step})
 
     # ---- window end
-    def analyse(self, ctx, plan: WindowPlan | None, extra_end: ColumnState | None, snaps: dict | None):
-        if plan is None:
-            return None, None
-        obs: WindowObservations = plan.payload["obs"]
-        sub = plan.payload["sub"]
+    def analyse(self, ctx, request: ForecastRequest | None, forecast) -> Analysis | None:
+        if request is None:
+            return None
+        obs: WindowObservations = request.payload["obs"]
+        sub = request.payload["sub"]
+        n = self.n
         if len(sub) == 0:
-            return None, self._diagnostics(ctx, obs, None, None, None, sub, None)
-        n, nsub, nloc = self.n, len(sub), ctx.state.ncol
-        step = plan.payload["step"]
+            return Analysis(sub, np.zeros((n, 0)), {"obs": obs, "rows": None})
+        nsub, nloc = len(sub), ctx.state.ncol
+        step = request.payload["step"]
+        extra_end, snaps = forecast.extra_end, forecast.records
         dt = self.s.dt
         nsteps = snaps["theta"].shape[0]
         k = operators.step_index(obs.time, ctx.window_start, dt, nsteps)
@@ -182,45 +255,61 @@ class SekfMethod:
             used &= ok
         res = sekf.analysis(d, H, r, self.bvar, used, Mt if self.s.assimilation.propagation == "tangent_linear"
                             else None)
-        # apply at the analysis time within bounds; frozen layers unchanged
-        s = L.NSNOW_MAX
-        st = ctx.state
-        dzc = self.dz[:n, None]
-        liq = (st.wliq_soisno[s:s + n, sub] / DENH2O / dzc).T
-        ice = (st.wice_soisno[s:s + n, sub] / DENICE / dzc).T
-        par = ctx.params.soilpar
-        lower = np.maximum(par[L.SP_THETA_R, :n][:, sub].T, 0.0)
-        porosity = par[L.SP_THETA_S, :n][:, sub].T
-        frozen = (st.t_soisno[s:s + n, sub] <= TFRZ).T
-        inc = sekf.bounded_increment(liq, ice, res.increment, lower, porosity, frozen)
-        new = st.copy()
-        new.wliq_soisno[s:s + n, sub] += (inc * DENH2O * self.dz[:n][None, :]).T
+        # per-retrieval diagnostics; the per-column ones are completed with the consistency layer's report
         row_gain = np.zeros((len(obs), n))
         row_gain[keep[order[used[jj, slot]]]] = res.gain[jj[used[jj, slot]], :, slot[used[jj, slot]]]
         row_H = np.full((len(obs), n), np.nan)
         row_H[keep] = Hrow
         row_hx = np.full(len(obs), np.nan)
         row_hx[keep] = yb
-        percol = {"background": liq + ice, "increment": inc, "increment_unbounded": res.increment, "analysis_std": np.sqrt(
-            res.analysis_variance), "water_added": (inc * DENH2O * self.dz[:n][None, :]).sum(1)}
-        diag = self._diagnostics(ctx, obs, row_hx, row_H, row_gain, sub, percol)
+        rows = {"hx": row_hx, "jacobian": row_H, "gain": row_gain}
         if lin is not None:
             row_lin = np.full((len(obs), n), np.nan)
             row_lin[keep] = lin
-            diag["rows"]["linearity"] = row_lin
-        return new, diag
+            rows["linearity"] = row_lin
+        return Analysis(sub, res.increment.T, {"obs": obs, "rows": rows, "increment_unbounded": res.increment,
+                                               "analysis_std": np.sqrt(res.analysis_variance)})
 
-    def _diagnostics(self, ctx, obs, hx, H, gain, sub, percol):
+    def write_diagnostics(self, ctx, analysis: Analysis, report) -> None:
+        diag = self.diagnostics(ctx, analysis, report)
+        self.tally.add(diag)
+        if self.writer is not None:
+            self.writer.write(ctx.time, diag)
+
+    def diagnostics(self, ctx, analysis: Analysis, report) -> dict:
         """Per-retrieval and per-column diagnostics of this rank (global column indices), for the writer."""
         n = self.n
+        extra = analysis.diagnostics
+        obs = extra["obs"]
         nobs = len(obs)
+        got = extra["rows"] or {}
         rows = {"time": obs.time, "column": obs.column, "sensor": obs.sensor, "value": obs.value,
                 "error": obs.error, "reason": obs.reason,
-                "hx": hx if hx is not None else np.full(nobs, np.nan),
-                "jacobian": H if H is not None else np.full((nobs, n), np.nan),
-                "gain": gain if gain is not None else np.zeros((nobs, n))}
+                "hx": got.get("hx", np.full(nobs, np.nan)),
+                "jacobian": got.get("jacobian", np.full((nobs, n), np.nan)),
+                "gain": got.get("gain", np.zeros((nobs, n)))}
         rows["innovation"] = rows["value"] - rows["hx"]
-        cols = {"column": ctx.column[sub]}
-        if percol is not None:
-            cols.update(percol)
+        if "linearity" in got:
+            rows["linearity"] = got["linearity"]
+        cols = {"column": ctx.column[analysis.columns]}
+        if len(analysis.columns):
+            cols.update({"background": report.background.T, "increment": report.applied.T,
+                         "increment_unbounded": extra["increment_unbounded"], "analysis_std": extra["analysis_std"],
+                         "water_added": report.water_added})
         return {"rows": rows, "columns": cols}
+
+    def summary_entries(self, rundir) -> dict:
+        """Collective: retrievals per sensor and rejection reason over the run (summary.json 'observations', with a
+        warning when a sensor, or every sensor, was never used) and the O - B statistics per sensor over the run's
+        analysis files ('innovations')."""
+        counts = self.tally.summary(self.comm)
+        if counts is None:
+            return {}
+        out = {}
+        if self.writer is not None:
+            from .diagnostics import obs_statistics
+
+            out["innovations"] = obs_statistics(rundir / "analysis", self.s.experiment.name, self.obs.sensors)
+        self.tally.warn(counts, self.s.source)
+        out["observations"] = counts
+        return out

@@ -13,8 +13,8 @@ image grid (ny, nx), land cells ``land``:
 4. gain K = w_j B / (B + R) per coefficient (w_j: the per-scale weight, 0 excludes scale j), and
    c_a = c_b + K (c_o - c_b), i.e. the increment x_a - x_b = C^T diag(K) C d (C^-1 = C^T for a Parseval frame);
 5. the increment is re-masked (ocean and padding cells never change) and spread to the model layers the field
-   represents (:func:`layer_distribution`), then bounded like the SEKF's (porosity, residual water, frozen layers
-   unchanged; :func:`colmda.assim.sekf.bounded_increment`).
+   represents (:func:`layer_distribution`); the driver applies it through the consistency layer shared by all
+   methods (:mod:`colmda.assim.consistency`: porosity, residual water, frozen layers unchanged).
 
 Because C^T C = I and 0 <= K <= max K, the effective gain C^T diag(K) C is symmetric positive semi-definite with
 eigenvalues in [0, max K] (tests/test_image.py): the analysis never overshoots the observed field and never
@@ -40,16 +40,18 @@ import datetime as _dt
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import ndimage
 
 from .. import layout as L
-from ..constants import DENH2O, DENICE, TFRZ
-from ..curvelet import CurveletFrame, Coefficients
+from ..constants import DENH2O, DENICE
 from ..errors import UserError
-from ..forcing.perturb import keyed_normal
-from .sekf import bounded_increment
+from ..keys import Key, where
+from .base import Analysis, AnalysisMethod, Variable, register
+
+if TYPE_CHECKING:  # the frame (scipy.fft) is imported when an analysis needs it, not with the configuration
+    from ..curvelet import CurveletFrame
 
 log = logging.getLogger("colmda")
 
@@ -81,12 +83,16 @@ def layer_distribution(dz: np.ndarray, top: float, bottom: float) -> tuple[np.nd
 def perturbation_noise(seed: int, stream: int, time_key: int, columns: np.ndarray, members: int) -> np.ndarray:
     """Standard normal numbers (members, ncol), a pure function of (seed, stream, analysis time, member, global
     column): the same on any rank count and after a restart."""
+    from ..forcing.perturb import keyed_normal
+
     m = np.arange(members, dtype=np.int64)[:, None]
     return keyed_normal(int(seed), int(stream), int(time_key), m, np.asarray(columns, dtype=np.int64)[None, :])
 
 
 def nearest_fill_index(land: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row and column of the nearest land cell of every cell (for the 'nearest' ocean treatment)."""
+    from scipy import ndimage  # imported here: the module is imported with the configuration (its keys)
+
     _, idx = ndimage.distance_transform_edt(~land, return_indices=True)
     return idx[0], idx[1]
 
@@ -166,6 +172,8 @@ def analysis(background: np.ndarray, observed: np.ndarray, land: np.ndarray, fra
 def apply_gain(frame: CurveletFrame, gains: list, field: np.ndarray) -> np.ndarray:
     """C^T diag(K) C applied to a field (the effective gain operator; used by the tests)."""
     c = frame.forward(field)
+    from ..curvelet import Coefficients
+
     return frame.inverse(Coefficients(frame, [k * d for k, d in zip(gains, c.data)]))
 
 
@@ -341,30 +349,101 @@ class ObservedField:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# driver: &assimilation method = 'image'
+# driver: &assimilation method = 'image' (the method protocol of colmda.assim.base)
+
+IM = "image"
+#: the &image keys (owned by this method; colmda.config aggregates them)
+KEYS = (
+    Key(IM, "file", "path", "", "-", "observed field: a netCDF file (time, lat, lon) in m3 m-3, or a directory of "
+        "GLDAS Noah native nc4 files; required for method = 'image'"),
+    Key(IM, "variable", "str", "", "-", "variable of the field; '' = 'SoilMoi0_10cm_inst' (GLDAS) or 'sm'"),
+    Key(IM, "regrid", "str", "none", "-", "field on another grid than the domain: 'bilinear' (NaN-aware), 'none' = "
+        "must be on the domain grid", choices=("none", "bilinear")),
+    Key(IM, "depth", "float_list", [0.0, 0.1], "m", "top and bottom of the soil the field is the mean of; the "
+        "increment goes to the layers by depth overlap", lengths=(2,), check=lambda v: None if 0 <= v[0] < v[1]
+        else "0 <= top < bottom"),
+    Key(IM, "hours", "float_list", [0.0, 6.0, 12.0, 18.0], "UTC", "analysis hours (window ends at these hours)",
+        check=lambda v: None if v and all(0 <= h < 24 for h in v) else "hours in [0, 24)"),
+    Key(IM, "nscales", "int", 4, "-", "curvelet scales (coarsest = isotropic low-pass)", lo=1, hi=10),
+    Key(IM, "wedges", "float_list", [4, 8, 8], "-", "orientations over [0, pi) of every scale after the coarsest "
+        "(nscales - 1 values, or one for all)", check=lambda v: None if v and all(x >= 1 and x == int(x) for x in v)
+        else "positive integers"),
+    Key(IM, "scale_weight", "float_list", [], "-", "gain factor of each scale (0 excludes it); empty = all 1",
+        check=lambda v: None if all(0 <= x <= 1 for x in v) else "values in [0, 1]"),
+    Key(IM, "members", "int", 50, "-", "perturbed members of the background and of the observed field", lo=2,
+        hi=1000),
+    Key(IM, "sigma_b", "float", 0.15, "m3 m-3", "background perturbation std (seed 003: 0.15)", lo=0.0, lo_open=True),
+    Key(IM, "sigma_o", "float", 0.1, "m3 m-3", "observed-field perturbation std (seed 003: 0.1)", lo=0.0),
+    Key(IM, "gap_sigma", "float", 1.0, "m3 m-3", "perturbation std in gaps of the observed field", lo=0.0),
+    Key(IM, "ocean", "str", "zero", "-", "ocean cells in the transform: 'zero' or 'nearest' (filled from the nearest "
+        "land cell); always unchanged by the analysis", choices=("zero", "nearest")),
+)
+
+#: diagnostics: <run>/analysis/image_<YYYYmmddTHHMM>.json per analysis (and image_fields_*.nc at 00 UTC)
+SCHEMA = {
+    "valid_cells": Variable((), "1", "land cells with a valid observed value"),
+    "scc_background": Variable((), "1", "spatial correlation of background and observed field"),
+    "scc_analysis": Variable((), "1", "spatial correlation of analysis and observed field"),
+    "ubrmse_background": Variable((), "m3 m-3", "unbiased RMS difference background - observed field"),
+    "ubrmse_analysis": Variable((), "m3 m-3", "unbiased RMS difference analysis - observed field"),
+    "bias_background": Variable((), "m3 m-3", "mean background - observed field"),
+    "bias_analysis": Variable((), "m3 m-3", "mean analysis - observed field"),
+    "increment_mean_abs": Variable((), "m3 m-3", "mean |increment| of the field before the consistency layer"),
+    "water_added_mean_kg_m2": Variable((), "kg m-2", "mean water added per column (after the consistency layer)"),
+    "fields/background": Variable(("lat", "lon"), "m3 m-3", "model equivalent of the field (00 UTC analyses)"),
+    "fields/observed": Variable(("lat", "lon"), "m3 m-3", "observed field"),
+    "fields/increment": Variable(("lat", "lon"), "m3 m-3", "analysis - background before bounds"),
+}
 
 
-class ImageMethod:
-    """State of the image analysis across windows of one run (built on first use from the context)."""
+@register
+class ImageMethod(AnalysisMethod):
+    """The curvelet image analysis at the &image hours; the state of the analysis across windows of one run."""
 
-    def __init__(self, ctx):
-        s = ctx.settings
+    name = "image"
+    summary = "curvelet-space EnKF-like analysis of a gridded field (&image, docs/image.md)"
+    group = IM
+    group_doc = "the curvelet image analysis (&assimilation method = 'image')"
+    keys = KEYS
+    schema = SCHEMA
+
+    @classmethod
+    def validate(cls, settings) -> None:
+        src, im, e = settings.source, settings.image, settings.experiment
+        if not im.file or not Path(im.file).exists():
+            raise UserError(f"{where(src, IM, 'file')} = '{im.file}': expected an existing observed-field file or "
+                            f"GLDAS directory for &assimilation method = 'image'")
+        if len(im.wedges) not in (1, im.nscales - 1):
+            raise UserError(f"{where(src, IM, 'wedges')}: {len(im.wedges)} value(s) for nscales = {im.nscales} "
+                            f"(expected {im.nscales - 1} or 1)")
+        win = settings.window_seconds
+        sod = e.start.hour * 3600 + e.start.minute * 60
+        late = [h for h in im.hours if (h * 3600.0 - sod) % win]
+        if late:
+            raise UserError(f"{where(src, IM, 'hours')}: {late[0]:g} UTC is not a window end with &assimilation "
+                            f"window_hours = {settings.assimilation.window_hours:g} (use window_hours = 6 for "
+                            f"00/06/12/18 UTC)")
+        if im.scale_weight and len(im.scale_weight) != im.nscales:
+            raise UserError(f"{where(src, IM, 'scale_weight')}: {len(im.scale_weight)} value(s) for nscales = "
+                            f"{im.nscales}")
+
+    def __init__(self, settings, inputs, comm=None):
+        super().__init__(settings, inputs, comm)
+        s = settings
         g = s.image
-        inputs = ctx.inputs
-        if ctx.n_members > 1:  # the driver has no ensemble runs yet; analysis() takes a supplied ensemble
-            raise UserError(f"{s.source}: &assimilation method = 'image' with n_members = {ctx.n_members}: the image "
-                            f"analysis runs on the single model state (its ensembles are perturbations)")
         self.s = s
         self.g = g
         self.grid = ImageGrid.of_columns(inputs.column, inputs.grid_lat, inputs.grid_lon,
                                          bool(getattr(inputs.domain, "is_global", True)))
         self.land = self.grid.land()
+        from ..curvelet import CurveletFrame
+
         self.frame = CurveletFrame(self.grid.shape, g.nscales, [int(w) for w in g.wedges],
                                    periodic=(False, self.grid.periodic_lon), name=f"{s.source}: &image nscales")
         if g.scale_weight and len(g.scale_weight) != g.nscales:
             raise UserError(f"{s.source}: &image scale_weight has {len(g.scale_weight)} value(s) for nscales = "
                             f"{g.nscales}")
-        dz = ctx.params.dz_soil
+        dz = inputs.params.dz_soil
         self.h, self.a = layer_distribution(dz, g.depth[0], g.depth[1])
         self.nl = int(np.flatnonzero(self.h > 0).max()) + 1
         self.columns = np.asarray(inputs.column)
@@ -374,7 +453,9 @@ class ImageMethod:
     def is_analysis_time(self, t: _dt.datetime) -> bool:
         return t <= self.end and t.minute == 0 and t.second == 0 and float(t.hour) in {float(h) for h in self.g.hours}
 
-    def analyse(self, ctx):
+    def analyse(self, ctx, request, forecast) -> Analysis | None:
+        if not self.is_analysis_time(ctx.time):
+            return None
         comm = ctx.comm
         s = L.NSNOW_MAX
         nl = self.nl
@@ -388,17 +469,13 @@ class ImageMethod:
         if comm.is_root:
             delta, stats = self._root(ctx, hx)
         delta = comm.scatter_columns(delta, ctx.decomposition)
-        inc_layers = self.a[:nl, None] * delta[None, :]  # (nl, nloc)
-        liq = st.wliq_soisno[s:s + nl] / DENH2O / dz
-        ice = st.wice_soisno[s:s + nl] / DENICE / dz
-        par = ctx.params.soilpar
-        lower = np.maximum(par[L.SP_THETA_R, :nl], 0.0)
-        porosity = par[L.SP_THETA_S, :nl]
-        frozen = st.t_soisno[s:s + nl] <= TFRZ
-        inc = bounded_increment(liq.T, ice.T, inc_layers.T, lower.T, porosity.T, frozen.T).T
-        new = st.copy()
-        new.wliq_soisno[s:s + nl] += inc * DENH2O * dz
-        water = comm.gather_columns((inc * DENH2O * dz).sum(0), ctx.decomposition)  # kg m-2 per column
+        inc_layers = self.a[:nl, None] * delta[None, :]  # (nl, nloc) m3 m-3, bounded by the consistency layer
+        return Analysis(np.arange(st.ncol), inc_layers, stats)
+
+    def write_diagnostics(self, ctx, analysis: Analysis, report) -> None:
+        comm = ctx.comm
+        water = comm.gather_columns(report.water_added, ctx.decomposition)  # kg m-2 per column
+        stats = analysis.diagnostics
         if comm.is_root and stats is not None:
             fields = stats.pop("_fields")
             stats["water_added_mean_kg_m2"] = float(np.mean(water))  # after bounds and frozen layers
@@ -412,7 +489,6 @@ class ImageMethod:
                 if ctx.time.hour == 0:
                     self._write_fields(d / f"image_fields_{stamp}.nc", fields)
             log.debug("image analysis %s: %s", ctx.time, stats)
-        return new
 
     def _root(self, ctx, hx):
         g = self.g
@@ -461,22 +537,3 @@ class ImageMethod:
                                 "lon": ("lon", self.grid.lon, {"units": "degrees_east"})})
         with atomic_path(path) as tmp:
             ds.to_netcdf(tmp)
-
-
-_METHODS: dict = {}
-
-
-def analysis_hook(ctx):
-    """The ``ANALYSES['image']`` hook of colmda.run: analyses at the &image hours (UTC), else the identity."""
-    key = (id(ctx.settings), id(ctx.inputs))
-    m = _METHODS.get(key)
-    if m is None:
-        if ctx.inputs is None:
-            raise RuntimeError("the image analysis needs AnalysisContext.inputs")
-        _METHODS.clear()
-        from ..run import collective
-
-        m = _METHODS[key] = collective(ctx.comm, lambda: ImageMethod(ctx))
-    if not m.is_analysis_time(ctx.time):
-        return None
-    return m.analyse(ctx)

@@ -16,18 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..keys import where
+from ..obs.bias import bias_method  # noqa: F401 (part of this module's interface)
 from .rules import multiplier_table
 
 log = logging.getLogger("colmda")
 
-
-def bias_method(settings) -> str:
-    """&observations bias_correction with 'auto' resolved: CDF matching for product files (real data), none for
-    colmda observation files (twin experiments)."""
-    o = settings.observations
-    if o.bias_correction == "auto":
-        return "cdf" if o.products else "none"
-    return o.bias_correction
 
 # rejection reasons (0 = used); the analysis adds MODEL_QC and GROSS_ERROR
 USED, QUALITY_FLAG, VEGETATION_RULE, MISSING, MODEL_QC, GROSS_ERROR, OUT_OF_RANGE, LOCATION = range(8)
@@ -57,6 +51,21 @@ def location_mismatch(lat, lon, col_lat, col_lon, cell_deg) -> np.ndarray:
     dx = np.abs((np.asarray(lon, float) - col_lon + 180.0) % 360.0 - 180.0)
     with np.errstate(invalid="ignore"):
         return ~((dl <= 0.505 * dlat) & (dx <= 0.505 * dlon))
+
+
+def check_settings(settings) -> None:
+    """The observation source of a method that assimilates retrievals: product files, or a directory of colmda
+    observation files with at least one sensor (UserError naming the key otherwise)."""
+    o, src, method = settings.observations, settings.source, settings.assimilation.method
+    if o.products:
+        return
+    if not o.directory:
+        raise UserError(f"{where(src, 'observations', 'directory')}: required for &assimilation method = '{method}' "
+                        f"(the directory of the observation files)")
+    if not Path(o.directory).is_dir():
+        raise UserError(f"{where(src, 'observations', 'directory')} = '{o.directory}': directory not found")
+    if not o.sensors:
+        raise UserError(f"{where(src, 'observations', 'sensors')}: name at least one sensor file to assimilate")
 
 
 @dataclass

@@ -66,3 +66,12 @@ def multiplier_table(entries, sensors) -> np.ndarray:
             if sensor in ("*", name):
                 table[k, list(pfts)] = mult
     return table
+
+
+def check_rule(entries):
+    """Key check of a sensor x vegetation table: None when valid, else the error (colmda.keys.Key.check)."""
+    try:
+        parse_rule(entries)
+    except ValueError as exc:
+        return str(exc)
+    return None

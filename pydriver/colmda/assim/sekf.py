@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .consistency import bounded_increment  # noqa: F401 (the bounds every method's increments go through)
+
 #: the seed's per-layer perturbation sizes (m3 m-3) for the top seven layers (seed 000, section 3.3)
 SEED_PERTURBATIONS = (0.001, 0.0001, 0.0001, 0.0001, 0.0005, 0.001, 0.0005)
 
@@ -106,19 +108,3 @@ def gross_error_check(innovation: np.ndarray, hbh: np.ndarray, obs_var: np.ndarr
     if k <= 0:
         return np.ones(innovation.shape, dtype=bool)
     return np.abs(innovation) <= k * np.sqrt(hbh + obs_var)
-
-
-def bounded_increment(theta_liq: np.ndarray, theta_ice: np.ndarray, increment: np.ndarray, lower: np.ndarray,
-                      porosity: np.ndarray, frozen: np.ndarray) -> np.ndarray:
-    """The increment of liquid soil moisture that can actually be applied (all (ncol, n), m3 m-3).
-
-    The analysed total water is kept within [lower, porosity] (``lower``: residual water content), liquid water
-    stays non-negative, and layers that are frozen (``frozen`` True: temperature at or below freezing) are not
-    changed, because adding liquid water to a frozen layer would be inconsistent with its temperature and the
-    phase-change bookkeeping of the core.
-    """
-    total = theta_liq + theta_ice
-    target = np.clip(total + increment, np.minimum(lower, total), porosity)
-    inc = target - total
-    inc = np.maximum(inc, -theta_liq)  # cannot remove more liquid than there is
-    return np.where(frozen, 0.0, inc)

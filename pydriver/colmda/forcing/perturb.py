@@ -381,7 +381,7 @@ def perturb_forcing(forc, seed, columns, members, start, dt, settings=None, grid
     out[F_SWDOWN] = forc[F_SWDOWN][:, None, :] * f['swdown']
     out[F_LWDOWN] = np.maximum(forc[F_LWDOWN][:, None, :] + f['lwdown'], 0.0)
     out[F_TAIR] = forc[F_TAIR][:, None, :] + f['tair']
-    from .weather import saturation_specific_humidity
+    from .humidity import saturation_specific_humidity
     qs = saturation_specific_humidity(out[F_TAIR], out[F_PSURF])
     out[F_QAIR] = np.minimum(out[F_QAIR], qs)
     return out

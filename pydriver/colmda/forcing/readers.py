@@ -277,7 +277,7 @@ class Plumber2Reader(ForcingReader):
             out['psurf'] = np.full_like(out['tair'], standard_atmosphere_pressure(self.elevation))
         else:
             raise ForcingError(f"{self.path}: variable 'Psurf' is missing and there is no 'elevation' to derive it")
-        from .weather import saturation_specific_humidity, saturation_vapour_pressure
+        from .humidity import saturation_specific_humidity, saturation_vapour_pressure
         if 'Qair' in rv:
             out['qair'] = self._series(ds, rv['Qair'], 'qair')
         elif 'RH' in rv:

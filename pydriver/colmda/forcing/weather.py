@@ -47,6 +47,7 @@ from scipy import special
 from .. import solar
 from ..domain import monthly_interp_weights
 from ..layout import F_COSZEN, F_LWDOWN, F_PREC, F_PSURF, F_QAIR, F_SWDOWN, F_TAIR, F_WIND, NF
+from .humidity import saturation_specific_humidity, saturation_vapour_pressure
 from .perturb import GaussianSmoother, keyed_normal
 
 __all__ = ['WeatherSettings', 'WeatherGenerator', 'saturation_vapour_pressure',
@@ -54,22 +55,6 @@ __all__ = ['WeatherSettings', 'WeatherGenerator', 'saturation_vapour_pressure',
 
 STEFAN_BOLTZMANN = 5.670374419e-8  # W m-2 K-4
 _STREAM_PREC, _STREAM_TAIR, _STREAM_WIND, _STREAM_FAST = 1, 2, 3, 4
-
-
-def saturation_vapour_pressure(t_k):
-    """Saturation vapour pressure (Pa): over water for T >= 273.15 K (Bolton 1980 form of Magnus), over ice
-    below (Magnus form, Sonntag 1990 coefficients)."""
-    tc = np.clip(np.asarray(t_k, dtype=np.float64) - 273.15, -150.0, 100.0)
-    warm = tc >= 0.0
-    return 611.2 * np.exp(np.where(warm, 17.67, 22.46) * tc / (tc + np.where(warm, 243.5, 272.62)))
-
-
-def saturation_specific_humidity(t_k, p_pa):
-    """Saturation specific humidity (kg kg-1) at temperature (K) and pressure (Pa)."""
-    e = saturation_vapour_pressure(t_k)
-    p = np.asarray(p_pa, dtype=np.float64)
-    e = np.minimum(e, 0.5 * p)
-    return 0.622 * e / (p - 0.378 * e)
 
 
 def wet_step_fraction(wet_day_fraction):

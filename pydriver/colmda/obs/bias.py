@@ -243,12 +243,19 @@ def model_daily_equivalent(rundir, columns, lat, lon, weights_by_sensor):
     return uday.astype('datetime64[s]'), daily
 
 
+def bias_method(settings) -> str:
+    """&observations bias_correction with 'auto' resolved: CDF matching for product files (real data), none for
+    colmda observation files (twin experiments)."""
+    o = settings.observations
+    if o.bias_correction == "auto":
+        return "cdf" if o.products else "none"
+    return o.bias_correction
+
+
 def parameters_for_run(settings, tables, run_columns, weights, lat, lon) -> BiasParameters:
     """The bias parameters of a run (&observations bias_correction, bias_file, bias_reference_run,
     bias_train_start/end): read from ``bias_file`` when it exists (method and sensors must match), else fitted on
     the open-loop run ``bias_reference_run`` (daily model equivalents at the retrieval days) and written there."""
-    from ..assim.observations import bias_method
-
     o = settings.observations
     method = bias_method(settings)
     sensors = tuple(o.sensors)
