@@ -385,7 +385,8 @@ contains
     real(r8) :: w, xr                            ! 1 - f = x^(n-1) S*, x^(n-1) / (1 + x^n) (-)
 
     h = max(smp, smpmin)
-    if (hl%model == HYDR_VG) then
+    if (hl%model /= HYDR_CAMPBELL) then
+      ! vG and Gardner: a layer with no room for liquid, and the head held at the ice cap
       if (hl%empty) then
         vol_liq = hl%cap
         dtheta_dpsi = 0.0_r8
@@ -394,6 +395,8 @@ contains
         return
       end if
       if (hl%cap < hl%ths) h = min(h, hl%hcap)
+    end if
+    if (hl%model == HYDR_VG) then
       if (h >= hl%psis) then
         vol_liq = min(hl%ths, hl%cap)
         dtheta_dpsi = 0.0_r8
@@ -426,15 +429,7 @@ contains
         if (dhk_dpsi /= 0.0_r8) dhk_dpsi = hl%sreg       ! (0 where h is held at the ice cap)
       end if
     else if (hl%model == HYDR_GARDNER) then
-      ! Se = exp(alpha h) = K / Ksat; held at the ice cap like the other models
-      if (hl%empty) then
-        vol_liq = hl%cap
-        dtheta_dpsi = 0.0_r8
-        hk = 0.0_r8
-        dhk_dpsi = 0.0_r8
-        return
-      end if
-      if (hl%cap < hl%ths) h = min(h, hl%hcap)
+      ! Se = exp(alpha h) = K / Ksat (head held at the ice cap above)
       s = exp(hl%alpha * min(h, 0.0_r8))
       vol_liq = min(hl%thr + hl%dth_sc * s, hl%cap)
       hk = hl%kfc * s
