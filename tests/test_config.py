@@ -89,14 +89,19 @@ def test_cross_key_checks_name_the_keys():
         load_text("&experiment\n end = '2005-06-22T12:00'\n/\n")
 
 
-def test_reserved_keys_accept_only_their_default():
-    """Keys of later issues are documented but refuse non-default values, so nobody thinks they work yet."""
+def test_member_count_is_checked_against_the_method():
+    """&assimilation n_members: a method that analyses one state per column refuses N > 1, one line naming the key;
+    the control run accepts an ensemble (an ensemble open loop)."""
     s = load_text("&assimilation\n n_members = 1\n/\n")
     assert s.assimilation.n_members == 1
-    with pytest.raises(UserError, match=r"&assimilation n_members = 20: this key is reserved"):
-        load_text("&assimilation\n n_members = 20\n/\n")
-    with pytest.raises(UserError, match=r"&assimilation method = 'enkf': expected one of 'none', 'sekf'"):
-        load_text("&assimilation\n method = 'enkf'\n/\n")
+    assert load_text("&assimilation\n n_members = 20\n/\n").assimilation.n_members == 20
+    with pytest.raises(UserError, match=r"&assimilation n_members = 20: method 'sekf' analyses one state per column"):
+        load_text("&assimilation\n method = 'sekf'\n n_members = 20\n/\n&observations\n directory = '.'\n"
+                  " sensors = 'L'\n/\n")
+    with pytest.raises(UserError, match=r"&assimilation n_members = 0: expected a value in \[1, 1000\]"):
+        load_text("&assimilation\n n_members = 0\n/\n")
+    with pytest.raises(UserError, match=r"&assimilation method = 'nosuch': expected one of 'none', 'sekf'"):
+        load_text("&assimilation\n method = 'nosuch'\n/\n")
 
 
 def test_malformed_namelists_are_user_errors():

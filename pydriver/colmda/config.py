@@ -243,10 +243,10 @@ KEYS: tuple[Key, ...] = (
         "deviations of sqrt(HBH' + R); 0 = no check", lo=0.0),
     Key(A, "diagnostics", "bool", True, "-", "write the analysis diagnostics (innovations, Jacobians, gains, "
         "increments, observation counts) to <run directory>/analysis/"),
-    Key(A, "n_members", "int", 1, "-", "ensemble size (members are more columns in the same core call)",
-        reserved=True, lo=1, hi=1000),
-    Key(A, "inflation", "float", 1.0, "-", "multiplicative covariance inflation", reserved=True, lo=1.0),
-    Key(A, "localization_km", "float", 0.0, "km", "localisation radius; 0 = none", reserved=True, lo=0.0),
+    Key(A, "n_members", "int", 1, "-", "ensemble size: every column runs this many members, as more columns in "
+        "the same core calls, each with its own perturbed forcing (&forcing perturb) and optional state "
+        "perturbations (&assimilation state_perturbation_std); history holds the ensemble mean "
+        "(docs/ensemble.md)", lo=1, hi=1000),
     # ---- &output
     Key(OUT, "directory", "path", "", "-", "run directory (history/, restart/, manifest.json, summary.json); "
         "'' = runs/<experiment name> under the current directory"),
@@ -757,6 +757,7 @@ def validate(s: Settings) -> None:
             raise UserError(f"{_where(src, g, k)} = '{p}': file not found (a relative path in a namelist is "
                             f"relative to the namelist's directory, in --set to the current directory)")
     a, o = s.assimilation, s.observations
+    methods.check_members(methods.get(a.method, src), a.n_members, src)
     methods.get(a.method, src).validate(s)  # the method's own checks
     if o.products or o.product_files:
         if not (len(o.products) == len(o.product_files) == len(o.sensors)):

@@ -26,6 +26,18 @@ group and the :class:`colmda.keys.Key` entries it owns; ``colmda.config`` aggreg
 diagnostics: variable -> (dimensions, units, meaning)), and optionally ``validate(settings)`` (cross-key checks
 made when the namelist is loaded, raising UserError). Register a class with :func:`register`; the built-in
 methods are listed in :data:`BUILTIN`. How to add a method: docs/architecture.md.
+
+Ensembles (``&assimilation n_members`` = N > 1): the driver's state holds N members of every column as
+``ncol_local * N`` flat columns in the order of :mod:`colmda.ensemble` (``flat = column * N + member``, the members
+of a column adjacent); ``ctx.state``, ``ctx.params`` and the record functions see the flat columns, ``ctx.column``,
+``ctx.lat``, ``ctx.lon`` the ``ncol_local`` columns; ``Analysis.columns`` are flat indices. A method says which
+member counts it accepts with ``members``: ``'one'`` (N = 1 only, e.g. the SEKF), ``'any'`` (it analyses every
+member alike, or never analyses) or ``'ensemble'`` (N >= 2, e.g. the EnKF family).
+
+Per-column state a method keeps between windows (e.g. adaptive inflation) is declared in ``carry`` as
+``{name: (leading shape, initial value)}``; the driver owns these arrays (``ctx.carry[name]``, shape
+``leading shape + (ncol_local,)``, updated in place by the method), moves them with their columns when it
+rebalances, and writes them to and reads them from the restart files, so a resumed run continues bitwise.
 """
 
 from __future__ import annotations
@@ -66,6 +78,7 @@ class AnalysisContext:
     diagnostics: object  # colmda.core.Diagnostics of the window's forecast (None in plan)
     n_members: int = 1  # flat columns are [c0 m0, c0 m1, ..., c1 m0, ...] when > 1 (colmda.ensemble)
     inputs: object = None  # the run's colmda.setup.RunInputs (all columns: grid, domain, parameters)
+    carry: dict = field(default_factory=dict)  # the method's per-column state between windows ({name: (..., nloc)})
 
     def rng(self, stream: int, local_column: int, member: int = 0) -> np.random.Generator:
         """Random numbers keyed by (experiment seed, stream, global column, member, window): rank-independent."""
@@ -126,6 +139,10 @@ class AnalysisMethod:
     schema: ClassVar[dict[str, Variable]] = {}
     #: False for a method that never changes the state (then the run summary checks the run's water budget)
     changes_state: ClassVar[bool] = True
+    #: member counts the method accepts: 'one' (n_members = 1), 'any', 'ensemble' (n_members >= 2)
+    members: ClassVar[str] = "one"
+    #: per-column state kept between windows: {name: (leading shape, initial value)} (see the module docstring)
+    carry: ClassVar[dict[str, tuple[tuple[int, ...], float]]] = {}
 
     def __init__(self, settings, inputs, comm):
         self.settings = settings
@@ -183,6 +200,17 @@ def registry() -> dict[str, type[AnalysisMethod]]:
 
 def names() -> tuple[str, ...]:
     return tuple(registry())
+
+
+def check_members(cls: type[AnalysisMethod], n_members: int, source: str) -> None:
+    """UserError naming &assimilation n_members when the method does not accept that member count."""
+    if cls.members == "one" and n_members != 1:
+        raise UserError(f"{source}: &assimilation n_members = {n_members}: method '{cls.name}' analyses one state "
+                        f"per column; expected n_members = 1 (ensemble methods: "
+                        f"{', '.join(n for n, m in registry().items() if m.members == 'ensemble') or 'none'})")
+    if cls.members == "ensemble" and n_members < 2:
+        raise UserError(f"{source}: &assimilation n_members = {n_members}: method '{cls.name}' needs an ensemble; "
+                        f"expected n_members >= 2")
 
 
 def get(name: str, source: str = "&assimilation") -> type[AnalysisMethod]:

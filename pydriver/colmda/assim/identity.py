@@ -12,3 +12,4 @@ class NoAnalysis(AnalysisMethod):
     name = "none"
     summary = "control run (the analysis step is the identity)"
     changes_state = False
+    members = "any"  # an ensemble open loop: every member forecast, none analysed
