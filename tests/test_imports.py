@@ -24,7 +24,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pydriver" / "colmda"
 LAYERS = {
     # foundations: constants, errors, index tables, time and random helpers, parallel primitives
     "colmda.errors": 0, "colmda.constants": 0, "colmda.layout": 0, "colmda.keys": 0, "colmda.timeutil": 0,
-    "colmda.timeaxis": 0, "colmda.solar": 0, "colmda.progress": 0, "colmda.parallel": 0,
+    "colmda.timeaxis": 0, "colmda.keyed": 0, "colmda.solar": 0, "colmda.progress": 0, "colmda.parallel": 0,
     # the core and the data it runs on; output files
     "colmda.core": 10, "colmda.soilparams": 10, "colmda.pft": 10, "colmda.domain": 10, "colmda.make_domain": 10,
     "colmda.ensemble": 10, "colmda.curvelet": 10, "colmda.output": 10, "colmda.manifest": 10,

@@ -24,7 +24,7 @@ from dataclasses import field
 from pathlib import Path
 from typing import Any
 
-from . import matrix_keys
+from . import ensemble, matrix_keys
 from .assim import base as methods
 from .assim.rules import check_rule
 from .errors import UserError, suggestion
@@ -278,7 +278,7 @@ KEYS: tuple[Key, ...] = (
 #: may be a new one, e.g. &image, or &assimilation), and the twin matrix's
 BASE_KEYS = KEYS
 _METHOD_CLASSES = tuple(methods.registry().values())
-KEYS = BASE_KEYS + tuple(k for m in _METHOD_CLASSES for k in m.keys) + matrix_keys.KEYS
+KEYS = BASE_KEYS + ensemble.KEYS + tuple(k for m in _METHOD_CLASSES for k in m.keys) + matrix_keys.KEYS
 X = matrix_keys.X
 BASE_GROUPS = (E, D, F, M, O, A, OUT, P)
 GROUPS = BASE_GROUPS + (X,) + tuple(dict.fromkeys(m.group for m in _METHOD_CLASSES if m.group not in BASE_GROUPS))
@@ -776,6 +776,9 @@ def validate(s: Settings) -> None:
     if o.simulate and a.method != "none":
         raise UserError(f"{_where(src, O, 'simulate')}: observations are simulated from a truth run, which has "
                         f"&assimilation method = 'none' (got '{a.method}')")
+    if o.simulate and a.n_members > 1:
+        raise UserError(f"{_where(src, O, 'simulate')}: observations are simulated from one truth, not an "
+                        f"ensemble; expected &assimilation n_members = 1 (got {a.n_members})")
     f = s.forcing
     if f.source != "generator":
         if not f.file:

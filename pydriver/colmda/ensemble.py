@@ -34,17 +34,33 @@ flat columns; :func:`split_control` splits a control-vector increment back into 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import layout as L
+from .keyed import keyed_normal
+from .keys import Key
 
 __all__ = [
     'flat_index', 'member_and_column', 'global_keys', 'flatten', 'unflatten', 'from_member_major',
     'to_member_major', 'repeat_columns', 'ensemble_mean', 'anomalies', 'ensemble_spread', 'ControlSpec',
-    'control_vector', 'split_control',
+    'control_vector', 'split_control', 'KEYS', 'member_mean', 'mean_state', 'StatePerturbation',
 ]
+
+A = "assimilation"
+#: the ensemble's keys beside &assimilation n_members (colmda.config aggregates them)
+KEYS = (
+    Key(A, "state_perturbation_std", "float_list", [], "m3 m-3", "ensemble: standard deviation of the additive "
+        "AR(1) perturbation of the total soil moisture of each top layer applied to every member at every window "
+        "start (one value per layer from the top; empty = none; centred over the members, so the ensemble mean is "
+        "not moved; through the consistency layer)",
+        check=lambda v: None if all(0 <= x < 0.1 for x in v) and len(v) <= L.NL_SOIL
+        else f"at most {L.NL_SOIL} values in [0, 0.1)"),
+    Key(A, "state_perturbation_tau_hours", "float", 24.0, "h", "ensemble: correlation time of the state "
+        "perturbations (AR(1) between windows: correlation exp(-window / tau))", lo=0.0, lo_open=True),
+)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -220,3 +236,71 @@ def split_control(dx, spec: ControlSpec):
     if spec.swe:
         out['swe'] = dx[..., k]
     return out
+
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Member means (history of an ensemble run) and state perturbations
+# ---------------------------------------------------------------------------------------------------------
+
+def member_mean(a, nmem: int, axis: int = -1):
+    """Mean over the members of a flat axis, by sequential element-wise additions, so that every column's mean
+    is independent of how many columns the array holds (bitwise identical for any rank count)."""
+    if nmem == 1:
+        return np.asarray(a)
+    u = np.moveaxis(unflatten(a, nmem, axis=axis), axis % np.ndim(a) + 1, 0)  # (nmem, ..., ncol, ...)
+    acc = u[0].copy()
+    for m in range(1, nmem):
+        acc += u[m]
+    return acc / nmem
+
+
+def mean_state(state, nmem: int):
+    """The member mean of every array of a core state of flat columns (a ``ColumnState`` of the columns): what
+    the history of an ensemble run shows. Water and energy storages are linear in these arrays, so the storages
+    of the mean state are the means of the members' storages."""
+    if nmem == 1:
+        return state
+    return type(state)(**{k: np.asfortranarray(member_mean(v, nmem)) for k, v in state.arrays().items()})
+
+
+_STREAM_STATE = 201  # key stream of the state perturbations (forcing perturbations use 101-112)
+
+
+@dataclass(frozen=True)
+class StatePerturbation:
+    """Additive AR(1) perturbations of the total soil moisture of the top layers of every member, applied at
+    every window start (GEOSldas / LIS practice for land-state perturbations).
+
+    For member m of global column c and layer k, ``a_w = phi a_(w-1) + sqrt(1 - phi^2) z_w`` with
+    ``phi = exp(-window / tau)`` and ``z_w`` standard normal keyed by (seed, stream, window, layer, c, m), never by
+    rank; ``a`` starts stationary (``a_0 = z_0``). The increment of window w is ``std_k (a_w - mean over members)``:
+    centred so that the perturbations spread the members without moving the ensemble mean. ``a`` is carried
+    between windows (in the restart files).
+    """
+
+    std: tuple  # m3 m-3 per top layer
+    phi: float  # AR(1) coefficient between consecutive windows
+
+    @classmethod
+    def from_settings(cls, settings) -> "StatePerturbation | None":
+        a = settings.assimilation
+        std = tuple(float(x) for x in a.state_perturbation_std)
+        if not std or not any(std) or a.n_members < 2:
+            return None
+        return cls(std, math.exp(-a.window_hours / a.state_perturbation_tau_hours))
+
+    @property
+    def layers(self) -> int:
+        return len(self.std)
+
+    def step(self, previous, seed: int, window: int, columns, nmem: int):
+        """(new AR(1) values, increment) for window ``window`` (global experiment window index): ``previous``
+        (layers, ncol * nmem) or None at the first window, ``columns`` the global index of each (local) column.
+        The increment (layers, ncol * nmem) is in m3 m-3."""
+        col, mem = global_keys(columns, nmem)
+        k = np.arange(self.layers, dtype=np.int64)[:, None]
+        z = keyed_normal(seed, _STREAM_STATE, window, k, col[None, :], mem[None, :])
+        a = z if previous is None else self.phi * previous + math.sqrt(1.0 - self.phi ** 2) * z
+        centred = a - repeat_columns(member_mean(a, nmem), nmem)
+        return a, np.asarray(self.std)[:, None] * centred

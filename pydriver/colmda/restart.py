@@ -2,7 +2,10 @@
 
 A restart holds, for every column of the run in global column order (written by rank 0 after a gather):
 
-- the full :class:`~colmda.core.ColumnState` (float64, exact),
+- the full :class:`~colmda.core.ColumnState` (float64, exact); for an ensemble (``&assimilation n_members`` > 1)
+  every state variable has the dimensions ``(..., column, member)`` (one state per member, in the flat order of
+  :mod:`colmda.ensemble`), and per-member driver arrays (state perturbations) are stored the same way
+  (``ens__<name>``); a file without a ``member`` dimension holds one member,
 - the run status: phase (spin-up or experiment), valid time, windows done, spin-up cycles / convergence,
 - the driver's accumulators (output intervals longer than a window, run summary) and the history records of the
   file period in progress (so that a resumed run writes byte-identical history files),
@@ -65,6 +68,8 @@ class RestartData:
     arrays: dict = field(default_factory=dict)  # driver accumulators, column axis last where there is one
     pending: dict = field(default_factory=dict)  # history records of the open file period (see output.py)
     attrs: dict = field(default_factory=dict)  # fingerprint, seeds, code version, ...
+    n_members: int = 1  # state holds len(column) * n_members flat columns (colmda.ensemble order)
+    members: dict = field(default_factory=dict)  # per-member driver arrays (..., len(column) * n_members)
 
 
 _STATE_DIMS = {"t_soisno": ("lev",), "wliq_soisno": ("lev",), "wice_soisno": ("lev",), "dz_snow": ("snow",),
@@ -120,9 +125,18 @@ def write_restart(path, data: RestartData) -> Path:
             c = nc.createVariable("column", "i8", ("column",))
             c.long_name = "global column index (flat row-major (lat, lon) index of the domain grid)"
             c[:] = data.column
+            nmem = int(data.n_members)
+            if data.state.ncol != len(data.column) * nmem:
+                raise ValueError(f"restart state has {data.state.ncol} flat columns, not {len(data.column)} "
+                                 f"columns x {nmem} members")
+            if nmem > 1:
+                nc.createDimension("member", nmem)
             for name, dims in _STATE_DIMS.items():
-                v = _put(nc, name, getattr(data.state, name), dims)
+                v = _put_members(nc, name, getattr(data.state, name), dims, nmem)
                 v.units = ColumnState.UNITS[name]
+            for name, arr in data.members.items():
+                _put_members(nc, "ens__" + name, arr, tuple(f"ens__{name}_d{i}" for i in range(np.ndim(arr) - 1)),
+                             nmem)
             nc["cstate"].rows = ", ".join(f[0] for f in L.CS_FIELDS)
             for name, arr in data.arrays.items():
                 per_column = np.ndim(arr) >= 1 and np.shape(arr)[-1] == len(data.column) and not name.startswith("g_")
@@ -159,11 +173,14 @@ def read_restart(path, *, validate: bool = True) -> RestartData:
             raise UserError(f"{path}: restart format {a.get('format_version')} but this code reads "
                             f"{FORMAT_VERSION}")
         column = np.asarray(nc["column"][:], dtype=np.int64)
-        state = ColumnState(**{n: np.asfortranarray(np.asarray(nc[n][:], dtype=np.float64))
+        nmem = len(nc.dimensions["member"]) if "member" in nc.dimensions else 1
+        state = ColumnState(**{n: np.asfortranarray(_flat_members(nc[n]).astype(np.float64))
                                for n in _STATE_DIMS})
-        arrays, pending = {}, {}
+        arrays, pending, members = {}, {}, {}
         for name, var in nc.variables.items():
-            if name.startswith("acc__"):
+            if name.startswith("ens__"):
+                members[name[5:]] = _flat_members(var)
+            elif name.startswith("acc__"):
                 arrays[name[5:]] = np.asarray(var[...])
             elif name.startswith("hist__"):
                 pending[name[6:]] = np.asarray(var[...])
@@ -184,8 +201,8 @@ def read_restart(path, *, validate: bool = True) -> RestartData:
     finally:
         nc.close()
     if validate:
-        check_state(path, column, state)
-    return RestartData(status, column, state, arrays, pending, attrs)
+        check_state(path, column, state, nmem)
+    return RestartData(status, column, state, arrays, pending, attrs, nmem, members)
 
 
 #: physically possible ranges of restart state variables (soil layers; snow layers may be unused)
@@ -193,8 +210,33 @@ SOIL_T_RANGE = (150.0, 400.0)  # K
 WATER_MIN = -1.0  # kg m-2: the core's tiny negative round-off is allowed, a real deficit is not
 
 
-def check_state(path, column: np.ndarray, state: ColumnState) -> None:
-    """Reject a restart whose state holds NaN / infinity or impossible values, naming file, variable and column."""
+def _put_members(nc, name, arr, dims, nmem: int):
+    """A state-like array (..., ncol * nmem) as (..., column) or, for an ensemble, (..., column, member)."""
+    arr = np.asarray(arr)
+    if nmem == 1:
+        return _put(nc, name, arr, dims)
+    out_dims = []
+    for i, n in enumerate(arr.shape[:-1]):
+        if dims[i] not in nc.dimensions:
+            nc.createDimension(dims[i], n)
+        out_dims.append(dims[i])
+    v = nc.createVariable(name, arr.dtype, (*out_dims, "column", "member"))
+    v[...] = arr.reshape(arr.shape[:-1] + (arr.shape[-1] // nmem, nmem))  # flat = column * nmem + member
+    return v
+
+
+def _flat_members(var) -> np.ndarray:
+    """A netCDF variable of dimensions (..., column, member) -> array (..., column * member) in the flat order of
+    :mod:`colmda.ensemble`; a variable without a member dimension as it is."""
+    a = np.asarray(var[...])
+    if var.dimensions and var.dimensions[-1] == "member":
+        a = a.reshape(a.shape[:-2] + (a.shape[-2] * a.shape[-1],))
+    return a
+
+
+def check_state(path, column: np.ndarray, state: ColumnState, n_members: int = 1) -> None:
+    """Reject a restart whose state holds NaN / infinity or impossible values, naming file, variable and column
+    (and member, for an ensemble)."""
     if len(column) and np.any(np.diff(column) <= 0):
         raise UserError(f"{path}: variable 'column' is not strictly increasing (a damaged restart file)")
     for name, arr in state.arrays().items():
@@ -202,8 +244,8 @@ def check_state(path, column: np.ndarray, state: ColumnState) -> None:
         if bad.any():
             k = np.argwhere(bad)[0]
             raise UserError(f"{path}: variable '{name}' holds {int(bad.sum())} non-finite value(s) (first: "
-                            f"{arr[tuple(k)]} at row {k[0]} of global column {column[k[-1]]}); expected a valid "
-                            f"model state")
+                            f"{arr[tuple(k)]} at row {k[0]} of {_where_flat(column, k[-1], n_members)}); expected "
+                            f"a valid model state")
     checks = (("t_soisno", state.t_soisno[L.NSNOW_MAX:], SOIL_T_RANGE, "K (soil layers)"),
               ("wliq_soisno", state.wliq_soisno[L.NSNOW_MAX:], (WATER_MIN, np.inf), "kg m-2 (soil layers)"),
               ("wice_soisno", state.wice_soisno[L.NSNOW_MAX:], (WATER_MIN, np.inf), "kg m-2 (soil layers)"))
@@ -211,8 +253,13 @@ def check_state(path, column: np.ndarray, state: ColumnState) -> None:
         bad = (arr < lo) | (arr > hi)
         if bad.any():
             k = np.argwhere(bad)[0]
-            raise UserError(f"{path}: variable '{name}' = {arr[tuple(k)]:.6g} at soil layer {k[0] + 1} of global "
-                            f"column {column[k[-1]]}: impossible; expected [{lo:g}, {hi:g}] {unit}")
+            raise UserError(f"{path}: variable '{name}' = {arr[tuple(k)]:.6g} at soil layer {k[0] + 1} of "
+                            f"{_where_flat(column, k[-1], n_members)}: impossible; expected [{lo:g}, {hi:g}] {unit}")
+
+
+def _where_flat(column, flat: int, n_members: int) -> str:
+    c, m = divmod(int(flat), n_members)
+    return f"global column {column[c]}" + (f" member {m}" if n_members > 1 else "")
 
 
 def read_status(path) -> RunStatus | None:

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import ensemble as ens
 from . import layout as L
 from .assim import base as methods
 from .assim.base import Analysis, AnalysisContext, AnalysisMethod, Forecast, ForecastRequest
@@ -52,6 +53,9 @@ from .restart import RestartData, RunStatus, latest_restart, list_restarts, read
 from .rundir import Session, remove_own_temporaries
 
 log = logging.getLogger("colmda")
+
+#: prefix of the analysis method's per-column arrays (AnalysisMethod.carry) among a restart's arrays
+CARRY = "carry__"
 
 # testing aid: seconds to sleep inside every experiment window, between forecast and analysis (lets a test kill
 # a run in the middle of a window)
@@ -320,6 +324,13 @@ class OutputStage:
 class Share:
     """This rank's contiguous block of the run's columns: its state and everything sliced from the inputs for it.
 
+    With an ensemble (``nmem`` > 1) the state holds every member of every local column as flat columns
+    (:mod:`colmda.ensemble`: ``flat = local_column * nmem + member``), and ``params`` is repeated to match; a rank
+    owns all members of its columns, so moving a block of columns moves its members with it (``flat_decomp`` is
+    the column decomposition scaled by ``nmem``). ``carry`` holds the analysis method's per-column arrays
+    (``(..., ncol_local)``) and ``members`` the driver's per-member ones (``(..., ncol_local * nmem)``, e.g. the
+    state perturbations): both move with their columns and go into the restart files.
+
     :meth:`rebalance` moves the block boundaries so that every rank spends about the same time in the core: rank 0
     keeps a per-column cost estimate (the core time of a block spread evenly over its columns, smoothed over
     windows), and when the slowest rank is clearly slower than the average, new contiguous blocks of equal
@@ -331,34 +342,61 @@ class Share:
     TRIGGER = 1.05  # rebalance when max(rank time) / mean(rank time) exceeds this ...
     GAIN = 0.02  # ... and the new blocks are predicted to lower that ratio by at least this much
 
-    def __init__(self, comm, inputs, decomp: Decomposition):
+    def __init__(self, comm, inputs, decomp: Decomposition, nmem: int = 1):
         self.comm = comm
         self.inputs = inputs
+        self.nmem = int(nmem)
         self.cost = None  # (ncol,) estimated core seconds per column and window (rank 0 only)
         self.rebalances = 0
         self.state: ColumnState | None = None
+        self.carry: dict[str, np.ndarray] = {}
+        self.members: dict[str, np.ndarray] = {}
         self.core_seconds = 0.0  # core time of this rank since the last rebalance check
         self.assign(decomp)
 
     def assign(self, decomp: Decomposition) -> None:
         self.decomp = decomp
+        self.flat_decomp = Decomposition(decomp.ncol * self.nmem, tuple(n * self.nmem for n in decomp.counts))
         sl = decomp.slice(self.comm.rank)
         self.local = np.arange(sl.start, sl.stop)
         inp = self.inputs
-        self.params = inp.params.take(self.local)
+        self.params = inp.params.take(ens.repeat_columns(self.local, self.nmem))
         self.lai_m = np.asfortranarray(inp.lai_monthly[:, self.local])
         self.sai_m = np.asfortranarray(inp.sai_monthly[:, self.local])
 
     def gather(self, a):
+        """Per-column array (..., ncol_local) -> global (..., ncol) on rank 0."""
         return self.comm.gather_columns(a, self.decomp)
 
+    def gather_flat(self, a):
+        """Per-member array (..., ncol_local * nmem) -> global (..., ncol * nmem) on rank 0."""
+        return self.comm.gather_columns(a, self.flat_decomp)
+
     def gather_state(self) -> dict:
-        return {k: self.gather(v) for k, v in self.state.arrays().items()}
+        return {k: self.gather_flat(v) for k, v in self.state.arrays().items()}
+
+    def mean_state(self) -> ColumnState:
+        """The member mean of the state (the state itself for one member): what the history shows."""
+        return ens.mean_state(self.state, self.nmem)
 
     def scatter_state(self, glob: ColumnState | None) -> None:
         c = self.comm
-        self.state = ColumnState(**{k: c.scatter_columns(getattr(glob, k) if c.is_root else None, self.decomp)
+        self.state = ColumnState(**{k: c.scatter_columns(getattr(glob, k) if c.is_root else None,
+                                                         self.flat_decomp)
                                     for k in ("t_soisno", "wliq_soisno", "wice_soisno", "dz_snow", "cstate")})
+
+    def scatter_arrays(self, carry: dict | None, members: dict | None) -> None:
+        """Collective: the per-column and per-member arrays from global ones on rank 0 (names from rank 0)."""
+        c = self.comm
+        names = c.bcast((sorted(carry or {}), sorted(members or {})) if c.is_root else None)
+        self.carry = {k: c.scatter_columns(carry[k] if c.is_root else None, self.decomp) for k in names[0]}
+        self.members = {k: c.scatter_columns(members[k] if c.is_root else None, self.flat_decomp)
+                        for k in names[1]}
+
+    def gather_arrays(self) -> tuple[dict, dict]:
+        """Collective: (per-column, per-member) arrays as global arrays on rank 0."""
+        return ({k: self.gather(v) for k, v in sorted(self.carry.items())},
+                {k: self.gather_flat(v) for k, v in sorted(self.members.items())})
 
     def rebalance(self) -> bool:
         """Collective: check the core times of all ranks since the last check and move columns if worth it."""
@@ -391,8 +429,10 @@ class Share:
     def move(self, counts) -> None:
         """Collective: new block sizes ``counts`` (same on every rank); the state follows its columns."""
         glob = self.gather_state()
+        carry, members = self.gather_arrays()
         self.assign(Decomposition(self.decomp.ncol, tuple(int(n) for n in counts)))
         self.scatter_state(ColumnState(**glob) if self.comm.is_root else None)
+        self.scatter_arrays(carry, members)
         self.rebalances += 1
         if self.comm.is_root:
             log.debug("rebalanced columns over ranks: %s", list(self.decomp.counts))
@@ -479,10 +519,15 @@ class Cycle:
             if self.ncol < comm.size:
                 raise UserError(f"{s.source}: {self.ncol} column(s) cannot be shared by {comm.size} MPI ranks; use "
                                 f"mpiexec -n {max(self.ncol, 1)} or fewer")
-            self.sh = Share(comm, inputs, decompose(self.ncol, comm.size))
+            self.nmem = s.assimilation.n_members
+            self.sh = Share(comm, inputs, decompose(self.ncol, comm.size), self.nmem)
             rdata, resumed_from = self.initial_state(resume)
             # the analysis method reads its inputs (observations, fields) now, so that bad ones stop the run here
             self.method = self.analysis_method(analysis)
+            for name, (shape, value) in getattr(self.method, "carry", {}).items():  # absent from a restart: start
+                if name not in self.sh.carry:
+                    self.sh.carry[name] = np.full(tuple(shape) + (len(self.sh.local),), float(value))
+            self.perturbation = ens.StatePerturbation.from_settings(s)
             # inputs are good: now an earlier run's files may go (--overwrite)
             session.delete_earlier()
             self.output_machinery(rdata, resumed_from, namelist_path)
@@ -533,6 +578,9 @@ class Cycle:
                 if not np.array_equal(data.column, inputs.column):
                     raise UserError(f"{p}: the restart holds {len(data.column)} columns, not the "
                                     f"{len(inputs.column)} columns this namelist selects")
+                if data.n_members != self.nmem:
+                    raise UserError(f"{p}: the restart holds {data.n_members} member(s) per column but "
+                                    f"&assimilation n_members = {self.nmem}")
 
             got = collective(comm, lambda: find_resume_restart(self.restart_dir, s.experiment.name, check)
                              if comm.is_root else None)
@@ -540,6 +588,8 @@ class Cycle:
             rdata = got[1] if got else None
             self.status = comm.bcast(rdata.status if comm.is_root else None)
             sh.scatter_state(rdata.state if comm.is_root else None)
+            sh.scatter_arrays({k[len(CARRY):]: v for k, v in rdata.arrays.items() if k.startswith(CARRY)}
+                              if comm.is_root else None, rdata.members if comm.is_root else None)
             if comm.is_root:
                 log.info("resuming from %s (%s, %s)", resumed_from, self.status.phase, format_date(self.status.time))
             return rdata, resumed_from
@@ -551,13 +601,25 @@ class Cycle:
                 if len(missing):
                     raise UserError(f"&experiment initial_restart = '{p}': {len(missing)} of the run's columns "
                                     f"are not in the file (first global column {missing[0]})")
+                if data.n_members not in (1, self.nmem):
+                    raise UserError(f"&experiment initial_restart = '{p}': the file holds {data.n_members} "
+                                    f"members per column; expected 1 (every member starts from it) or "
+                                    f"&assimilation n_members = {self.nmem}")
 
             _, d0 = self.load_restart_collective(lambda: Path(s.experiment.initial_restart), check0)
-            sh.scatter_state(d0.state.take(np.searchsorted(d0.column, inputs.column)) if comm.is_root else None)
+            if comm.is_root:  # the run's columns (with their members) in the run's order
+                pos = np.searchsorted(d0.column, inputs.column)
+                if d0.n_members == 1:
+                    glob = d0.state.take(pos).repeat(self.nmem)
+                else:
+                    glob = d0.state.take(ens.flat_index(pos[:, None], np.arange(self.nmem)[None, :],
+                                                        self.nmem).ravel())
+            sh.scatter_state(glob if comm.is_root else None)
         else:
             tinit = s.experiment.init_soil_temperature
             if tinit == 0:
-                tinit = inputs.t_clim[sh.local] if inputs.t_clim is not None else 283.15
+                tinit = ens.repeat_columns(inputs.t_clim[sh.local], self.nmem) if inputs.t_clim is not None \
+                    else 283.15
             sh.state = initial_state(sh.params, temperature=tinit, saturation=s.experiment.init_saturation)
         return rdata, resumed_from
 
@@ -621,15 +683,18 @@ class Cycle:
         local, params = sh.local, sh.params
         with timer("forcing"):
             forc = inputs.forcing.window(t0, self.nsteps, local)
-            if s.forcing.perturb:
+            if s.forcing.perturb:  # every member its own realisation, keyed by global column, member and time
                 from .setup import perturb_window
 
-                forc = perturb_window(forc, s, inputs.column[local], t0, self.dt, getattr(inputs, "domain", None))
+                forc = perturb_window(forc, s, inputs.column[local], t0, self.dt, getattr(inputs, "domain", None),
+                                      self.nmem)
+            elif self.nmem > 1:
+                forc = np.asfortranarray(ens.repeat_columns(forc, self.nmem))
             if s.forcing.precip_scale != 1.0:
                 forc[L.F_PREC] *= s.forcing.precip_scale
         tmid = t0 + self.win / 2
-        params.colpar[L.CP_LAI] = interpolate_monthly(sh.lai_m, tmid)
-        params.colpar[L.CP_SAI] = interpolate_monthly(sh.sai_m, tmid)
+        params.colpar[L.CP_LAI] = ens.repeat_columns(interpolate_monthly(sh.lai_m, tmid), self.nmem)
+        params.colpar[L.CP_SAI] = ens.repeat_columns(interpolate_monthly(sh.sai_m, tmid), self.nmem)
         extra = request.extra if request is not None else None
         records = [f for f in ((request.record if request is not None else None), observe) if f is not None]
         with timer("core"):
@@ -734,11 +799,15 @@ class Cycle:
                 self.simulation.flush(status.seq)
         with self.timer("restart"):
             gathered = self.sh.gather_state()
+            carry, members = self.sh.gather_arrays()
             if comm.is_root:
+                arrays = dict(self.stage.acc)
+                arrays.update({CARRY + k: v for k, v in carry.items()})
                 data = RestartData(status=status, column=self.inputs.column, state=ColumnState(**gathered),
-                                   arrays=dict(self.stage.acc), pending=self.writer.pending_arrays(),
+                                   arrays=arrays, pending=self.writer.pending_arrays(),
                                    attrs={"fingerprint": self.fingerprint, "experiment_seed": s.experiment.seed,
-                                          "forcing_seed": s.forcing.seed, "experiment": s.experiment.name})
+                                          "forcing_seed": s.forcing.seed, "experiment": s.experiment.name},
+                                   n_members=self.nmem, members=members)
                 p = write_restart(restart_path(self.restart_dir, s.experiment.name, status.seq, label), data)
                 log.debug("restart written: %s", p)
                 self.session.last_restart = p
@@ -763,13 +832,13 @@ class Cycle:
         with self.timer("spinup"), Progress(nsw * (maxc - status.spinup_cycles), "spin-up", rank=comm.rank,
                                             enabled=self.progress, work_per_unit=self.ncol * self.nsteps) as bar:
             while status.phase == "spinup":
-                ref = sh.gather(vol_soil_moisture(sh.state, dz))
+                ref = sh.gather_flat(vol_soil_moisture(sh.state, dz))
                 self.session.position = f"spin-up cycle {status.spinup_cycles + 1}"
                 for w in range(nsw):
                     self.forecast(s.spinup_start + w * self.win, self.nsteps)
                     self.balance()
                     bar.update(1, date=s.spinup_start + (w + 1) * self.win, cycle=status.spinup_cycles + 1)
-                end = sh.gather(vol_soil_moisture(sh.state, dz))
+                end = sh.gather_flat(vol_soil_moisture(sh.state, dz))
                 change = comm.bcast(float(np.abs(end - ref).max()) if comm.is_root else None)
                 status.spinup_cycles += 1
                 status.spinup_last_change = change
@@ -792,10 +861,11 @@ class Cycle:
     def experiment(self) -> None:
         s, comm, sh, status = self.s, self.comm, self.sh, self.status
         if status.window_index == 0:
-            tws = sh.gather(total_water(sh.state))
+            mean = sh.mean_state()
+            tws = sh.gather(total_water(mean))
             if comm.is_root:
                 self.stage.acc["tws_start"][:] = tws
-            self.stage.start_storages(sh.state)
+            self.stage.start_storages(mean)
         self.first_window = status.window_index
         n_windows = s.n_windows
         if comm.is_root:
@@ -812,13 +882,16 @@ class Cycle:
         sh, inputs = self.sh, self.inputs
         loc = sh.local
         return AnalysisContext(self.s, self.comm, sh.decomp, w, t0, t1, sh.state, sh.params, inputs.column[loc],
-                               inputs.lat[loc], inputs.lon[loc], None, self.s.assimilation.n_members, inputs)
+                               inputs.lat[loc], inputs.lon[loc], None, self.nmem, inputs, sh.carry)
 
     def window(self, w: int) -> None:
         """One window: forecast -> analysis -> consistency -> output -> restart."""
         s, sh, stage, timer, method = self.s, self.sh, self.stage, self.timer, self.method
         t0 = s.start + w * self.win
         t1 = t0 + self.win
+        if self.perturbation is not None:
+            with timer("analysis"):
+                self.perturb_state(w)
         ctx = self.context(w, t0, t1)
         request = method.plan(ctx)
         observe = self.simulation.snapshot if self.simulation is not None else None
@@ -828,7 +901,7 @@ class Cycle:
         if self.simulation is not None:
             with timer("simulate"):
                 self.simulation.window(sh.local, t0, forecast.records)
-        end_state = sh.state.copy() if stage.ends else None  # the forecast at t1, before the analysis
+        end_state = sh.mean_state().copy() if stage.ends else None  # the forecast at t1, before the analysis
         with timer("analysis"):
             ctx.state, ctx.diagnostics = sh.state, forecast.diagnostics
             analysis = method.analyse(ctx, request, forecast)
@@ -836,7 +909,7 @@ class Cycle:
                 report = apply_increment(sh.state, sh.params, analysis.columns, analysis.increment)
                 method.write_diagnostics(ctx, analysis, report)
         with timer("output"):
-            stage.process(forecast.diagnostics, t0, t1, end_state, sh.state)
+            stage.process(self.member_mean(forecast.diagnostics), t0, t1, end_state, sh.mean_state())
         self.balance()
         status = self.status
         status.window_index = w + 1
@@ -844,6 +917,29 @@ class Cycle:
         status.time = t1
         if w + 1 < s.n_windows and s.restart_seconds and (t1 - s.start).total_seconds() % s.restart_seconds == 0:
             self.save_restart(t1.strftime("%Y-%m-%dT%H%M"))
+
+    def perturb_state(self, w: int) -> None:
+        """The ensemble's AR(1) state perturbations of window ``w`` (:class:`colmda.ensemble.StatePerturbation`),
+        through the consistency layer."""
+        sh, pert = self.sh, self.perturbation
+        a, inc = pert.step(sh.members.get("state_perturbation"), self.s.experiment.seed, w,
+                           self.inputs.column[sh.local], self.nmem)
+        sh.members["state_perturbation"] = a
+        apply_increment(sh.state, sh.params, np.arange(sh.state.ncol), inc)
+
+    def member_mean(self, diag: Diagnostics) -> Diagnostics:
+        """The diagnostics of the history: the member mean of an ensemble's (the diagnostics themselves for one
+        member)."""
+        if self.nmem == 1:
+            return diag
+        n = self.nmem
+        out = Diagnostics(np.asfortranarray(ens.member_mean(diag.diag, n)),
+                          np.asfortranarray(ens.member_mean(diag.diag_soil, n)))
+        if getattr(diag, "swdown", None) is not None:
+            out.swdown = ens.member_mean(diag.swdown, n)
+        if getattr(diag, "end", None) is not None:
+            out.end = tuple(ens.member_mean(x, n) for x in diag.end)
+        return out
 
     # ---- the end
 
@@ -853,7 +949,8 @@ class Cycle:
         self.session.position = "the end of the run (final restart and output)"
         if self.first_window < s.n_windows or self.last_restart is None:
             self.save_restart(status.time.strftime("%Y-%m-%dT%H%M"))
-        gathered_end = sh.gather_state()
+        mean_end = sh.mean_state()
+        gathered_end = {k: sh.gather(v) for k, v in mean_end.arrays().items()}
         method_entries = self.method.summary_entries(self.rundir)  # collective
         per_rank = comm.gather({k: round(v, 3) for k, v in timer.seconds.items()})
         result = RunResult(self.rundir, status)
@@ -881,7 +978,8 @@ class Cycle:
             "history_files": hist,
             "input_checks": dict(getattr(self.inputs, "checks", {}) or {}),
             "last_restart": str(last_restart) if last_restart else None,
-            **self.stage.summary(self.inputs, ColumnState(**gathered_end), status, self.method.changes_state),
+            **self.stage.summary(self.inputs, ColumnState(**gathered_end), status,
+                                 self.method.changes_state or self.perturbation is not None),
             **method_entries,
         }
         write_json(self.rundir / SUMMARY, summary)

@@ -290,10 +290,14 @@ def perturbation_settings(settings: Settings):
                                 tau_hours=f.perturb_tau_hours, spatial_corr_km=f.perturb_spatial_km)
 
 
-def perturb_window(forc, settings: Settings, columns, t0, dt, domain=None):
-    """Forcing of member 0 perturbed with streams keyed by (&experiment seed, global column, member, time)."""
+def perturb_window(forc, settings: Settings, columns, t0, dt, domain=None, n_members: int = 1):
+    """The window's forcing for every member, perturbed with streams keyed by (&experiment seed, global column,
+    member, time): (NF, nsteps, ncol * n_members) in the flat order of :mod:`colmda.ensemble` (members of a
+    column adjacent). Member m of a column gets the same perturbation in any run with at least m + 1 members."""
+    from .ensemble import from_member_major
     from .forcing.perturb import flatten_members, perturb_forcing
 
-    ens = perturb_forcing(forc, settings.experiment.seed, columns, [0], np.datetime64(t0, "s"), dt,
-                          perturbation_settings(settings), grid=domain)
-    return flatten_members(ens)
+    ens = perturb_forcing(forc, settings.experiment.seed, columns, np.arange(n_members), np.datetime64(t0, "s"),
+                          dt, perturbation_settings(settings), grid=domain)
+    flat = flatten_members(ens)  # member-major
+    return flat if n_members == 1 else np.asfortranarray(from_member_major(flat, n_members))

@@ -36,7 +36,8 @@ import dataclasses
 import math
 
 import numpy as np
-from scipy import special
+
+from ..keyed import keyed_normal, keyed_uniform
 
 __all__ = [
     'keyed_uniform', 'keyed_normal', 'GaussianSmoother', 'PerturbationSettings', 'DEFAULT_CORR',
@@ -47,44 +48,7 @@ __all__ = [
 # Keyed random numbers
 # ---------------------------------------------------------------------------------------------------------
 
-_C1 = np.uint64(0xBF58476D1CE4E5B9)
-_C2 = np.uint64(0x94D049BB133111EB)
-_GOLD = np.uint64(0x9E3779B97F4A7C15)
-_START = np.uint64(0x243F6A8885A308D3)
-_S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
-
-
-def _mix64(x):
-    x = x ^ (x >> _S30)
-    x = x * _C1
-    x = x ^ (x >> _S27)
-    x = x * _C2
-    return x ^ (x >> _S31)
-
-
-def _hash(keys):
-    with np.errstate(over='ignore'):
-        h = _START
-        for k in keys:
-            k = np.asarray(k)
-            if k.dtype != np.uint64:
-                k = k.astype(np.int64).astype(np.uint64)
-            h = _mix64(h ^ _mix64(k + _GOLD))
-    return h
-
-
-def keyed_uniform(*keys):
-    """Uniform numbers in (0, 1), a pure function of integer keys (broadcast like numpy).
-
-    Put scalar keys first and arrays last (it is faster). 53-bit resolution; never exactly 0 or 1.
-    """
-    h = _hash(keys)
-    return ((h >> _S11).astype(np.float64) + 0.5) * (2.0 ** -53)
-
-
-def keyed_normal(*keys):
-    """Standard normal numbers, a pure function of integer keys (inverse CDF of :func:`keyed_uniform`)."""
-    return special.ndtri(keyed_uniform(*keys))
+# the keyed hash lives in colmda.keyed (a foundation every layer may use; re-exported here)
 
 
 # ---------------------------------------------------------------------------------------------------------
