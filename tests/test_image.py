@@ -355,6 +355,38 @@ def test_image_bitwise_identical_on_1_and_2_ranks_and_after_resume(image_runs, t
         assert json.loads(one) == json.loads(two)
 
 
+@pytest.mark.skipif(MPIEXEC is None, reason="mpiexec not found")
+def test_image_with_a_real_ensemble(image_runs, tmp_path):
+    """With &assimilation n_members = 4 and perturbed forcing, B comes from the run's members: every analysis still
+    raises the SCC with the observed field, the members stay distinct (the same increment is added to every member
+    of a column), and 1 and 2 ranks give identical restarts and statistics."""
+    from colmda import ensemble as E
+
+    tmp, obs, _ = image_runs
+    nml = tmp_path / "image.nml"
+    nml.write_text(RUN.format(name="IMAGE", method="image", obs=obs, out=tmp_path / "unused"))
+    extra = ["--set", "assimilation.n_members=4", "--set", "forcing.perturb=.true.", "--set",
+             "experiment.end=2005-06-02", "--no-progress"]
+    outs = {}
+    for ranks in (1, 2):
+        d = tmp_path / f"r{ranks}"
+        r = H.run_cli(["run", str(nml), "--set", f"output.directory={d}", *extra], ranks=ranks, synthetic=False)
+        assert r.returncode == 0, r.stderr[-2000:]
+        outs[ranks] = d
+    stats = [json.loads(p.read_text()) for p in sorted((outs[1] / "analysis").glob("image_*.json"))]
+    assert len(stats) == 4
+    for st in stats:
+        assert st["scc_analysis"] > st["scc_background"]
+    for name in sorted(p.name for p in (outs[1] / "analysis").glob("image_*.json")):
+        assert (outs[1] / "analysis" / name).read_text() == (outs[2] / "analysis" / name).read_text()
+    last = sorted(p.name for p in (outs[1] / "restart").glob("IMAGE_*_2005-06-02T0000.nc"))[0]
+    one, two = (read_restart(outs[k] / "restart" / last) for k in (1, 2))
+    assert one.n_members == 4
+    assert np.array_equal(one.state.wliq_soisno, two.state.wliq_soisno)
+    spread = E.unflatten(one.state.wliq_soisno[5], 4).std(axis=-1)
+    assert spread.mean() > 0.0  # the members stayed distinct
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # GLDAS Noah native nc4 reader (fixture: two real 0.25 degree files of 1 January 2016)
 

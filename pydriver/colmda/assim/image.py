@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .. import ensemble as ens
 from .. import layout as L
 from ..constants import DENH2O, DENICE
 from ..errors import UserError
@@ -370,7 +371,9 @@ KEYS = (
         else "positive integers"),
     Key(IM, "scale_weight", "float_list", [], "-", "gain factor of each scale (0 excludes it); empty = all 1",
         check=lambda v: None if all(0 <= x <= 1 for x in v) else "values in [0, 1]"),
-    Key(IM, "members", "int", 50, "-", "perturbed members of the background and of the observed field", lo=2,
+    Key(IM, "members", "int", 50, "-", "perturbed members of the observed field and, with one state per column "
+        "(&assimilation n_members = 1), of the background; with an ensemble run the background members are the "
+        "run's members (and sigma_b is not used)", lo=2,
         hi=1000),
     Key(IM, "sigma_b", "float", 0.15, "m3 m-3", "background perturbation std (seed 003: 0.15)", lo=0.0, lo_open=True),
     Key(IM, "sigma_o", "float", 0.1, "m3 m-3", "observed-field perturbation std (seed 003: 0.1)", lo=0.0),
@@ -406,6 +409,9 @@ class ImageMethod(AnalysisMethod):
     group_doc = "the curvelet image analysis (&assimilation method = 'image')"
     keys = KEYS
     schema = SCHEMA
+    #: one state per column (B from perturbed copies of the background), or a real ensemble (&assimilation
+    #: n_members > 1: B from the members' fields, the mean analysed, the same increment added to every member)
+    members = "any"
 
     @classmethod
     def validate(cls, settings) -> None:
@@ -461,20 +467,29 @@ class ImageMethod(AnalysisMethod):
         nl = self.nl
         st = ctx.state
         dz = ctx.params.dz_soil[:nl, None]
-        theta = (st.wliq_soisno[s:s + nl] / DENH2O + st.wice_soisno[s:s + nl] / DENICE) / dz  # (nl, nloc)
-        hx_local = self.h[:nl] @ theta
+        theta = (st.wliq_soisno[s:s + nl] / DENH2O + st.wice_soisno[s:s + nl] / DENICE) / dz  # (nl, nflat)
+        hx_flat = self.h[:nl] @ theta
+        nmem = ctx.n_members
+        members = None
+        if nmem > 1:  # a real ensemble: its mean is analysed, its members' fields give B
+            hx_local = ens.member_mean(hx_flat, nmem)
+            members = comm.gather_columns(np.ascontiguousarray(ens.unflatten(hx_flat, nmem).T), ctx.decomposition)
+        else:
+            hx_local = hx_flat
         hx = comm.gather_columns(hx_local, ctx.decomposition)
         delta = None
         stats = None
         if comm.is_root:
-            delta, stats = self._root(ctx, hx)
+            delta, stats = self._root(ctx, hx, members)
         delta = comm.scatter_columns(delta, ctx.decomposition)
-        inc_layers = self.a[:nl, None] * delta[None, :]  # (nl, nloc) m3 m-3, bounded by the consistency layer
+        # (nl, nflat) m3 m-3, the same for every member of a column; bounded by the consistency layer
+        inc_layers = self.a[:nl, None] * ens.repeat_columns(delta, nmem)[None, :]
         return Analysis(np.arange(st.ncol), inc_layers, stats)
 
     def write_diagnostics(self, ctx, analysis: Analysis, report) -> None:
         comm = ctx.comm
-        water = comm.gather_columns(report.water_added, ctx.decomposition)  # kg m-2 per column
+        water = comm.gather_columns(ens.member_mean(report.water_added, ctx.n_members),
+                                    ctx.decomposition)  # kg m-2 per column (member mean)
         stats = analysis.diagnostics
         if comm.is_root and stats is not None:
             fields = stats.pop("_fields")
@@ -490,7 +505,7 @@ class ImageMethod(AnalysisMethod):
                     self._write_fields(d / f"image_fields_{stamp}.nc", fields)
             log.debug("image analysis %s: %s", ctx.time, stats)
 
-    def _root(self, ctx, hx):
+    def _root(self, ctx, hx, members=None):
         g = self.g
         t = ctx.time
         obs_cols = self.observed.at(t)  # (ncol,) NaN where missing, or None when no field at t
@@ -504,10 +519,14 @@ class ImageMethod(AnalysisMethod):
         ob = self.grid.image(obs_cols)
         key = int(round((t - _dt.datetime(1970, 1, 1)).total_seconds() / 60.0))  # minutes since 1970
         seed = self.s.experiment.seed
-        nb = self.grid.image(perturbation_noise(seed, STREAM_BACKGROUND, key, self.columns, g.members), 0.0)
         no = self.grid.image(perturbation_noise(seed, STREAM_OBSERVATION, key, self.columns, g.members), 0.0)
+        if members is None:
+            nb = self.grid.image(perturbation_noise(seed, STREAM_BACKGROUND, key, self.columns, g.members), 0.0)
+            ensemble_b = None
+        else:
+            nb, ensemble_b = None, self.grid.image(members, 0.0)
         res = analysis(bg, ob, self.land, self.frame, nb, no, g.sigma_b, g.sigma_o, g.gap_sigma,
-                       list(g.scale_weight) or None, g.ocean)
+                       list(g.scale_weight) or None, g.ocean, ensemble_b=ensemble_b)
         delta = res.increment[self.grid.rows, self.grid.cols]
         valid = self.land & np.isfinite(ob)
         scc_b, ub_b, bias_b = spatial_stats(bg, ob, valid)
