@@ -39,8 +39,12 @@ COL_META = {
 
 
 class AnalysisWriter:
-    def __init__(self, comm, directory: Path, experiment: str, sensors, layers: int):
+    def __init__(self, comm, directory: Path, experiment: str, sensors, layers: int, row_meta=None, col_meta=None):
+        """``row_meta`` / ``col_meta``: {variable: (units, meaning)} of the per-retrieval and per-column variables a
+        method writes (default: the SEKF's :data:`ROW_META`, :data:`COL_META`)."""
         self.comm = comm
+        self.row_meta = ROW_META if row_meta is None else row_meta
+        self.col_meta = COL_META if col_meta is None else col_meta
         self.dir = Path(directory)
         self.experiment = experiment
         self.sensors = tuple(sensors)
@@ -83,7 +87,7 @@ class AnalysisWriter:
                 nc.createDimension("obs", nrow)
                 nc.createDimension("column", ncolumn)
                 nc.createDimension("layer", self.layers)
-                for name, (units, long_name) in ROW_META.items():
+                for name, (units, long_name) in self.row_meta.items():
                     if not rows or name not in rows:
                         continue
                     a = rows[name]
@@ -123,7 +127,7 @@ class AnalysisWriter:
                     v = nc.createVariable(name, "f8", ("sensors",))
                     v.units, v.long_name = "m3 m-3", f"{what} of the innovations (O - B) of the used retrievals"
                     v[:] = arr
-                for name, (units, long_name) in COL_META.items():
+                for name, (units, long_name) in self.col_meta.items():
                     if not cols or name not in cols:
                         continue
                     a = cols[name]
