@@ -150,6 +150,28 @@ MUTATIONS: list[Mutation] = [
     Mutation("gaspari-cohn-inner-sign", "sign", "pydriver/colmda/assim/enkf.py",
              "- 5.0 / 3.0) * z * z + 1.0", "+ 5.0 / 3.0) * z * z + 1.0",
              "localisation weights grow above 1 inside the half-width", ("tests/test_enkf.py",)),
+    # ---- the EnKF family as analysis methods (colmda.assim.ensemble_filters, issue 9)
+    Mutation("ensemble-equivalents-member-major", "off-by-one", "pydriver/colmda/assim/ensemble_filters.py",
+             "fl = j[:, None] * N + np.arange(N)[None, :]", "fl = j[:, None] + np.arange(N)[None, :] * len(sub)",
+             "model equivalents read in the member-major order: members of other columns compared with a "
+             "column's retrievals", ("tests/test_ensemble_filters.py",)),
+    Mutation("ensemble-obs-error-std-not-squared", "variance-vs-std", "pydriver/colmda/assim/ensemble_filters.py",
+             '"r": obs.error[rows] ** 2,', '"r": obs.error[rows],',
+             "the EnKF family uses the error standard deviation as its variance (R far too large)",
+             ("tests/test_ensemble_filters.py",)),
+    Mutation("ensemble-gather-unsorted", "ordering", "pydriver/colmda/assim/ensemble_filters.py",
+             'order = np.lexsort((allobs["id"], allobs["sensor"], allobs["time"], allobs["column"]))',
+             'order = np.arange(len(allobs["id"]))',
+             "gathered observations kept in rank order: the 3-D analysis depends on the number of ranks",
+             ("tests/test_ensemble_filters.py",)),
+    Mutation("adaptive-inflation-not-carried", "lost state", "pydriver/colmda/assim/ensemble_filters.py",
+             'self.carried(ctx)[analysed] = res.inflation', 'pass',
+             "the adaptive inflation restarts from inflation_factor every window (and is lost in restarts)",
+             ("tests/test_ensemble_filters.py",)),
+    Mutation("ensemble-increment-member-major", "transposed", "pydriver/colmda/assim/ensemble_filters.py",
+             "inc = (Ea - E).reshape(len(flat), self.n).T",
+             "inc = np.swapaxes(Ea - E, 0, 1).reshape(len(flat), self.n).T",
+             "increments of member m of column c applied to another member/column", ("tests/test_ensemble_filters.py",)),
 ]
 
 
