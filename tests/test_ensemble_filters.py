@@ -401,3 +401,18 @@ def test_bad_input_is_a_one_line_error_naming_the_key(twin):
     with pytest.raises(UserError) as exc:
         _settings(tmp, "etkf", 4, ["enkf.localization_km=100"])
     assert "\n" not in str(exc.value)
+
+
+def test_etkf_uses_every_retrieval_unlocalised(twin):
+    """'etkf': every column is analysed with every retrieval of the domain at weight 1, i.e. the LETKF with an
+    (effectively) infinite radius (1e9 km: Gaspari-Cohn weights 1 - O(1e-12)) to 1e-9, and it differs from the
+    column-local filter."""
+    tmp, tw = twin
+    end = ["experiment.end=2005-06-11", "assimilation.diagnostics=.false."]
+    e, _ = tw.cycle(_settings(tmp, "etkf", tw.nmem, end))
+    wide, _ = tw.cycle(_settings(tmp, "letkf", tw.nmem, end + ["enkf.localization_km=1e9"]))
+    local, _ = tw.cycle(_settings(tmp, "letkf", tw.nmem, end))
+    np.testing.assert_allclose(e[0]["analysis"], wide[0]["analysis"], rtol=0, atol=1e-9)
+    assert np.abs(e[0]["analysis"] - local[0]["analysis"]).max() > 1e-3
+    n_local = e[0]["diag"]["columns"]["n_local_obs"]
+    assert np.all(n_local == (e[0]["diag"]["rows"]["reason"] == 0).sum())
