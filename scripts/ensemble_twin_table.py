@@ -13,7 +13,7 @@ LETKF"), printed as markdown:
 4. cost: wall time of the experiment phase and of the core calls, and the analysis time, from each run's
    manifest, relative to CTL (runs made one after the other on a shared machine: indicative).
 
-    python scripts/ensemble_twin_table.py RUNDIR
+    python scripts/ensemble_twin_table.py RUNDIR [--extra NAME=LABEL ...]
 """
 
 from __future__ import annotations
@@ -51,11 +51,17 @@ def truth_states(truth_dir: Path) -> dict:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("rundir", type=Path)
+    ap.add_argument("--extra", action="append", default=[], metavar="NAME=LABEL",
+                    help="another run directory RUNDIR/NAME of the same matrix (e.g. a variant made with colmda run)")
     a = ap.parse_args()
     root = a.rundir
     m = json.loads((root / "matrix.json").read_text())
     exps = [e["name"] for e in m["experiments"]]
     labels = {e["name"]: e["label"] for e in m["experiments"]}
+    for x in a.extra:
+        name, _, label = x.partition("=")
+        exps.append(name)
+        labels[name] = label or name
     truth = load_soil_moisture(root / "truth")
     dz = truth.dz_soil
     top = np.concatenate([[0], np.cumsum(dz)])

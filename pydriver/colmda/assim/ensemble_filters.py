@@ -73,7 +73,8 @@ KEYS = (
     Key(G, "relaxation", "float", 0.5, "-", "alpha of 'rtpp' (Zhang et al. 2004) and 'rtps' (Whitaker & Hamill "
         "2012): 0 = no relaxation, 1 = the prior perturbations / spread", lo=0.0, hi=1.0),
     Key(G, "adaptive_std", "float", 0.05, "-", "'adaptive': prior standard deviation of the inflation estimate "
-        "(Miyoshi 2011 keeps it fixed)", lo=0.0, lo_open=True, hi=1.0),
+        "(Miyoshi 2011 keeps it fixed; sparse land observations need a larger one to adapt within weeks)", lo=0.0,
+        lo_open=True, hi=10.0),
     Key(G, "inflation_max", "float", 5.0, "-", "'adaptive': upper bound of the inflation estimate (lower "
         "bound 1)", lo=1.0, hi=100.0),
 )
