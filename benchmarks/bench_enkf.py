@@ -14,8 +14,8 @@ of its core calls, and:
 
 Writes ``benchmarks/results/bench_enkf.json``. The ratios compare runs made one after the other, so they are
 only meaningful on an otherwise idle machine; on a shared one compare two runs with farm-bench pairs (A B A B ...,
-the ratio taken pair by pair), e.g. an LETKF run against the open loop made with the same settings (docs/assimilation.md,
-"Cost of the ensemble methods").
+the ratio taken pair by pair), e.g. an LETKF run against the open loop made with the same settings
+(docs/assimilation.md, "Cost of the ensemble methods").
 
     python benchmarks/bench_enkf.py [--days 7] [--members 24]
 """

@@ -7,7 +7,8 @@ flat columns (colmda.ensemble order) in one core call per day; ``separate`` adva
 its own call (N calls per day of ``--columns`` columns, what N control runs would cost). Time them as whole
 processes with farm-bench, one against the other:
 
-    farm-bench -n 5 -- python benchmarks/bench_ensemble_core.py batched --vs "python benchmarks/bench_ensemble_core.py separate"
+    farm-bench -n 5 --vs "python benchmarks/bench_ensemble_core.py separate" -- \
+        python benchmarks/bench_ensemble_core.py batched
 
 The script also prints its own core seconds (``--quiet`` off).
 """

@@ -122,7 +122,8 @@ class Twin:
         cols = np.concatenate(cols)
         at = np.searchsorted(self.column, cols)
         write_obs(tmp / "obs" / "L.nc", ObsTable(
-            "L", "volumetric", 0.05, np.concatenate(times), cols, self.lat[at], self.lon[at], np.concatenate(values), np.full(n, SIGMA_R), np.full(n, np.nan),
+            "L", "volumetric", 0.05, np.concatenate(times), cols, self.lat[at], self.lon[at], np.concatenate(values),
+            np.full(n, SIGMA_R), np.full(n, np.nan),
             np.zeros(n, np.int32), source="test_ensemble_filters"))
         self.inputs = SimpleNamespace(column=self.column, lat=self.lat, lon=self.lon,
                                       grid_lat=np.unique(self.lat), grid_lon=np.unique(self.lon),
@@ -147,7 +148,8 @@ class Twin:
         for w in range(min(self.days, (settings.end - settings.start).days)):
             t0 = START + dt.timedelta(days=w)
             t1 = t0 + dt.timedelta(days=1)
-            ctx = AnalysisContext(settings, comm, decompose(self.ncol, getattr(comm, "size", 1)), w, t0, t1, state, params,
+            ctx = AnalysisContext(settings, comm, decompose(self.ncol, getattr(comm, "size", 1)), w, t0, t1, state,
+                                  params,
                                   self.column[pos], self.lat[pos], self.lon[pos], None, N, self.inputs, carry)
             request = method.plan(ctx)
             recs = []
@@ -200,9 +202,9 @@ def test_perfect_twin_is_consistent_and_beats_the_free_ensemble(twin, method):
     """Perfect twin with known error statistics (truth = an exchangeable extra member, retrievals with the R the
     filter uses): over 6 daily analyses of 40 columns with 16 members, the spread/skill ratio of the top layer
     and the normalised innovation variance d^2 / (HPH' + R) are within 0.8-1.2, the analysis mean of the
-    observed layer is closer to the truth than the background (and the analysis spread/skill ratio is within 0.8-1.2
-    too: the analysis ensemble's spread is the filter's own estimate of its error), no member ever leaves [residual, porosity] or
-    changes a frozen layer (checked after every analysis), and the diagnostics' O - B is the ensemble-mean
+    observed layer is closer to the truth than the background (and the analysis spread/skill ratio is within
+    0.8-1.2 too: the analysis ensemble's spread is the filter's own estimate of its error), no member ever leaves
+    [residual, porosity] or changes a frozen layer (checked after every analysis), and the diagnostics' O - B is the ensemble-mean
     innovation. The same twin with the filter told R is 4 times too small (error 0.005 instead of 0.02) fails
     the normalised innovation check: the test can fail."""
     tmp, tw = twin
@@ -226,8 +228,8 @@ def test_perfect_twin_is_consistent_and_beats_the_free_ensemble(twin, method):
 def test_column_local_letkf_is_the_etkf_of_each_column_with_its_own_retrievals(twin):
     """The method's column-local LETKF increments equal colmda.assim.enkf.etkf applied independently per column
     to the ensemble of the control layers at the window end with the model equivalents of the members' top
-    layer at each column's observation time (recorded independently here), i.e. the method's bookkeeping (flat columns, step index,
-    operator, ordering) is right."""
+    layer at each column's observation time (recorded independently here), i.e. the method's bookkeeping (flat
+    columns, step index, operator, ordering) is right."""
     tmp, tw = twin
     s = _settings(tmp, "letkf", tw.nmem, ["experiment.end=2005-06-11"])
     cls = base.get("letkf")

@@ -37,8 +37,6 @@ estimate with the Gaussian update of Miyoshi 2011, per column, carried between w
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 
 from .. import layout as L
@@ -51,8 +49,6 @@ from .base import Analysis, AnalysisMethod, ForecastRequest, Variable, register
 from .hooks import SNOW_QC
 from .observations import GROSS_ERROR, MODEL_QC, USED, ObservationSet, WindowObservations, check_settings
 from .tally import ObservationTally
-
-log = logging.getLogger("colmda")
 
 G = "enkf"
 INFLATION_KINDS = ("multiplicative", "rtpp", "rtps", "adaptive")
