@@ -418,3 +418,27 @@ def test_etkf_uses_every_retrieval_unlocalised(twin):
     assert np.abs(e[0]["analysis"] - local[0]["analysis"]).max() > 1e-3
     n_local = e[0]["diag"]["columns"]["n_local_obs"]
     assert np.all(n_local == (e[0]["diag"]["rows"]["reason"] == 0).sum())
+
+
+def test_diagnostics_of_a_rank_without_analysed_columns_keep_every_variable(twin):
+    """A rank whose columns have no retrieval in the window still hands the writer every per-column variable
+    (empty), and the writer's gather leaves out parts without rows, so the gathered file has the same variables
+    for any rank count (before, a rank without analysed columns removed the other ranks' per-column variables
+    from the SEKF's files)."""
+    from colmda.assim.diagnostics import _cat
+
+    tmp, tw = twin
+    s = _settings(tmp, "letkf", tw.nmem, ["experiment.end=2005-06-11", "assimilation.diagnostics=.false."])
+    out, m = tw.cycle(s)
+    full = out[0]["diag"]["columns"]
+    empty = m.diagnostics(SimpleNamespace(column=tw.column, n_members=tw.nmem),
+                          base.Analysis(np.zeros(0, np.int64), np.zeros((7, 0)), {
+                              "obs": out[0]["analysis_obj"].diagnostics["obs"].take(np.zeros(0, np.int64)),
+                              "row_hx": np.zeros(0), "row_sd": np.zeros(0)}), None)["columns"]
+    assert set(empty) == set(full)
+    merged = _cat([full, empty])
+    assert set(merged) == set(full) and len(merged["column"]) == len(full["column"])
+    # and a part without rows that lacks variables (the SEKF's columns of a rank without retrievals) drops nothing
+    merged = _cat([{"column": np.zeros(0)}, full])
+    assert set(merged) == set(full)
+    assert set(_cat([{"column": np.zeros(0)}, {"column": np.zeros(0)}])) == {"column"}

@@ -384,6 +384,10 @@ class EnsembleFilter(AnalysisMethod):
                 "innovation": obs.value - info["row_hx"], "hx_spread": info["row_sd"]}
         analysed = info.get("analysed", np.zeros(0, dtype=np.int64))
         cols = {"column": ctx.column[analysed]}
+        # every key on every rank, also without analysed columns: the writer keeps the keys all ranks have
+        cols.update({k: np.zeros((0, self.n)) for k in ("background", "increment", "increment_unbounded",
+                                                          "background_spread", "analysis_spread")})
+        cols.update({k: np.zeros(0) for k in ("inflation", "n_local_obs", "water_added")})
         if len(analysed):
             N = ctx.n_members
             na, n = len(analysed), self.n
