@@ -40,6 +40,8 @@ from __future__ import annotations
 import collections
 import dataclasses
 import math
+import os
+import threading
 
 import numpy as np
 from scipy import special
@@ -224,6 +226,37 @@ class _LatentField:
         return (1.0 - w)[:, None] * vals[k - k0] + w[:, None] * vals[k - k0 + 1]
 
 
+@dataclasses.dataclass
+class _Request:
+    t0: int  # s since 1970
+    nsteps: int
+    cols: np.ndarray
+
+    def matches(self, t0, nsteps, cols) -> bool:
+        return self.t0 == t0 and self.nsteps == nsteps and np.array_equal(self.cols, cols)
+
+
+class _ReadAhead(_Request):
+    """A request computed speculatively in a daemon thread; :meth:`take` waits for it (None if it failed: the
+    caller then computes it again, so that an error is raised where it is asked for)."""
+
+    def __init__(self, fn, t0, nsteps, cols):
+        super().__init__(t0, nsteps, cols)
+        self._result = None
+        self._thread = threading.Thread(target=self._run, args=(fn,), name='colmda-forcing-read-ahead', daemon=True)
+        self._thread.start()
+
+    def _run(self, fn):
+        try:
+            self._result = fn(self.t0, self.nsteps, self.cols)
+        except Exception:  # noqa: BLE001 - recomputed (and raised) by the caller if it asks for this request
+            self._result = None
+
+    def take(self):
+        self._thread.join()
+        return self._result
+
+
 class WeatherGenerator:
     """Synthetic forcing for a domain's land columns, deterministic in (seed, global column, time).
 
@@ -248,6 +281,10 @@ class WeatherGenerator:
                                 s.tair_sigma_hours, s.eval_hours_slow, s)
         self._fw = _LatentField(domain, seed, _STREAM_WIND, s.wind_corr_km, s.wind_node_hours,
                                 s.wind_sigma_hours, s.eval_hours_slow, s)
+        self.prefetch = os.environ.get('COLMDA_FORCING_PREFETCH', '1').strip() not in ('0', 'no', 'false')
+        self._lock = threading.Lock()
+        self._last = None  # the previous request (_Request)
+        self._ahead = None  # the request after it, being computed (_ReadAhead)
 
     def generate(self, start, nsteps, columns=None):
         """Forcing for ``nsteps`` steps from ``start`` (datetime64 / ISO string, UTC) for global columns.
@@ -255,6 +292,11 @@ class WeatherGenerator:
         Returns ``forc`` (NF, nsteps, ncol) float64 in Fortran order. ``columns`` defaults to the domain's
         selected land columns. Step k covers [start + k dt, start + (k+1) dt); precipitation and shortwave
         are step means, the other variables values at mid-step.
+
+        Read-ahead: when a request starts where the previous one ended (same length, same columns), the one after
+        it is computed in a background thread (the column core releases the GIL, so this runs during the core)
+        and returned by the next call if it asks for it; the numbers are the same either way. Set
+        :attr:`prefetch` False (or the environment variable ``COLMDA_FORCING_PREFETCH=0``) to switch it off.
         """
         d = self.domain
         cols = d.columns if columns is None else np.asarray(columns, dtype=np.int64).ravel()
@@ -262,6 +304,22 @@ class WeatherGenerator:
             raise ValueError(f'weather generator: column index outside 0..{d.nlat * d.nlon - 1}')
         nsteps = int(nsteps)
         t0 = int(solar.to_seconds(np.datetime64(start, 's') if isinstance(start, str) else start))
+        with self._lock:
+            forc = None
+            ahead, self._ahead = self._ahead, None
+            if ahead is not None:
+                got = ahead.take()  # always wait: the caches are not shared between threads
+                if got is not None and ahead.matches(t0, nsteps, cols):
+                    forc = got
+            if forc is None:
+                forc = self._generate(t0, nsteps, cols)
+            last, self._last = self._last, _Request(t0, nsteps, cols.copy())
+            if self.prefetch and nsteps > 0 and cols.size and last is not None and \
+                    last.matches(t0 - nsteps * self.dt, nsteps, cols):
+                self._ahead = _ReadAhead(self._generate, t0 + nsteps * self.dt, nsteps, self._last.cols)
+        return forc
+
+    def _generate(self, t0, nsteps, cols):
         forc = np.empty((NF, nsteps, cols.size), order='F')
         if nsteps == 0 or cols.size == 0:
             return forc
