@@ -473,6 +473,24 @@ class HistoryWriter:
         self.attrs = dict(attrs or {})
         self.pending: list[Record] = []
         self.written: list[Path] = []
+        self._background: BackgroundWriter | None = None
+
+    def __getstate__(self):  # what the writer process needs: no records, no process handle
+        state = dict(self.__dict__)
+        state.update(pending=[], written=[], _background=None)
+        return state
+
+    def start_background(self) -> bool:
+        """Write finished files in a child process from now on (:class:`BackgroundWriter`), unless the environment
+        variable ``COLMDA_HISTORY_WRITER`` is ``inline``. Returns whether it did."""
+        if self._background is None and os.environ.get(WRITER_ENV, "process").strip().lower() != "inline":
+            self._background = BackgroundWriter()
+        return self._background is not None
+
+    def wait(self) -> None:
+        """Return when every file handed to the writer process is on disk (raise if one failed)."""
+        if self._background is not None:
+            self._background.wait()
 
     # ---- records
     def add(self, time, begin, x: "Inputs | np.ndarray", ds: np.ndarray | None = None) -> None:
@@ -506,13 +524,23 @@ class HistoryWriter:
             self.pending = self.pending[len(recs):]
             for sfx, names in self.streams():
                 path = self.directory / f"{self.experiment}_{file_stamp(pstart, self.period)}{sfx}.nc"
-                write_history_file(path, recs, self, names, inst=(sfx == "_inst" or self.averaging == "instant"))
+                inst = sfx == "_inst" or self.averaging == "instant"
+                if self._background is not None:
+                    self._background.submit(path, recs, self, names, inst)
+                else:
+                    write_history_file(path, recs, self, names, inst=inst)
                 done.append(path)
         self.written.extend(done)
+        if final and self._background is not None:
+            self._background.close()
+            self._background = None
         return done
 
     # ---- restart support: pending records as plain arrays
     def pending_arrays(self) -> dict:
+        """The records of the open file period as arrays (for a restart file). Waits until every finished file is
+        on disk first: a restart never records as written a file that a killed run did not finish."""
+        self.wait()
         if not self.pending:
             return {}
         out = {"time": np.array([to_seconds(r.time) for r in self.pending]),
@@ -529,6 +557,98 @@ class HistoryWriter:
             self.pending.append(Record(EPOCH + _dt.timedelta(seconds=float(t)),
                                        EPOCH + _dt.timedelta(seconds=float(b)),
                                        {n: np.array(arrays[n][i]) for n in self.variables}))
+
+
+#: environment variable: ``inline`` writes history files in the run's own process (default: a writer process)
+WRITER_ENV = "COLMDA_HISTORY_WRITER"
+
+
+class BackgroundWriter:
+    """A child process that writes history files (:func:`write_history_file`) in the order they are submitted.
+
+    The run hands over a finished file period's records and goes on with the next window; compression and the file
+    system run in the child, on another core when there is one. The child writes exactly what the run's own
+    process would (same function, same records), through the same temporary file and atomic rename. A child
+    process rather than a thread: the HDF5 library under netCDF4 is not thread-safe, and the run reads and writes
+    other netCDF files (restarts, observations, diagnostics) meanwhile.
+
+    :meth:`wait` returns when every submitted file is written and raises if one failed; it is called before a
+    restart is written (:meth:`HistoryWriter.pending_arrays`), at the final flush and at exit.
+    """
+
+    def __init__(self):
+        import atexit
+        import multiprocessing as mp
+
+        # fork where there is one (no imports in the child; the run has no threads yet when the output stage starts)
+        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_writer_loop, args=(child, self.conn), name="colmda-history-writer",
+                                daemon=True)
+        self.proc.start()
+        child.close()
+        self.outstanding: list[Path] = []  # submitted, not yet acknowledged
+        atexit.register(self._at_exit)
+
+    def submit(self, path, records, writer, names, inst) -> None:
+        self._drain(block=False)
+        self.outstanding.append(Path(path))
+        self.conn.send((str(path), records, writer, list(names), bool(inst)))
+
+    def _drain(self, block: bool) -> None:
+        while self.outstanding and (block or self.conn.poll()):
+            try:
+                path, err = self.conn.recv()
+            except (EOFError, OSError):
+                missing, self.outstanding = self.outstanding, []
+                raise RuntimeError(f"the history writer process (pid {self.proc.pid}) ended before writing "
+                                   f"{missing[0]}") from None
+            self.outstanding.pop(0)
+            if err:
+                raise RuntimeError(f"writing history file {path} failed in the writer process: {err}")
+
+    def wait(self) -> None:
+        self._drain(block=True)
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            if self.proc.is_alive():
+                with contextlib.suppress(OSError):
+                    self.conn.send(None)
+                self.proc.join(timeout=60)
+            self.conn.close()
+
+    def _at_exit(self) -> None:  # a run that stops on an error still finishes the files it handed over
+        if not self.conn.closed:
+            with contextlib.suppress(Exception):
+                self.close()
+
+
+def _writer_loop(conn, parent_end) -> None:
+    """The writer process: write each submitted file, answer (path, error message or '')."""
+    import traceback
+
+    with contextlib.suppress(Exception):
+        parent_end.close()  # fork: the parent's end of the pipe, so that the parent's death ends recv()
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        path, records, writer, names, inst = job
+        try:
+            write_history_file(path, records, writer, names, inst=inst)
+            err = ""
+        except Exception as exc:  # noqa: BLE001 - reported to the run, which raises it
+            err = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
+        try:
+            conn.send((path, err))
+        except (EOFError, OSError):
+            return
 
 
 def global_attributes(title: str, **extra) -> dict:
