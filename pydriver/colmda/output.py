@@ -522,14 +522,14 @@ class HistoryWriter:
                 break
             recs = [r for r in self.pending if r.begin < pend]
             self.pending = self.pending[len(recs):]
-            for sfx, names in self.streams():
-                path = self.directory / f"{self.experiment}_{file_stamp(pstart, self.period)}{sfx}.nc"
-                inst = sfx == "_inst" or self.averaging == "instant"
-                if self._background is not None:
-                    self._background.submit(path, recs, self, names, inst)
-                else:
+            files = [(self.directory / f"{self.experiment}_{file_stamp(pstart, self.period)}{sfx}.nc", names,
+                      sfx == "_inst" or self.averaging == "instant") for sfx, names in self.streams()]
+            if self._background is not None:
+                self._background.submit(files, recs, self)
+            else:
+                for path, names, inst in files:
                     write_history_file(path, recs, self, names, inst=inst)
-                done.append(path)
+            done.extend(f[0] for f in files)
         self.written.extend(done)
         if final and self._background is not None:
             self._background.close()
@@ -566,19 +566,22 @@ WRITER_ENV = "COLMDA_HISTORY_WRITER"
 class BackgroundWriter:
     """A child process that writes history files (:func:`write_history_file`) in the order they are submitted.
 
-    The run hands over a finished file period's records and goes on with the next window; compression and the file
-    system run in the child, on another core when there is one. The child writes exactly what the run's own
-    process would (same function, same records), through the same temporary file and atomic rename. A child
-    process rather than a thread: the HDF5 library under netCDF4 is not thread-safe, and the run reads and writes
-    other netCDF files (restarts, observations, diagnostics) meanwhile.
+    The run hands over a finished file period's records and goes on with the next window; pickling and sending
+    happen in a sender thread, compression and the file system in the child, on another core when there is one.
+    The child writes exactly what the run's own process would (same function, same records), through the same
+    temporary file and atomic rename. A child process rather than a thread: the HDF5 library under netCDF4 is not
+    thread-safe, and the run reads and writes other netCDF files (restarts, observations, diagnostics) meanwhile.
 
     :meth:`wait` returns when every submitted file is written and raises if one failed; it is called before a
-    restart is written (:meth:`HistoryWriter.pending_arrays`), at the final flush and at exit.
+    restart is written (:meth:`HistoryWriter.pending_arrays`), at the final flush and at exit. If the run's process
+    dies, the child finishes the files it has received and stops.
     """
 
     def __init__(self):
         import atexit
         import multiprocessing as mp
+        import queue
+        import threading
 
         # fork where there is one (no imports in the child; the run has no threads yet when the output stage starts)
         ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
@@ -588,12 +591,26 @@ class BackgroundWriter:
         self.proc.start()
         child.close()
         self.outstanding: list[Path] = []  # submitted, not yet acknowledged
+        self._queue = queue.Queue()
+        self._sender = threading.Thread(target=self._send_loop, name="colmda-history-sender", daemon=True)
+        self._sender.start()
         atexit.register(self._at_exit)
 
-    def submit(self, path, records, writer, names, inst) -> None:
+    def _send_loop(self) -> None:
+        while True:
+            job = self._queue.get()
+            try:
+                self.conn.send(job)
+            except (OSError, ValueError):  # the child is gone: wait() reports it
+                return
+            if job is None:
+                return
+
+    def submit(self, files, records, writer) -> None:
+        """Write ``records`` to each of ``files`` = [(path, variable names, inst), ...] (one period's files)."""
         self._drain(block=False)
-        self.outstanding.append(Path(path))
-        self.conn.send((str(path), records, writer, list(names), bool(inst)))
+        self.outstanding.extend(Path(f[0]) for f in files)
+        self._queue.put(([(str(p), list(n), bool(i)) for p, n, i in files], records, writer))
 
     def _drain(self, block: bool) -> None:
         while self.outstanding and (block or self.conn.poll()):
@@ -614,10 +631,9 @@ class BackgroundWriter:
         try:
             self.wait()
         finally:
-            if self.proc.is_alive():
-                with contextlib.suppress(OSError):
-                    self.conn.send(None)
-                self.proc.join(timeout=60)
+            self._queue.put(None)
+            self._sender.join(timeout=60)
+            self.proc.join(timeout=60)
             self.conn.close()
 
     def _at_exit(self) -> None:  # a run that stops on an error still finishes the files it handed over
@@ -627,7 +643,7 @@ class BackgroundWriter:
 
 
 def _writer_loop(conn, parent_end) -> None:
-    """The writer process: write each submitted file, answer (path, error message or '')."""
+    """The writer process: write each submitted file, answer (path, error message or '') for each."""
     import traceback
 
     with contextlib.suppress(Exception):
@@ -639,16 +655,17 @@ def _writer_loop(conn, parent_end) -> None:
             return
         if job is None:
             return
-        path, records, writer, names, inst = job
-        try:
-            write_history_file(path, records, writer, names, inst=inst)
-            err = ""
-        except Exception as exc:  # noqa: BLE001 - reported to the run, which raises it
-            err = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
-        try:
-            conn.send((path, err))
-        except (EOFError, OSError):
-            return
+        files, records, writer = job
+        for path, names, inst in files:
+            try:
+                write_history_file(path, records, writer, names, inst=inst)
+                err = ""
+            except Exception as exc:  # noqa: BLE001 - reported to the run, which raises it
+                err = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
+            try:
+                conn.send((path, err))
+            except (EOFError, OSError):
+                return
 
 
 def global_attributes(title: str, **extra) -> dict:
