@@ -567,7 +567,8 @@ class BackgroundWriter:
     """A child process that writes history files (:func:`write_history_file`) in the order they are submitted.
 
     The run hands over a finished file period's records and goes on with the next window; pickling and sending
-    happen in a sender thread, compression and the file system in the child, on another core when there is one.
+    happen in a sender thread, compression and the file system in the child (a new Python interpreter running
+    :func:`_writer_main`), on another core when there is one.
     The child writes exactly what the run's own process would (same function, same records), through the same
     temporary file and atomic rename. A child process rather than a thread: the HDF5 library under netCDF4 is not
     thread-safe, and the run reads and writes other netCDF files (restarts, observations, diagnostics) meanwhile.
@@ -579,17 +580,20 @@ class BackgroundWriter:
 
     def __init__(self):
         import atexit
-        import multiprocessing as mp
         import queue
+        import subprocess
+        import sys
         import threading
+        from multiprocessing.connection import Connection
 
-        # fork where there is one (no imports in the child; the run has no threads yet when the output stage starts)
-        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_writer_loop, args=(child, self.conn), name="colmda-history-writer",
-                                daemon=True)
-        self.proc.start()
-        child.close()
+        # a fresh interpreter, not a fork: forking an MPI process (registered network memory) or one with threads is
+        # unsafe, and multiprocessing's spawn would re-run the command's __main__
+        self.proc = subprocess.Popen([sys.executable, "-c", "from colmda.output import _writer_main; _writer_main()"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+        self.conn = Connection(os.dup(self.proc.stdin.fileno()), readable=False)
+        self.answers = Connection(os.dup(self.proc.stdout.fileno()), writable=False)
+        self.proc.stdin.close()
+        self.proc.stdout.close()
         self.outstanding: list[Path] = []  # submitted, not yet acknowledged
         self._queue = queue.Queue()
         self._sender = threading.Thread(target=self._send_loop, name="colmda-history-sender", daemon=True)
@@ -613,9 +617,9 @@ class BackgroundWriter:
         self._queue.put(([(str(p), list(n), bool(i)) for p, n, i in files], records, writer))
 
     def _drain(self, block: bool) -> None:
-        while self.outstanding and (block or self.conn.poll()):
+        while self.outstanding and (block or self.answers.poll()):
             try:
-                path, err = self.conn.recv()
+                path, err = self.answers.recv()
             except (EOFError, OSError):
                 missing, self.outstanding = self.outstanding, []
                 raise RuntimeError(f"the history writer process (pid {self.proc.pid}) ended before writing "
@@ -633,8 +637,10 @@ class BackgroundWriter:
         finally:
             self._queue.put(None)
             self._sender.join(timeout=60)
-            self.proc.join(timeout=60)
+            with contextlib.suppress(Exception):
+                self.proc.wait(timeout=60)
             self.conn.close()
+            self.answers.close()
 
     def _at_exit(self) -> None:  # a run that stops on an error still finishes the files it handed over
         if not self.conn.closed:
@@ -642,15 +648,24 @@ class BackgroundWriter:
                 self.close()
 
 
-def _writer_loop(conn, parent_end) -> None:
-    """The writer process: write each submitted file, answer (path, error message or '') for each."""
+def _writer_main() -> None:
+    """Entry point of the writer process: jobs on standard input, answers on standard output."""
+    from multiprocessing.connection import Connection
+
+    jobs = Connection(os.dup(0), writable=False)
+    answers = Connection(os.dup(1), readable=False)
+    os.dup2(2, 1)  # anything printed goes to stderr, not into the answers
+    _writer_loop(jobs, answers)
+
+
+def _writer_loop(jobs, answers) -> None:
+    """The writer process: write each submitted file, answer (path, error message or '') for each; stop at None or
+    when the run's end of the pipe closes (the run ended or died)."""
     import traceback
 
-    with contextlib.suppress(Exception):
-        parent_end.close()  # fork: the parent's end of the pipe, so that the parent's death ends recv()
     while True:
         try:
-            job = conn.recv()
+            job = jobs.recv()
         except (EOFError, OSError):
             return
         if job is None:
@@ -663,7 +678,7 @@ def _writer_loop(conn, parent_end) -> None:
             except Exception as exc:  # noqa: BLE001 - reported to the run, which raises it
                 err = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
             try:
-                conn.send((path, err))
+                answers.send((path, err))
             except (EOFError, OSError):
                 return
 
