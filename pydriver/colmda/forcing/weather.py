@@ -176,10 +176,12 @@ class _LatentField:
             self._spec.popitem(last=False)
         return sp
 
-    def _phase_for(self, tau):
+    def _weighted_phase(self, tau, w):
+        """``w * exp(-i kx tau)`` on the band (advection by ``tau`` seconds times the kernel weight, which depends
+        on ``tau`` only): cached per lag."""
         p = self._phase.get(tau)
         if p is None:
-            p = np.exp(-1j * self.kx[self.lo:self.hi] * tau)
+            p = w * np.exp(-1j * self.kx[self.lo:self.hi] * tau)
             self._phase[tau] = p
         return p
 
@@ -192,6 +194,7 @@ class _LatentField:
         sm = self.sm
         transfer = sm.transfer[self.lo:self.hi]
         out = np.empty((nper, (self.hi - self.lo) * self.nlon))
+        term_buf = np.empty((self.hi - self.lo, len(sm.k)), dtype=complex)
         for h in range(nper):
             t = day * 86400 + h * self.eval_s
             n_lo = int(math.ceil((t - self.cut) / self.node_s))
@@ -201,8 +204,11 @@ class _LatentField:
             for n in range(n_lo, n_hi + 1):
                 tau = t - n * self.node_s
                 w = math.exp(-0.5 * (tau / self.sig) ** 2)
-                term = (w * self._phase_for(tau)) * self._node_spec(n)
-                acc = term if acc is None else acc + term
+                if acc is None:
+                    acc = self._weighted_phase(tau, w) * self._node_spec(n)
+                else:  # acc + (w * phase) * spectrum, without temporaries
+                    term = np.multiply(self._weighted_phase(tau, w), self._node_spec(n), out=term_buf)
+                    np.add(acc, term, out=acc)
                 w2 += w * w
             y = np.fft.irfft(transfer * acc, n=sm.next, axis=1)[:, sm.pad:sm.pad + sm.nlon]  # GaussianSmoother.field
             out[h] = (y / math.sqrt(w2)).ravel()
