@@ -475,10 +475,13 @@ class HistoryWriter:
         self.written: list[Path] = []
         self._background: BackgroundWriter | None = None
 
-    def __getstate__(self):  # what the writer process needs: no records, no process handle
-        state = dict(self.__dict__)
-        state.update(pending=[], written=[], _background=None)
-        return state
+    def description(self) -> "HistoryWriter":
+        """A copy without records or process handle: what the writer process needs to write a file."""
+        import copy
+
+        d = copy.copy(self)
+        d.pending, d.written, d._background = [], [], None
+        return d
 
     def start_background(self) -> bool:
         """Write finished files in a child process from now on (:class:`BackgroundWriter`), unless the environment
@@ -525,7 +528,7 @@ class HistoryWriter:
             files = [(self.directory / f"{self.experiment}_{file_stamp(pstart, self.period)}{sfx}.nc", names,
                       sfx == "_inst" or self.averaging == "instant") for sfx, names in self.streams()]
             if self._background is not None:
-                self._background.submit(files, recs, self)
+                self._background.submit(files, recs, self.description())
             else:
                 for path, names, inst in files:
                     write_history_file(path, recs, self, names, inst=inst)
