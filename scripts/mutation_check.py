@@ -58,8 +58,8 @@ MUTATIONS: list[Mutation] = [
              "every analysis pushes soil moisture away from the observations (the increments of every method "
              "reach the state through the consistency layer)",
              ("tests/test_analysis_state.py", "tests/test_sekf_run.py", "tests/test_consistency.py")),
-    Mutation("layer-operator-off-by-one", "wrong layer", "pydriver/colmda/assim/hooks.py",
-             "w[k, a.obs_layer - 1] = 1.0", "w[k, a.obs_layer] = 1.0",
+    Mutation("layer-operator-off-by-one", "wrong layer", "pydriver/colmda/assim/equivalents.py",
+             "w[obs_layer - 1] = 1.0", "w[obs_layer] = 1.0",
              "obs_layer = 2 compares retrievals with layer 3", ("tests/test_analysis_state.py",)),
     Mutation("rule-multiplier-not-applied", "missing multiplier", "pydriver/colmda/assim/observations.py",
              "error=err * o.error_scale * np.where(mult > 0, mult, 1.0)", "error=err * o.error_scale",

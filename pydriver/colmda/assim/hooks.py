@@ -15,20 +15,19 @@ import logging
 import numpy as np
 
 from .. import layout as L
-from ..constants import DENH2O, DENICE, TFRZ
+from ..constants import DENH2O, DENICE
 from ..core import ColumnState
 from ..errors import UserError
 from ..timeutil import format_date
 from ..keys import Key
 from ..obs import operators
 from . import sekf
+from .equivalents import ModelEquivalents, retrieval_weights, site_parameters, volumetric_layers
 from .base import Analysis, AnalysisMethod, ForecastRequest, Variable, register
 from .observations import GROSS_ERROR, MODEL_QC, USED, ObservationSet, WindowObservations, check_settings
 from .tally import ObservationTally
 
 log = logging.getLogger("colmda")
-
-SNOW_QC = 1.0  # kg m-2: model snow above this at the observation time rejects a retrieval
 
 A = "assimilation"
 #: the SEKF's keys (in &assimilation, where namelists have always had them)
@@ -81,12 +80,6 @@ SCHEMA = {
 }
 
 
-def volumetric_layers(state: ColumnState, dz: np.ndarray, nl: int) -> np.ndarray:
-    """Total (liquid + ice) volumetric soil moisture of the top ``nl`` layers (nl, ncol)."""
-    s = L.NSNOW_MAX
-    return (state.wliq_soisno[s:s + nl] / DENH2O + state.wice_soisno[s:s + nl] / DENICE) / dz[:nl, None]
-
-
 @register
 class SekfMethod(AnalysisMethod):
     """Point-wise SEKF: perturbed runs of the columns that have retrievals in the window, batched with the
@@ -129,21 +122,15 @@ class SekfMethod(AnalysisMethod):
         dz = inputs.params.dz_soil
         self.dz = dz
 
-        def weights(depths):  # operator weights per sensor over the soil layers
-            w = np.zeros((len(depths), L.NL_SOIL))
-            for k, depth in enumerate(depths):
-                if a.obs_operator == "layer":
-                    w[k, a.obs_layer - 1] = 1.0
-                else:
-                    w[k] = operators.sensing_weights(dz, depth)
-            return w
+        def weights(depths):  # retrieval operator weights per sensing depth over the soil layers (bias fitting)
+            return np.stack([retrieval_weights(dz, depth, a.obs_operator, a.obs_layer) for depth in depths])
 
         self.obs = ObservationSet(settings, inputs.column, inputs.pft, domain=getattr(inputs, "domain", None),
                                   weights=weights, lat=inputs.lat, lon=inputs.lon, cell_deg=cell,
                                   run_porosity=inputs.params.soilpar[L.SP_THETA_S, 0])
-        w = weights(self.obs.sensing_depth)
-        self.nsnap = max(self.n, int(np.flatnonzero(w.any(axis=0)).max()) + 1)
-        self.weights = w[:, : self.nsnap]  # (nsensor, nsnap) operator weights per sensor
+        # the model equivalents of every sensor (retrievals and Tb), shared with the other methods
+        self.eq = ModelEquivalents.for_observations(self.obs, dz, obs_operator=a.obs_operator,
+                                                    obs_layer=a.obs_layer, min_layers=self.n)
         self.nrun = 2 * self.n if self.two_sided else self.n
         self.tally = ObservationTally(self.obs.sensors, self.obs)  # retrievals per sensor and reason, for the summary
         self.writer = None
@@ -185,14 +172,8 @@ class SekfMethod(AnalysisMethod):
                 b.wliq_soisno[s + i] += sign * step[:, i] * DENH2O * self.dz[i]
                 blocks.append(b)
         extra = ColumnState.concatenate(blocks)
-        nsnap = self.nsnap
-
-        def snapshot(batch: ColumnState) -> dict:
-            nb = ctx.state.ncol
-            return {"theta": volumetric_layers(batch, self.dz, nsnap),
-                    "t_top": batch.t_soisno[s, :nb].copy(), "swe": batch.cstate[L.CS_SCV, :nb].copy()}
-
-        return ForecastRequest(extra=extra, extra_positions=np.tile(sub, len(blocks)), record=snapshot,
+        return ForecastRequest(extra=extra, extra_positions=np.tile(sub, len(blocks)),
+                               record=self.eq.record_function(),
                                payload={"obs": obs, "sub": sub, "step": step})
 
     # ---- window end
@@ -208,18 +189,19 @@ class SekfMethod(AnalysisMethod):
         step = request.payload["step"]
         extra_end, snaps = forecast.extra_end, forecast.records
         dt = self.s.dt
-        nsteps = snaps["theta"].shape[0]
+        nsteps = snaps["t_top"].shape[0]
         k = operators.step_index(obs.time, ctx.window_start, dt, nsteps)
         # model-side QC on the background at the observation time
-        model_bad = (snaps["t_top"][k, obs.position] <= TFRZ) | (snaps["swe"][k, obs.position] > SNOW_QC)
+        model_bad = self.eq.model_qc(snaps, k, obs.position, obs.sensor)
         obs.reason[(obs.reason == USED) & model_bad] = MODEL_QC
         keep = np.flatnonzero(obs.reason == USED)
-        w = self.weights[obs.sensor[keep]]  # (nkeep, nsnap)
-        th = snaps["theta"]  # (nsteps, nsnap, nloc + nrun * nsub)
-        kk, pp = k[keep], obs.position[keep]
-        yb = np.einsum("rl,rl->r", w, th[kk, :, pp])
+        kk, pp, ss = k[keep], obs.position[keep], obs.sensor[keep]
+        # sites (LAI, PFT, clay) of the batch: the background columns, then the perturbed copies of `sub`
+        site = (site_parameters(ctx, np.concatenate([np.arange(nloc), np.tile(sub, self.nrun)]))
+                if self.eq.has_tb else None)
+        yb = self.eq.values(snaps, kk, pp, ss, site)
         j = np.searchsorted(sub, pp)  # index of the row's column among the perturbed ones
-        ypert = np.stack([np.einsum("rl,rl->r", w, th[kk, :, nloc + i * nsub + j]) for i in range(self.nrun)], 1)
+        ypert = np.stack([self.eq.values(snaps, kk, nloc + i * nsub + j, ss, site) for i in range(self.nrun)], 1)
         # end-of-window control layers of the background and of every perturbed run
         end_b = volumetric_layers(ctx.state, self.dz, n)[:, sub].T  # (nsub, n)
         end_p = volumetric_layers(extra_end, self.dz, n).T.reshape(self.nrun, nsub, n)  # (nrun, nsub, n)

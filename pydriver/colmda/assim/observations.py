@@ -126,6 +126,7 @@ class ObservationSet:
         run_columns = np.asarray(run_columns, dtype=np.int64)
         parts = []
         self.sensing_depth = []
+        self.quantities = []  # per sensor: the file's quantity ('volumetric', 'saturation', 'tb_h', 'tb_v')
         tables, paths = [], []
         self.outside_run = {}  # sensor -> retrievals on the run's columns outside (start, end]
         self.rejected_on_read = {}  # sensor -> {reason: count} of the checks made when reading
@@ -142,6 +143,7 @@ class ObservationSet:
             tables.append(t)
             paths.append(path)
             self.sensing_depth.append(float(t.sensing_depth))
+            self.quantities.append(str(t.quantity))
         self.bias = None
         if bias_method(settings) != "none":
             from ..obs.bias import parameters_for_run
