@@ -222,6 +222,18 @@ KEYS: tuple[Key, ...] = (
         lengths=(0, 3)),
     Key(O, "sim_excursion", "float_list", [], "m3 m-3", "simulated sensors L, C, X: amplitude of the slow "
         "spurious excursions in dense canopies; empty = defaults (only X has them)", lengths=(0, 3)),
+    Key(O, "tb_reject_flags", "int", 7, "-", "brightness-temperature sensors (quantity tb_h / tb_v): observations "
+        "with any of these quality bits are rejected (1 frozen, 2 snow, 4 dense vegetation (VWC above 5 kg m-2, "
+        "SMAP's recommended-quality limit), 8 out of range); replaces reject_flags for Tb sensors", lo=0,
+        hi=2 ** 30),
+    Key(O, "tb_climatology", "path", "", "-", "Tb sensors: climatology file of the seasonal rescaling of the Tb "
+        "innovations (SMAP L4 practice, colmda.obs.tb_climatology): read and applied when set; an open-loop run "
+        "with &assimilation method = 'monitor' writes it here; '' = no rescaling"),
+    Key(O, "tb_climatology_pentads", "int", 7, "pentads", "Tb climatology: width of the moving window over the "
+        "pentads of the year in which the observed and model Tb means are taken (odd; 7 = +-15 days)", lo=1,
+        hi=73, check=lambda v: None if v % 2 == 1 else "an odd number"),
+    Key(O, "tb_climatology_min_count", "int", 10, "1", "Tb climatology: fewest observation-model pairs in a "
+        "(column, sensor, pentad) window for a mean; rows without one are not assimilated", lo=1),
     # ---- &assimilation
     Key(A, "method", "str", "none", "-", "analysis method, one of the registered methods (colmda.assim.base; "
         "docs/architecture.md): " + "; ".join(f"'{n}' = {m.summary}" for n, m in methods.registry().items()),

@@ -54,7 +54,9 @@ SCHEMA = {
     "time": Variable(("obs",), "seconds since 1970-01-01 00:00:00", "observation time"),
     "column": Variable(("obs",), "1", "global column index (j * nlon + i) of the model cell"),
     "sensor": Variable(("obs",), "1", "index into the file attribute 'sensors'"),
-    "value": Variable(("obs",), "m3 m-3", "retrieved volumetric soil moisture"),
+    "value": Variable(("obs",), "m3 m-3", "retrieved volumetric soil moisture (Tb sensors: K, the brightness "
+                      "temperature after the seasonal rescaling; see 'value_raw')"),
+    "value_raw": Variable(("obs",), "K", "Tb sensors only: the observation before the seasonal rescaling"),
     "error": Variable(("obs",), "m3 m-3", "observation error standard deviation used (after error, error_scale, "
                       "vegetation rule)"),
     "reason": Variable(("obs",), "1", "0 = used, else the rejection reason (attribute 'reasons')"),
@@ -131,6 +133,7 @@ class SekfMethod(AnalysisMethod):
         # the model equivalents of every sensor (retrievals and Tb), shared with the other methods
         self.eq = ModelEquivalents.for_observations(self.obs, dz, obs_operator=a.obs_operator,
                                                     obs_layer=a.obs_layer, min_layers=self.n)
+        self.units = tuple("K" if tb else "m3 m-3" for tb in self.obs.is_tb)  # per sensor
         self.nrun = 2 * self.n if self.two_sided else self.n
         self.tally = ObservationTally(self.obs.sensors, self.obs)  # retrievals per sensor and reason, for the summary
         self.writer = None
@@ -145,7 +148,7 @@ class SekfMethod(AnalysisMethod):
                 from .diagnostics import AnalysisWriter
 
                 self.writer = AnalysisWriter(comm, settings.output_directory / "analysis", settings.experiment.name,
-                                             self.obs.sensors, self.n)
+                                             self.obs.sensors, self.n, self.units)
 
     # ---- window start
     def plan(self, ctx) -> ForecastRequest | None:
@@ -271,6 +274,8 @@ class SekfMethod(AnalysisMethod):
                 "jacobian": got.get("jacobian", np.full((nobs, n), np.nan)),
                 "gain": got.get("gain", np.zeros((nobs, n)))}
         rows["innovation"] = rows["value"] - rows["hx"]
+        if self.eq.has_tb:
+            rows["value_raw"] = obs.raw
         if "linearity" in got:
             rows["linearity"] = got["linearity"]
         cols = {"column": ctx.column[analysis.columns]}
@@ -291,7 +296,8 @@ class SekfMethod(AnalysisMethod):
         if self.writer is not None:
             from .diagnostics import obs_statistics
 
-            out["innovations"] = obs_statistics(rundir / "analysis", self.s.experiment.name, self.obs.sensors)
+            out["innovations"] = obs_statistics(rundir / "analysis", self.s.experiment.name, self.obs.sensors,
+                                                self.units)
         self.tally.warn(counts, self.s.source)
         out["observations"] = counts
         return out

@@ -1,0 +1,130 @@
+"""Tb assimilation twin: OL, retrieval SEKF (L), Tb SEKF (and Tb EnKF when an ensemble method is registered).
+
+``python -m colmda.tb_twin NAMELIST`` (the namelist of a `colmda twin` matrix whose &observations simulate lists
+'TB' and whose &matrix experiments hold 'CTL' and 'L'):
+
+1. ``colmda twin`` of the namelist: truth (simulating L retrievals and SMAP-like TbH/TbV), reference field and
+   in-situ network, CTL (the open loop, OL) and L (retrieval SEKF) -- :func:`colmda.matrix.run_twin`;
+2. ``OL_monitor``: the open loop again with ``&assimilation method = 'monitor'`` on TbH and TbV: O - F of the OL
+   before rescaling, and the Tb climatology (``<root>/tb_climatology.nc``) of the seasonal rescaling fitted from
+   its (observed, model) pairs;
+3. ``OL_monitor_rs``: the same with the climatology applied: O - F of the OL after rescaling;
+4. ``TB``: Tb SEKF (H and V, rescaled, 4 K error from the files, B of the matrix);
+5. ``TB_enkf`` when &tb_twin enkf_method names a registered ensemble method (``&assimilation n_members``);
+6. the experiments are appended to ``matrix.json`` and the skill summary is rewritten (`colmda skill`,
+   `colmda report` then show them with the others).
+
+Every run starts from the CTL's spun-up state, like the matrix's experiments. Finished runs are kept (the
+matrix's resume rules).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger("colmda")
+
+TB_SENSORS = ["TbH", "TbV"]
+
+
+def _settings_for(s, root, name, changes, start_from):
+    from .matrix import derived
+
+    common = {"output": {"frequency": "1d", "averaging": "mean",
+                         "variables": list(s.output.variables) if any(v in s.output.variables for v in (
+                             "SoilMoistV", "default", "soil", "all")) else list(s.output.variables) + ["SoilMoistV"],
+                         "directory": str(root / name)}}
+    d = {**common, "experiment": {"name": name, **start_from}}
+    for g, kv in changes.items():
+        d[g] = {**d.get(g, {}), **kv}
+    return derived(s, d)
+
+
+def run_tb_twin(settings, *, enkf_method: str = "", n_members: int = 16, progress=False, namelist_path=None,
+                overwrite=False) -> dict:
+    from .assim import base as methods
+    from .matrix import _spinup_restart, run_step, run_twin, write_matrix_json
+    from .parallel import get_comm
+
+    comm = get_comm()
+    s = settings
+    if "TB" not in s.observations.simulate:
+        from .errors import UserError
+
+        raise UserError(f"{s.source}: &observations simulate must list 'TB' for the Tb twin")
+    run_twin(s, comm=comm, progress=progress, namelist_path=namelist_path, figures=False, overwrite=overwrite)
+    root = Path(s.output_directory).absolute()
+    doc = json.loads((root / "matrix.json").read_text())
+    init = _spinup_restart(root / "CTL", "CTL")
+    start_from = {"initial_restart": str(init), "spinup_max_cycles": 0} if init else {}
+    obs_dir = str(root / "truth" / "obs")
+    clim = str(root / "tb_climatology.nc")
+    tb_obs = {"directory": obs_dir, "sensors": TB_SENSORS, "error": [], "simulate": [], "tb_climatology": clim}
+    step = dict(overwrite=overwrite, comm=comm, progress=progress, namelist_path=namelist_path)
+    runs = [("OL_monitor", "OL (O-F monitor)", {"assimilation": {"method": "monitor", "diagnostics": True},
+                                                 "observations": tb_obs}),
+            ("OL_monitor_rs", "OL (O-F monitor, rescaled)", {"assimilation": {"method": "monitor",
+                                                                              "diagnostics": True},
+                                                             "observations": tb_obs}),
+            ("TB", "Tb SEKF", {"assimilation": {"method": "sekf", "diagnostics": True,
+                                                "background_error": doc.get("background_error")
+                                                or list(s.assimilation.background_error)},
+                               "observations": tb_obs})]
+    if enkf_method and enkf_method in methods.names():
+        runs.append(("TB_enkf", f"Tb {enkf_method.upper()}", {"assimilation": {"method": enkf_method,
+                                                                               "diagnostics": True,
+                                                                               "n_members": n_members},
+                                                             "observations": tb_obs}))
+    elif enkf_method:
+        log.warning("tb_twin: analysis method '%s' is not registered; the Tb EnKF experiment is skipped",
+                    enkf_method)
+    done = {e["name"] for e in doc["experiments"]}
+    for name, label, changes in runs:
+        if name == "OL_monitor" and comm.is_root and (overwrite or not (root / name / "summary.json").is_file()):
+            Path(clim).unlink(missing_ok=True)  # the open loop runs (again): it fits the climatology again
+        es = _settings_for(s, root, name, changes, start_from)
+        if comm.is_root:
+            log.info("tb_twin: %s (%s) -> %s", name, label, root / name)
+        run_step(es, **step)
+        if name not in done and not name.startswith("OL_monitor"):
+            doc["experiments"].append({"name": name, "label": label, "sensors": TB_SENSORS,
+                                       "assimilation_end": None, "rundir": name})
+    result = {}
+    if comm.is_root:
+        write_matrix_json(root, doc)
+        from .evaluation.summary import headline_text, write_summary
+
+        ev, written = write_summary(root, figures=False, min_days=5)
+        print(headline_text(ev), end="")
+        result = {"evaluation": ev, "files": written}
+    return result
+
+
+def main(argv=None) -> int:
+    from . import config
+    from .errors import UserError
+    from .progress import setup_logging
+
+    p = argparse.ArgumentParser(prog="python -m colmda.tb_twin", description=__doc__.split("\n\n")[0])
+    p.add_argument("namelist")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="GROUP.KEY=VALUE")
+    p.add_argument("--enkf", default="", help="registered ensemble method for the Tb EnKF experiment")
+    p.add_argument("--members", type=int, default=16)
+    p.add_argument("--overwrite", action="store_true")
+    a = p.parse_args(argv)
+    setup_logging("info", 0, 1)
+    try:
+        s = config.load(a.namelist, overrides=a.overrides)
+        run_tb_twin(s, enkf_method=a.enkf, n_members=a.members, namelist_path=a.namelist, overwrite=a.overwrite)
+    except UserError as exc:
+        print(f"colmda: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
