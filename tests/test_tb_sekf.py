@@ -2,9 +2,6 @@
 its docstring). One truth run simulates SMAP-like TbH/TbV; the open loop (method 'monitor': O - F, no update) and
 the Tb SEKF run with another weather realisation and 30 % less rain, from the same spun-up state."""
 
-import sys
-from pathlib import Path
-
 import netCDF4
 import numpy as np
 import pytest
@@ -13,10 +10,9 @@ from colmda import config
 from colmda.assim import equivalents as E
 from colmda.assim import hooks
 from colmda.core import default_soil_thickness
+from colmda.obs import operators
 from colmda.restart import read_restart
 from colmda.run import run
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 BASE = """
 &experiment
@@ -84,8 +80,7 @@ def _jacobians(method, ctx, request, forecast, analysis):
     sub, step = request.payload["sub"], request.payload["step"]
     recs, eq = forecast.records, method.eq
     nloc, nsub = ctx.state.ncol, len(sub)
-    k = __import__("colmda.obs.operators", fromlist=["x"]).step_index(obs.time[used], ctx.window_start,
-                                                                       method.s.dt, recs["t_top"].shape[0])
+    k = operators.step_index(obs.time[used], ctx.window_start, method.s.dt, recs["t_top"].shape[0])
     pp, ss = obs.position[used], obs.sensor[used]
     site = E.site_parameters(ctx, np.concatenate([np.arange(nloc), np.tile(sub, method.nrun)]))
     tb_b, dop = eq.values(recs, k, pp, ss, site, jacobian=True)  # (rows, nsnap): dTb/dtheta_l at the background

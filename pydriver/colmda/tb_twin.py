@@ -9,7 +9,8 @@
    before rescaling, and the Tb climatology (``<root>/tb_climatology.nc``) of the seasonal rescaling fitted from
    its (observed, model) pairs;
 3. ``OL_monitor_rs``: the same with the climatology applied: O - F of the OL after rescaling;
-4. ``TB``: Tb SEKF (H and V, rescaled, 4 K error from the files, B of the matrix);
+4. ``TB``: Tb SEKF (H and V, rescaled, 4 K error from the files, B of the matrix); ``TB_raw``: the same without
+   the rescaling (the raw Tb innovations, as the twin's retrieval experiments use raw retrievals);
 5. ``TB_enkf`` when &tb_twin enkf_method names a registered ensemble method (``&assimilation n_members``);
 6. the experiments are appended to ``matrix.json`` and the skill summary is rewritten (`colmda skill`,
    `colmda report` then show them with the others).
@@ -73,7 +74,11 @@ def run_tb_twin(settings, *, enkf_method: str = "", n_members: int = 16, progres
             ("TB", "Tb SEKF", {"assimilation": {"method": "sekf", "diagnostics": True,
                                                 "background_error": doc.get("background_error")
                                                 or list(s.assimilation.background_error)},
-                               "observations": tb_obs})]
+                               "observations": tb_obs}),
+            ("TB_raw", "Tb SEKF (no rescaling)", {"assimilation": {"method": "sekf", "diagnostics": True,
+                                                               "background_error": doc.get("background_error")
+                                                               or list(s.assimilation.background_error)},
+                                                  "observations": {**tb_obs, "tb_climatology": ""}})]
     if enkf_method and enkf_method in methods.names():
         runs.append(("TB_enkf", f"Tb {enkf_method.upper()}", {"assimilation": {"method": enkf_method,
                                                                                "diagnostics": True,
@@ -104,6 +109,66 @@ def run_tb_twin(settings, *, enkf_method: str = "", n_members: int = 16, progres
     return result
 
 
+#: depth ranges (m) of the diagnosis: the evaluation's three layers and the root zone 0-1 m
+DIAGNOSIS_LAYERS = ((0.0, 0.07), (0.07, 0.28), (0.28, 1.0), (0.0, 1.0))
+
+
+def diagnose(rundir, names=("CTL", "L", "OL_monitor", "TB", "TB_raw", "TB_enkf")) -> dict:
+    """Why the experiments differ, from their files: per experiment (present among ``names``) the skill against
+    the truth per layer (time-mean over columns of R, RMSE and ubRMSE of daily means), the O - F statistics of its
+    summary.json, and from its analysis files the mean absolute applied increment per controlled layer and the
+    median absolute Jacobian per layer (per observation, normalised by its largest entry)."""
+    import netCDF4
+    import numpy as np
+
+    from .domain import Domain
+    import dataclasses
+
+    from .evaluation.skill import layer_matrix, load_matrix, load_run, model_equivalent, to_layers, truth_target
+
+    m = load_matrix(rundir)
+    dom = Domain.load(m.domain_file) if m.domain_file else Domain.load()
+    truth = load_run(m.truth, "truth")
+    w = layer_matrix(truth.dz_soil, DIAGNOSIS_LAYERS)
+    tt = dataclasses.replace(truth_target(truth, dom), values=to_layers(truth.theta, w), weights=w,
+                             layers=tuple(f"{a * 100:g}-{b * 100:g}cm" for a, b in DIAGNOSIS_LAYERS))
+    out = {}
+    root = Path(rundir)
+    for name in names:
+        d = root / name
+        if not (d / "summary.json").is_file():
+            continue
+        run = load_run(d, name)
+        eq = model_equivalent(run, tt)  # (time, nq, col)
+        err = eq - tt.values
+        with np.errstate(invalid="ignore"):
+            a = eq - np.nanmean(eq, axis=0)
+            b = tt.values - np.nanmean(tt.values, axis=0)
+            r = np.nansum(a * b, axis=0) / np.sqrt(np.nansum(a * a, axis=0) * np.nansum(b * b, axis=0))
+        rmse = np.sqrt(np.nanmean(err ** 2, axis=0))
+        ub = np.sqrt(np.nanmean((err - np.nanmean(err, axis=0)) ** 2, axis=0))
+        entry = {"R": np.nanmean(r, axis=1).tolist(), "RMSE": np.nanmean(rmse, axis=1).tolist(),
+                 "ubRMSE": np.nanmean(ub, axis=1).tolist(), "bias": np.nanmean(err, axis=(0, 2)).tolist()}
+        summ = json.loads((d / "summary.json").read_text())
+        entry["innovations"] = summ.get("innovations", {})
+        inc, jac = [], []
+        for f in sorted((d / "analysis").glob(f"{name}_*.nc")):
+            with netCDF4.Dataset(f) as nc:
+                if "increment" in nc.variables and len(nc.dimensions["column"]):
+                    inc.append(np.asarray(nc["increment"][:], dtype=float))
+                if "jacobian" in nc.variables and len(nc.dimensions["obs"]):
+                    used = np.asarray(nc["reason"][:]) == 0
+                    h = np.abs(np.asarray(nc["jacobian"][:], dtype=float)[used])
+                    if len(h):
+                        jac.append(h / np.maximum(h.max(axis=1, keepdims=True), 1e-30))
+        if inc:
+            entry["mean_abs_increment"] = np.mean(np.abs(np.concatenate(inc)), axis=0).tolist()
+        if jac:
+            entry["median_rel_jacobian"] = np.median(np.concatenate(jac), axis=0).tolist()
+        out[name] = entry
+    return {"layers": [f"{a * 100:g}-{b * 100:g}cm" for a, b in DIAGNOSIS_LAYERS], "experiments": out}
+
+
 def main(argv=None) -> int:
     from . import config
     from .errors import UserError
@@ -115,10 +180,14 @@ def main(argv=None) -> int:
     p.add_argument("--enkf", default="", help="registered ensemble method for the Tb EnKF experiment")
     p.add_argument("--members", type=int, default=16)
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--diagnose", action="store_true", help="only print the diagnosis (JSON) of a finished Tb twin")
     a = p.parse_args(argv)
     setup_logging("info", 0, 1)
     try:
         s = config.load(a.namelist, overrides=a.overrides)
+        if a.diagnose:
+            print(json.dumps(diagnose(s.output_directory), indent=1))
+            return 0
         run_tb_twin(s, enkf_method=a.enkf, n_members=a.members, namelist_path=a.namelist, overwrite=a.overwrite)
     except UserError as exc:
         print(f"colmda: error: {exc}", file=sys.stderr)
