@@ -11,7 +11,7 @@ from colmda.parallel import SerialComm
 
 
 def _write(run_dir, sensors, units, rows, t1):
-    w = AnalysisWriter(SerialComm(), run_dir / "analysis", run_dir.name, sensors, 2, units)
+    w = AnalysisWriter(SerialComm(), run_dir / "analysis", run_dir.name, sensors, 2, units=units)
     return w.write(t1, {"rows": rows, "columns": {"column": np.zeros(0, int)}})
 
 

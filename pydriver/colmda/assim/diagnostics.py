@@ -53,20 +53,24 @@ COL_META = {
 
 
 class AnalysisWriter:
-    def __init__(self, comm, directory: Path, experiment: str, sensors, layers: int, units: tuple = ()):
-        """``units``: per sensor 'm3 m-3' or 'K' (default: all 'm3 m-3'). Files of retrieval sensors only keep
-        the retrieval layout; with Tb sensors the rows carry the Tb units (all Tb) or the per-sensor units in the
-        attribute ``sensor_units`` (mixed), and the reasons include 'no Tb climatology'."""
+    def __init__(self, comm, directory: Path, experiment: str, sensors, layers: int, row_meta=None, col_meta=None,
+                 *, units: tuple = ()):
+        """``row_meta`` / ``col_meta``: {variable: (units, meaning)} of the per-retrieval and per-column variables a
+        method writes (default: the SEKF's :data:`ROW_META`, :data:`COL_META`). ``units``: per sensor 'm3 m-3' or
+        'K' (default: all 'm3 m-3'). Files of retrieval sensors only keep the retrieval layout; with Tb sensors the
+        observation-space rows carry the Tb units (all Tb) or the per-sensor units in the attribute
+        ``sensor_units`` (mixed), and the reasons include 'no Tb climatology'."""
         self.comm = comm
+        self.row_meta = dict(ROW_META if row_meta is None else row_meta)
+        self.col_meta = COL_META if col_meta is None else col_meta
         self.units = tuple(units) or ("m3 m-3",) * len(tuple(sensors))
         self.has_tb = "K" in self.units
         self.reasons = REASONS if self.has_tb else RETRIEVAL_REASONS
-        self.meta = dict(ROW_META)
         if self.has_tb and set(self.units) == {"K"}:
-            self.meta.update(TB_ROW_META)
+            self.row_meta.update(TB_ROW_META)
         elif self.has_tb:
-            self.meta.update({k: ("1" if k != "jacobian" else v[0], v[1] + " (units per sensor: attribute "
-                                  "sensor_units)") for k, v in TB_ROW_META.items()})
+            self.row_meta.update({k: ("1" if k != "jacobian" else v[0], v[1] + " (units per sensor: attribute "
+                                      "sensor_units)") for k, v in TB_ROW_META.items()})
         self.dir = Path(directory)
         self.experiment = experiment
         self.sensors = tuple(sensors)
@@ -111,7 +115,7 @@ class AnalysisWriter:
                 nc.createDimension("column", ncolumn)
                 nc.createDimension("layer", self.layers)
                 reasons = self.reasons
-                for name, (units, long_name) in self.meta.items():
+                for name, (units, long_name) in self.row_meta.items():
                     if not rows or name not in rows:
                         continue
                     a = rows[name]
@@ -149,10 +153,10 @@ class AnalysisWriter:
                 for name, arr, what in (("innovation_mean", imean, "mean"), ("innovation_std", istd, "standard "
                                                                                     "deviation")):
                     v = nc.createVariable(name, "f8", ("sensors",))
-                    v.units = self.meta["innovation"][0]
+                    v.units = self.row_meta["innovation"][0]
                     v.long_name = f"{what} of the innovations (O - B) of the used retrievals"
                     v[:] = arr
-                for name, (units, long_name) in COL_META.items():
+                for name, (units, long_name) in self.col_meta.items():
                     if not cols or name not in cols:
                         continue
                     a = cols[name]

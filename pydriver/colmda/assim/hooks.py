@@ -148,7 +148,7 @@ class SekfMethod(AnalysisMethod):
                 from .diagnostics import AnalysisWriter
 
                 self.writer = AnalysisWriter(comm, settings.output_directory / "analysis", settings.experiment.name,
-                                             self.obs.sensors, self.n, self.units)
+                                             self.obs.sensors, self.n, units=self.units)
 
     # ---- window start
     def plan(self, ctx) -> ForecastRequest | None:

@@ -73,7 +73,7 @@ class MonitorMethod(AnalysisMethod):
             from .diagnostics import AnalysisWriter
 
             self.writer = AnalysisWriter(comm, settings.output_directory / "analysis", settings.experiment.name,
-                                         self.obs.sensors, 1, self.units)
+                                         self.obs.sensors, 1, units=self.units)
 
     def plan(self, ctx) -> ForecastRequest | None:
         obs = self.obs.window(ctx.window_start, ctx.time, ctx.column)
