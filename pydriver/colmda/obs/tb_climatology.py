@@ -18,9 +18,9 @@ rescaling and is not assimilated (reason 'no Tb climatology'). Only the mean is 
 observation error is unchanged.
 
 File (netCDF, written atomically): dimensions ``sensor``, ``pentad`` (73), ``column``; variables ``column``
-(global column index), ``sensor_name`` (attribute ``sensors`` too), ``obs_mean``, ``model_mean`` (K),
-``count`` (pairs in the window); attributes ``window_pentads``, ``min_count``, ``period`` (first and last row
-time), ``source_run``.
+(global column index), ``pentad``, ``obs_mean``, ``model_mean`` (K), ``count`` (pairs in the window); attributes
+``sensors`` (the sensor names, comma-separated, in the order of the ``sensor`` dimension), ``window_pentads``,
+``min_count``, ``period`` (first and last row time), ``source_run``. CF-1.8 (tests/test_cf.py).
 """
 
 from __future__ import annotations
@@ -139,10 +139,6 @@ def write_climatology(path, clim: TbClimatology) -> Path:
             v = nc.createVariable("pentad", "i4", ("pentad",))
             v.units, v.long_name = "1", "pentad of the year: (day of year - 1) // 5 (day 366 in pentad 72)"
             v[:] = np.arange(NPENTAD)
-            v = nc.createVariable("sensor_name", str, ("sensor",))
-            v.long_name = "Tb sensor (polarisation) name"
-            for i, s in enumerate(clim.sensors):
-                v[i] = s
             for name, arr, what in (("obs_mean", clim.obs_mean, "mean observed Tb"),
                                     ("model_mean", clim.model_mean, "mean open-loop model Tb")):
                 v = nc.createVariable(name, "f8", ("sensor", "pentad", "column"), zlib=True)
