@@ -115,7 +115,8 @@ DIAGNOSIS_LAYERS = ((0.0, 0.07), (0.07, 0.28), (0.28, 1.0), (0.0, 1.0))
 
 def diagnose(rundir, names=("CTL", "L", "OL_monitor", "TB", "TB_raw", "TB_enkf")) -> dict:
     """Why the experiments differ, from their files: per experiment (present among ``names``) the skill against
-    the truth per layer (time-mean over columns of R, RMSE and ubRMSE of daily means), the O - F statistics of its
+    the truth per layer (mean over columns of the temporal R, RMSE and ubRMSE of daily means; over all columns and
+    over the columns where the open loop's monitor used Tb rows, 'tb_columns'), the O - F statistics of its
     summary.json, and from its analysis files the mean absolute applied increment per controlled layer and the
     median absolute Jacobian per layer (per observation, normalised by its largest entry)."""
     import netCDF4
@@ -134,6 +135,12 @@ def diagnose(rundir, names=("CTL", "L", "OL_monitor", "TB", "TB_raw", "TB_enkf")
                              layers=tuple(f"{a * 100:g}-{b * 100:g}cm" for a, b in DIAGNOSIS_LAYERS))
     out = {}
     root = Path(rundir)
+    tb_cols = np.zeros(0, dtype=np.int64)  # columns with at least one used Tb row in the open-loop monitor
+    for f in sorted((root / "OL_monitor" / "analysis").glob("OL_monitor_*.nc")):
+        with netCDF4.Dataset(f) as nc:
+            if len(nc.dimensions["obs"]):
+                used = np.asarray(nc["reason"][:]) == 0
+                tb_cols = np.union1d(tb_cols, np.asarray(nc["obs_column"][:])[used])
     for name in names:
         d = root / name
         if not (d / "summary.json").is_file():
@@ -147,24 +154,36 @@ def diagnose(rundir, names=("CTL", "L", "OL_monitor", "TB", "TB_raw", "TB_enkf")
             r = np.nansum(a * b, axis=0) / np.sqrt(np.nansum(a * a, axis=0) * np.nansum(b * b, axis=0))
         rmse = np.sqrt(np.nanmean(err ** 2, axis=0))
         ub = np.sqrt(np.nanmean((err - np.nanmean(err, axis=0)) ** 2, axis=0))
-        entry = {"R": np.nanmean(r, axis=1).tolist(), "RMSE": np.nanmean(rmse, axis=1).tolist(),
-                 "ubRMSE": np.nanmean(ub, axis=1).tolist(), "bias": np.nanmean(err, axis=(0, 2)).tolist()}
+        entry = {}
+        for group, sel in (("all", np.ones(tt.column.size, bool)), ("tb_columns", np.isin(tt.column, tb_cols))):
+            if sel.any():
+                entry[group] = {"columns": int(sel.sum()), "R": np.nanmean(r[:, sel], axis=1).tolist(),
+                                "RMSE": np.nanmean(rmse[:, sel], axis=1).tolist(),
+                                "ubRMSE": np.nanmean(ub[:, sel], axis=1).tolist(),
+                                "bias": np.nanmean(err[:, :, sel], axis=(0, 2)).tolist()}
         summ = json.loads((d / "summary.json").read_text())
         entry["innovations"] = summ.get("innovations", {})
-        inc, jac = [], []
+        inc, inc_tb, jac, jac_tb = [], [], [], []
         for f in sorted((d / "analysis").glob(f"{name}_*.nc")):
             with netCDF4.Dataset(f) as nc:
                 if "increment" in nc.variables and len(nc.dimensions["column"]):
-                    inc.append(np.asarray(nc["increment"][:], dtype=float))
+                    x = np.asarray(nc["increment"][:], dtype=float)
+                    inc.append(x)
+                    inc_tb.append(x[np.isin(np.asarray(nc["column"][:]), tb_cols)])
                 if "jacobian" in nc.variables and len(nc.dimensions["obs"]):
                     used = np.asarray(nc["reason"][:]) == 0
                     h = np.abs(np.asarray(nc["jacobian"][:], dtype=float)[used])
                     if len(h):
-                        jac.append(h / np.maximum(h.max(axis=1, keepdims=True), 1e-30))
-        if inc:
-            entry["mean_abs_increment"] = np.mean(np.abs(np.concatenate(inc)), axis=0).tolist()
-        if jac:
-            entry["median_rel_jacobian"] = np.median(np.concatenate(jac), axis=0).tolist()
+                        rel = h / np.maximum(h.max(axis=1, keepdims=True), 1e-30)
+                        jac.append(rel)
+                        jac_tb.append(rel[np.isin(np.asarray(nc["obs_column"][:])[used], tb_cols)])
+        for key, parts, how in (("mean_abs_increment", inc, np.mean), ("mean_abs_increment_tb_columns", inc_tb,
+                                                                        np.mean),
+                                ("median_rel_jacobian", jac, np.median), ("median_rel_jacobian_tb_columns", jac_tb,
+                                                                          np.median)):
+            x = np.concatenate(parts) if parts else np.zeros((0, 1))
+            if len(x):
+                entry[key] = how(np.abs(x), axis=0).tolist()
         out[name] = entry
     return {"layers": [f"{a * 100:g}-{b * 100:g}cm" for a, b in DIAGNOSIS_LAYERS], "experiments": out}
 

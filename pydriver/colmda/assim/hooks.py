@@ -1,7 +1,8 @@
 """The point-wise SEKF as an analysis method of the cycle (:mod:`colmda.assim.base`).
 
-:class:`SekfMethod` plans the perturbed runs of the columns that have retrievals in the window (batched with the
-background in the same core calls) and the records of the model equivalents after every step; at the window end it
+:class:`SekfMethod` plans the perturbed runs of the columns that have observations in the window (batched with the
+background in the same core calls) and the records of the model equivalents after every step (the shared layer
+:mod:`colmda.assim.equivalents`: soil moisture retrievals and L-band brightness temperatures); at the window end it
 estimates the Jacobians by finite differences and computes the increments with the pure functions of
 :mod:`colmda.assim.sekf`. Bounds, frozen layers and the water budget are the consistency layer's
 (:mod:`colmda.assim.consistency`); the diagnostics files are written by :class:`colmda.assim.diagnostics.
