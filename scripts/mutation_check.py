@@ -150,6 +150,19 @@ MUTATIONS: list[Mutation] = [
     Mutation("gaspari-cohn-inner-sign", "sign", "pydriver/colmda/assim/enkf.py",
              "- 5.0 / 3.0) * z * z + 1.0", "+ 5.0 / 3.0) * z * z + 1.0",
              "localisation weights grow above 1 inside the half-width", ("tests/test_enkf.py",)),
+    # ---- Tb assimilation (issue 13): the model-equivalent layer and the seasonal rescaling
+    Mutation("tb-operator-total-instead-of-liquid", "wrong quantity", "pydriver/colmda/assim/equivalents.py",
+             "liquid = np.clip(theta - ice, 0.0, None)", "liquid = np.clip(theta, 0.0, None)",
+             "the filter's Tb sees ice as liquid water (the truth's does not): biased Tb in partly frozen soil",
+             ("tests/test_equivalents.py",)),
+    Mutation("tb-rescaling-sign", "sign", "pydriver/colmda/obs/tb_climatology.py",
+             "(self.model_mean[s, p, pk] - self.obs_mean[s, p, pk])[ok]",
+             "(self.obs_mean[s, p, pk] - self.model_mean[s, p, pk])[ok]",
+             "rescaling doubles the seasonal bias of the Tb innovations instead of removing it",
+             ("tests/test_tb_climatology.py",)),
+    Mutation("tb-climatology-window-off-by-one", "off-by-one", "pydriver/colmda/obs/tb_climatology.py",
+             "for k in range(-half, half + 1)", "for k in range(-half, half)",
+             "the pentad window is asymmetric (one pentad short on one side)", ("tests/test_tb_climatology.py",)),
 ]
 
 

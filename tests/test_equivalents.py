@@ -81,7 +81,13 @@ def test_tb_equivalents_equal_the_truth_simulator_bit_for_bit():
     rng = np.random.default_rng(2)
     ncol, nsteps, dt = 40, 48, 1800.0
     eq = tb_and_retrieval()
-    recs = records_of(eq, [fake_batch(rng, ncol) for _ in range(nsteps)])
+    batches = [fake_batch(rng, ncol) for _ in range(nsteps)]
+    s = L.NSNOW_MAX
+    for b in batches:  # a little ice (below the QC threshold) in layer 2 of a third of the columns, frozen layer 3
+        b.wice_soisno[s + 1, ::3] = 0.0008 * DENICE * DZ[1]  # in some steps of the others: the sensor sees liquid only
+        b.wice_soisno[s + 2, 1::3] = np.where(rng.uniform(size=b.wice_soisno[s + 2, 1::3].size) < 0.5, 0.02, 0.0) \
+            * DENICE * DZ[2]
+    recs = records_of(eq, batches)
     lat, lon = rng.uniform(30, 40, ncol), rng.uniform(100, 120, ncol)
     pft, clay, lai = rng.choice([0, 7, 13, 15], ncol), rng.uniform(0.05, 0.5, ncol), rng.uniform(0, 4, ncol)
     site = E.SiteParameters(lai=lai, pft=pft, clay=clay)
@@ -98,7 +104,10 @@ def test_tb_equivalents_equal_the_truth_simulator_bit_for_bit():
         assert len(tab) > 5
         k = operators.step_index(tab.time, t0, dt, nsteps)
         hx = eq.values(recs, k, tab.column, np.full(len(tab), k_sensor), site)
-        np.testing.assert_array_equal(hx, tab.value)
+        frozen = np.isnan(tab.value)  # the truth flags ice in the sensed layers; so does the model QC
+        assert frozen.any() and not frozen.all()
+        np.testing.assert_array_equal(frozen, eq.model_qc(recs, k, tab.column, np.full(len(tab), k_sensor)))
+        np.testing.assert_array_equal(hx[~frozen], tab.value[~frozen])
     # retrieval rows: the weighted total water
     k = rng.integers(0, nsteps, 30)
     p = rng.integers(0, ncol, 30)
