@@ -188,7 +188,8 @@ KEYS: tuple[Key, ...] = (
         check=lambda v: None if all(re.match(r"^[A-Za-z0-9_-]+$", x) for x in v) and len(set(v)) == len(v)
         else "distinct names of letters, digits, '_', '-'"),
     Key(O, "error", "float_list", [], "m3 m-3", "observation error standard deviation of each sensor in "
-        "'sensors' (same order); empty = the error each file reports per retrieval",
+        "'sensors' (same order; in the sensor's units: K for brightness-temperature sensors); empty = the error "
+        "each file reports per retrieval",
         check=lambda v: None if all(x > 0 for x in v) else "positive values"),
     Key(O, "error_scale", "float", 1.0, "-", "multiplier of every observation error standard deviation",
         lo=0.0, lo_open=True),
