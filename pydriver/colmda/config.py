@@ -223,6 +223,10 @@ KEYS: tuple[Key, ...] = (
         lengths=(0, 3)),
     Key(O, "sim_excursion", "float_list", [], "m3 m-3", "simulated sensors L, C, X: amplitude of the slow "
         "spurious excursions in dense canopies; empty = defaults (only X has them)", lengths=(0, 3)),
+    Key(O, "tb_roughness", "float", 0.13, "-", "brightness temperatures: the tau-omega operator's constant soil "
+        "roughness h (colmda.obs.tau_omega), used by the truth's Tb simulator and by the filters' model "
+        "equivalents of the same run (a twin can give the filter runs another value than the truth: an operator "
+        "bias)", lo=0.0, hi=3.0),
     Key(O, "tb_reject_flags", "int", 7, "-", "brightness-temperature sensors (quantity tb_h / tb_v): observations "
         "with any of these quality bits are rejected (1 frozen, 2 snow, 4 dense vegetation (VWC above 5 kg m-2, "
         "SMAP's recommended-quality limit), 8 out of range); replaces reject_flags for Tb sensors", lo=0,

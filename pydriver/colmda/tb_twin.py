@@ -11,7 +11,10 @@
 3. ``OL_monitor_rs``: the same with the climatology applied: O - F of the OL after rescaling;
 4. ``TB``: Tb SEKF (H and V, rescaled, 4 K error from the files, B of the matrix); ``TB_raw``: the same without
    the rescaling (the raw Tb innovations, as the twin's retrieval experiments use raw retrievals);
-5. ``TB_enkf`` when &tb_twin enkf_method names a registered ensemble method (``&assimilation n_members``);
+5. ``TB_enkf`` when ``--enkf`` names a registered ensemble method (``--members``);
+   with ``--filter-roughness H`` the same Tb experiments again with suffix ``_h`` and the filter's operator
+   roughness h = H (the truth keeps ``&observations tb_roughness``): an operator bias, what the seasonal
+   rescaling is for;
 6. the experiments are appended to ``matrix.json`` and the skill summary is rewritten (`colmda skill`,
    `colmda report` then show them with the others).
 
@@ -45,8 +48,8 @@ def _settings_for(s, root, name, changes, start_from):
     return derived(s, d)
 
 
-def run_tb_twin(settings, *, enkf_method: str = "", n_members: int = 16, progress=False, namelist_path=None,
-                overwrite=False) -> dict:
+def run_tb_twin(settings, *, enkf_method: str = "", n_members: int = 16, filter_roughness: float | None = None,
+                progress=False, namelist_path=None, overwrite=False) -> dict:
     from .assim import base as methods
     from .matrix import _spinup_restart, run_step, run_twin, write_matrix_json
     from .parallel import get_comm
@@ -63,34 +66,39 @@ def run_tb_twin(settings, *, enkf_method: str = "", n_members: int = 16, progres
     init = _spinup_restart(root / "CTL", "CTL")
     start_from = {"initial_restart": str(init), "spinup_max_cycles": 0} if init else {}
     obs_dir = str(root / "truth" / "obs")
-    clim = str(root / "tb_climatology.nc")
-    tb_obs = {"directory": obs_dir, "sensors": TB_SENSORS, "error": [], "simulate": [], "tb_climatology": clim}
     step = dict(overwrite=overwrite, comm=comm, progress=progress, namelist_path=namelist_path)
-    runs = [("OL_monitor", "OL (O-F monitor)", {"assimilation": {"method": "monitor", "diagnostics": True},
-                                                 "observations": tb_obs}),
-            ("OL_monitor_rs", "OL (O-F monitor, rescaled)", {"assimilation": {"method": "monitor",
-                                                                              "diagnostics": True},
-                                                             "observations": tb_obs}),
-            ("TB", "Tb SEKF", {"assimilation": {"method": "sekf", "diagnostics": True,
-                                                "background_error": doc.get("background_error")
-                                                or list(s.assimilation.background_error)},
-                               "observations": tb_obs}),
-            ("TB_raw", "Tb SEKF (no rescaling)", {"assimilation": {"method": "sekf", "diagnostics": True,
-                                                               "background_error": doc.get("background_error")
-                                                               or list(s.assimilation.background_error)},
-                                                  "observations": {**tb_obs, "tb_climatology": ""}})]
-    if enkf_method and enkf_method in methods.names():
-        runs.append(("TB_enkf", f"Tb {enkf_method.upper()}", {"assimilation": {"method": enkf_method,
-                                                                               "diagnostics": True,
-                                                                               "n_members": n_members},
-                                                             "observations": tb_obs}))
-    elif enkf_method:
+    bg = doc.get("background_error") or list(s.assimilation.background_error)
+
+    def tb_runs(suffix, roughness):
+        """The Tb experiments with the filter's operator roughness ``roughness`` (None: the truth's)."""
+        clim = str(root / f"tb_climatology{suffix}.nc")
+        obs = {"directory": obs_dir, "sensors": TB_SENSORS, "error": [], "simulate": [], "tb_climatology": clim}
+        if roughness is not None:
+            obs["tb_roughness"] = float(roughness)
+        monitor = {"method": "monitor", "diagnostics": True}
+        sekf = {"method": "sekf", "diagnostics": True, "background_error": bg}
+        out = [(f"OL_monitor{suffix}", "OL (O-F monitor)", {"assimilation": monitor, "observations": obs}, clim),
+               (f"OL_monitor{suffix}_rs", "OL (O-F monitor, rescaled)", {"assimilation": monitor,
+                                                                         "observations": obs}, None),
+               (f"TB{suffix}", f"Tb SEKF{suffix}", {"assimilation": sekf, "observations": obs}, None),
+               (f"TB_raw{suffix}", f"Tb SEKF{suffix} (no rescaling)",
+                {"assimilation": sekf, "observations": {**obs, "tb_climatology": ""}}, None)]
+        if enkf_method and enkf_method in methods.names():
+            out.append((f"TB_enkf{suffix}", f"Tb {enkf_method.upper()}{suffix}",
+                        {"assimilation": {"method": enkf_method, "diagnostics": True, "n_members": n_members},
+                         "observations": obs}, None))
+        return out
+
+    runs = tb_runs("", None)
+    if filter_roughness is not None:  # an operator bias: the filters' h differs from the truth's
+        runs += tb_runs("_h", filter_roughness)
+    if enkf_method and enkf_method not in methods.names():
         log.warning("tb_twin: analysis method '%s' is not registered; the Tb EnKF experiment is skipped",
                     enkf_method)
     done = {e["name"] for e in doc["experiments"]}
-    for name, label, changes in runs:
-        if name == "OL_monitor" and comm.is_root and (overwrite or not (root / name / "summary.json").is_file()):
-            Path(clim).unlink(missing_ok=True)  # the open loop runs (again): it fits the climatology again
+    for name, label, changes, fits in runs:
+        if fits and comm.is_root and (overwrite or not (root / name / "summary.json").is_file()):
+            Path(fits).unlink(missing_ok=True)  # the open loop runs (again): it fits the climatology again
         es = _settings_for(s, root, name, changes, start_from)
         if comm.is_root:
             log.info("tb_twin: %s (%s) -> %s", name, label, root / name)
@@ -113,7 +121,8 @@ def run_tb_twin(settings, *, enkf_method: str = "", n_members: int = 16, progres
 DIAGNOSIS_LAYERS = ((0.0, 0.07), (0.07, 0.28), (0.28, 1.0), (0.0, 1.0))
 
 
-def diagnose(rundir, names=("CTL", "L", "OL_monitor", "TB", "TB_raw", "TB_enkf")) -> dict:
+def diagnose(rundir, names=("CTL", "L", "OL_monitor", "TB", "TB_raw", "TB_enkf", "OL_monitor_h", "TB_h",
+                            "TB_raw_h", "TB_enkf_h")) -> dict:
     """Why the experiments differ, from their files: per experiment (present among ``names``) the skill against
     the truth per layer (mean over columns of the temporal R, RMSE and ubRMSE of daily means; over all columns and
     over the columns where the open loop's monitor used Tb rows, 'tb_columns'), the O - F statistics of its
@@ -198,6 +207,9 @@ def main(argv=None) -> int:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="GROUP.KEY=VALUE")
     p.add_argument("--enkf", default="", help="registered ensemble method for the Tb EnKF experiment")
     p.add_argument("--members", type=int, default=16)
+    p.add_argument("--filter-roughness", type=float, default=None, metavar="H",
+                   help="also run the Tb experiments with the filter's operator roughness h = H (suffix _h): an "
+                   "operator bias against the truth's &observations tb_roughness")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--diagnose", action="store_true", help="only print the diagnosis (JSON) of a finished Tb twin")
     a = p.parse_args(argv)
@@ -207,7 +219,8 @@ def main(argv=None) -> int:
         if a.diagnose:
             print(json.dumps(diagnose(s.output_directory), indent=1))
             return 0
-        run_tb_twin(s, enkf_method=a.enkf, n_members=a.members, namelist_path=a.namelist, overwrite=a.overwrite)
+        run_tb_twin(s, enkf_method=a.enkf, n_members=a.members, filter_roughness=a.filter_roughness,
+                    namelist_path=a.namelist, overwrite=a.overwrite)
     except UserError as exc:
         print(f"colmda: error: {exc}", file=sys.stderr)
         return 2

@@ -49,7 +49,7 @@ from ..obs import operators, tau_omega
 from ..obs.format import TB_QUANTITIES
 
 __all__ = ['SNOW_QC', 'ICE_QC', 'SensorOperator', 'SiteParameters', 'ModelEquivalents', 'volumetric_layers',
-           'site_parameters', 'retrieval_weights']
+           'site_parameters', 'retrieval_weights', 'operator_params']
 
 SNOW_QC = 1.0  # kg m-2: model snow above this at the observation time rejects an observation
 ICE_QC = 0.001  # m3 m-3: Tb rows are rejected when a sensed layer (weight >= 1 %) holds more ice than this
@@ -109,6 +109,11 @@ def site_parameters(ctx, batch_columns=None) -> SiteParameters:
     return SiteParameters(lai=np.asarray(ctx.params.colpar[L.CP_LAI], float)[idx],
                           pft=np.asarray(inputs.pft, dtype=np.int64)[pos],
                           clay=np.asarray(inputs.clay, dtype=float)[pos])
+
+
+def operator_params(settings) -> tau_omega.TauOmegaParams:
+    """The tau-omega operator settings of a run (&observations tb_roughness; the rest SMAP-like defaults)."""
+    return tau_omega.TauOmegaParams(h=float(settings.observations.tb_roughness))
 
 
 def _wsum(w, a):

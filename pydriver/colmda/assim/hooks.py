@@ -23,7 +23,8 @@ from ..timeutil import format_date
 from ..keys import Key
 from ..obs import operators
 from . import sekf
-from .equivalents import ModelEquivalents, retrieval_weights, site_parameters, volumetric_layers
+from .equivalents import (ModelEquivalents, operator_params, retrieval_weights, site_parameters,
+                          volumetric_layers)
 from .base import Analysis, AnalysisMethod, ForecastRequest, Variable, register
 from .observations import GROSS_ERROR, MODEL_QC, USED, ObservationSet, WindowObservations, check_settings
 from .tally import ObservationTally
@@ -133,7 +134,8 @@ class SekfMethod(AnalysisMethod):
                                   run_porosity=inputs.params.soilpar[L.SP_THETA_S, 0])
         # the model equivalents of every sensor (retrievals and Tb), shared with the other methods
         self.eq = ModelEquivalents.for_observations(self.obs, dz, obs_operator=a.obs_operator,
-                                                    obs_layer=a.obs_layer, min_layers=self.n)
+                                                    obs_layer=a.obs_layer, min_layers=self.n,
+                                                    tau_omega_params=operator_params(settings))
         self.units = tuple("K" if tb else "m3 m-3" for tb in self.obs.is_tb)  # per sensor
         self.nrun = 2 * self.n if self.two_sided else self.n
         self.tally = ObservationTally(self.obs.sensors, self.obs)  # retrievals per sensor and reason, for the summary

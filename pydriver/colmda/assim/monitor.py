@@ -20,7 +20,7 @@ import numpy as np
 from .. import layout as L
 from ..obs import operators
 from .base import Analysis, AnalysisMethod, ForecastRequest, Variable, register
-from .equivalents import ModelEquivalents, retrieval_weights, site_parameters
+from .equivalents import ModelEquivalents, operator_params, retrieval_weights, site_parameters
 from .hooks import SCHEMA as SEKF_SCHEMA
 from .observations import MODEL_QC, USED, ObservationSet, check_settings
 from .tally import ObservationTally
@@ -64,7 +64,8 @@ class MonitorMethod(AnalysisMethod):
                                   run_porosity=inputs.params.soilpar[L.SP_THETA_S, 0],
                                   tb_climatology=not self.fit_climatology)
         self.eq = ModelEquivalents.for_observations(self.obs, dz, obs_operator=a.obs_operator,
-                                                    obs_layer=a.obs_layer)
+                                                    obs_layer=a.obs_layer,
+                                                    tau_omega_params=operator_params(settings))
         self.units = tuple("K" if tb else "m3 m-3" for tb in self.obs.is_tb)
         self.tally = ObservationTally(self.obs.sensors, self.obs)
         self.pairs = []  # Tb rows used: (sensor, column, time, raw observation, model Tb), for the climatology
