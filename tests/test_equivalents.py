@@ -176,3 +176,21 @@ def test_site_parameters_of_flat_member_columns():
     ctx.inputs = SimpleNamespace(column=inputs.column, pft=inputs.pft, clay=None)
     with pytest.raises(UserError, match="clay"):
         E.site_parameters(ctx)
+
+
+def test_operator_roughness_comes_from_the_namelist_and_defaults_to_the_operator_default():
+    """&observations tb_roughness reaches the filters' operator (and its default is the operator's own default h,
+    so runs without the key are unchanged); a different value changes the model Tb (an operator bias in a twin)."""
+    from colmda import config
+
+    s = config.loads("&observations\n tb_roughness = 0.4\n/\n")
+    assert E.operator_params(config.defaults()).h == T.TauOmegaParams().h == 0.13
+    assert E.operator_params(s).h == 0.4
+    rng = np.random.default_rng(8)
+    recs = records_of(tb_and_retrieval(), [fake_batch(rng, 5)])
+    site = E.SiteParameters(lai=np.full(5, 1.0), pft=np.full(5, 13), clay=np.full(5, 0.2))
+    ops = tb_and_retrieval().sensors
+    smooth = E.ModelEquivalents(ops, DZ).values(recs, np.zeros(5, int), np.arange(5), np.ones(5, int), site)
+    rough = E.ModelEquivalents(ops, DZ, tau_omega_params=E.operator_params(s)).values(
+        recs, np.zeros(5, int), np.arange(5), np.ones(5, int), site)
+    assert np.all(rough > smooth + 1.0)  # a rougher surface reflects less: warmer Tb
