@@ -69,6 +69,11 @@ def test_records_cover_every_batch_column_and_what_the_operators_need():
     assert r["t_soil"].shape == (eq.ntemp, 9) and r["theta_ice"].shape == (eq.nsense, 9)
     only_retrievals = E.ModelEquivalents([E.SensorOperator("L", "retrieval", E.retrieval_weights(DZ, 0.05))], DZ)
     assert set(only_retrievals.record_function()(b)) == {"theta", "t_top", "swe"}
+    # a subset of the batch (e.g. the members of the observed columns): the same values at the chosen columns
+    cols = np.array([7, 2, 3])
+    sub = eq.record_function(cols)(b)
+    for k, v in r.items():
+        np.testing.assert_array_equal(sub[k], v[..., cols])
 
 
 def test_tb_equivalents_equal_the_truth_simulator_bit_for_bit():

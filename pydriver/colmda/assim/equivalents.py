@@ -3,10 +3,11 @@
 Three steps, each a plain function or method over arrays:
 
 1. **Records** (:meth:`ModelEquivalents.record_function`): a function the forecast calls on the whole batch after
-   every model step (``ForecastRequest.record``). It snapshots what the operators need for EVERY column of the
+   every model step (``ForecastRequest.record``). It snapshots what the operators need for every column of the
    batch -- background columns, the SEKF's perturbed copies, ensemble members (flat columns
-   ``local_column * N + member``), whatever the method put there. Stacked over the steps by the driver, the
-   records are (names, shapes with ``nb`` = batch columns):
+   ``local_column * N + member``), whatever the method put there -- or for a chosen subset (``columns``, e.g. the
+   members of the observed columns). Stacked over the steps by the driver, the records are (names, shapes with
+   ``nb`` = recorded columns):
 
    ``theta``      (nsteps, nsnap, nb)  m3 m-3  total (liquid + ice) volumetric water of the top ``nsnap`` layers
    ``t_top``      (nsteps, nb)         K       temperature of the top soil layer (model QC)
@@ -171,17 +172,28 @@ class ModelEquivalents:
         return bool(self.is_tb.any())
 
     # ---- 1. records
-    def record_function(self):
-        """The per-step record function (``ForecastRequest.record``) for any batch of columns."""
+    def record_function(self, columns=None):
+        """The per-step record function (``ForecastRequest.record``) for any batch of columns. ``columns``: record
+        only these batch columns (e.g. the flat member columns of the observed columns of an ensemble; records
+        of every flat column of a large ensemble would not fit in memory), in this order; the ``position`` of the
+        rows passed to :meth:`values` / :meth:`model_qc` then indexes them. Default: every batch column."""
         s = L.NSNOW_MAX
         dz, nsnap, nsense, ntemp = self.dz, self.nsnap, self.nsense, self.ntemp
+        idx = None if columns is None else np.asarray(columns, dtype=np.int64)
 
         def record(batch) -> dict:
-            out = {"theta": volumetric_layers(batch, dz, nsnap), "t_top": batch.t_soisno[s].copy(),
-                   "swe": batch.cstate[L.CS_SCV].copy()}
+            if idx is None:
+                out = {"theta": volumetric_layers(batch, dz, nsnap), "t_top": batch.t_soisno[s].copy(),
+                       "swe": batch.cstate[L.CS_SCV].copy()}
+                ice, temp = batch.wice_soisno[s:s + nsense], batch.t_soisno[s:s + ntemp]
+            else:
+                out = {"theta": (batch.wliq_soisno[s:s + nsnap, idx] / DENH2O
+                                 + batch.wice_soisno[s:s + nsnap, idx] / DENICE) / dz[:nsnap, None],
+                       "t_top": batch.t_soisno[s, idx], "swe": batch.cstate[L.CS_SCV, idx]}
+                ice, temp = batch.wice_soisno[s:s + nsense, idx], batch.t_soisno[s:s + ntemp, idx]
             if nsense:
-                out["theta_ice"] = batch.wice_soisno[s:s + nsense] / DENICE / dz[:nsense, None]
-                out["t_soil"] = batch.t_soisno[s:s + ntemp].copy()
+                out["theta_ice"] = ice / DENICE / dz[:nsense, None]
+                out["t_soil"] = temp.copy()
             return out
 
         return record
