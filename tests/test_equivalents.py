@@ -199,3 +199,22 @@ def test_operator_roughness_comes_from_the_namelist_and_defaults_to_the_operator
     rough = E.ModelEquivalents(ops, DZ, tau_omega_params=E.operator_params(s)).values(
         recs, np.zeros(5, int), np.arange(5), np.ones(5, int), site)
     assert np.all(rough > smooth + 1.0)  # a rougher surface reflects less: warmer Tb
+
+
+def test_member_values_are_the_values_of_each_flat_member_column():
+    """member_values(first = column * N) gives, for every row, the equivalents of the N adjacent flat member columns
+    (retrieval and Tb rows mixed), equal to values() asked member by member."""
+    rng = np.random.default_rng(9)
+    N, ncol = 4, 5
+    eq = tb_and_retrieval()
+    recs = records_of(eq, [fake_batch(rng, N * ncol) for _ in range(3)])
+    site = E.SiteParameters(lai=rng.uniform(0, 3, N * ncol), pft=np.repeat(rng.choice([0, 13, 15], ncol), N),
+                            clay=np.repeat(rng.uniform(0.1, 0.4, ncol), N))
+    col = np.array([0, 3, 3, 4, 1])
+    step = np.array([0, 2, 1, 2, 0])
+    sens = np.array([1, 2, 0, 1, 2])
+    he = eq.member_values(recs, step, col * N, sens, N, site)
+    assert he.shape == (5, N)
+    for m in range(N):
+        np.testing.assert_array_equal(he[:, m], eq.values(recs, step, col * N + m, sens, site))
+    assert np.all(he.std(axis=1) > 0)  # the members differ

@@ -232,6 +232,17 @@ class ModelEquivalents:
                 dh[rows] = d_k
         return (hx, dh) if jacobian else hx
 
+    def member_values(self, records, step, first, sensor, n_members: int, site: SiteParameters | None = None):
+        """Model equivalents (rows, N) of every member of an ensemble: row r's member m sits at recorded position
+        ``first[r] + m`` (members adjacent, as the flat columns ``local_column * N + member``); ``site`` over the
+        recorded positions. The ensemble methods' ``HE``."""
+        step = np.asarray(step, dtype=np.int64)
+        first = np.asarray(first, dtype=np.int64)
+        sensor = np.asarray(sensor, dtype=np.int64)
+        n = int(n_members)
+        pos = (first[:, None] + np.arange(n)[None, :]).ravel()
+        return self.values(records, np.repeat(step, n), pos, np.repeat(sensor, n), site).reshape(len(step), n)
+
     def tb_inputs(self, records, step, position, k):
         """(theta_s, t_eff, liquid weight mask) of Tb sensor ``k``'s rows: the liquid water seen by the sensor
         (m3 m-3) and the Choudhury effective temperature (K) at the recorded state."""
