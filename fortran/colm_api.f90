@@ -50,6 +50,8 @@ subroutine advance(ncol, nsteps, nper, nout, dt, hydr_model, dz_soil, forc, soil
   real(c_double), intent(out) :: diag_soil(3, 10, nout, ncol) ! per-layer soil diagnostics, DS_* (mixed)
   integer(c_int), intent(out) :: ierr(ncol)                  ! 0 ok, else the first step that failed (-)
   integer :: icol
+  ! release the GIL for the Fortran call: other Python threads (forcing prefetch, history writer) run meanwhile
+  !f2py threadsafe
   !$omp parallel do schedule(dynamic, 16)
   do icol = 1, ncol
     call column_run(nsteps, nper, nout, dt, hydr_model, dz_soil, forc(:, :, icol), soilpar(:, :, icol), &

@@ -190,6 +190,49 @@ def test_restart_invariance(dom):
         assert np.array_equal(part, long[:, start_step:start_step + n])
 
 
+def test_row_band_and_column_blocks_do_not_change_numbers(dom):
+    """The latent fields are computed only on the band of grid rows a request needs, and the per-column work runs
+    in blocks of COLUMN_BLOCK columns: a column's forcing is bitwise the same whether its row is in a narrow band
+    (a northern or a southern block of columns, as an MPI rank owns), in the whole grid, or in a band that grew
+    when a generator that had served one block is asked for another (a rebalance)."""
+    from colmda.forcing import weather
+
+    cols = dom.columns
+    n = weather.COLUMN_BLOCK * 2 + 37  # more than two blocks, the last one partial
+    south, north = cols[:n], cols[-n:]
+    full = WeatherGenerator(dom, seed=4).generate('2005-01-30T12:00', 60, np.concatenate([south, north]))
+    g = WeatherGenerator(dom, seed=4)
+    a = g.generate('2005-01-30T12:00', 60, north)
+    lo, hi = g._fp.lo, g._fp.hi
+    assert hi - lo < dom.nlat // 2  # a narrow band
+    b = g.generate('2005-01-30T12:00', 60, south)  # the band grows to hold both
+    assert g._fp.lo < lo and g._fp.hi == hi
+    assert np.array_equal(a, full[:, :, n:]) and np.array_equal(b, full[:, :, :n])
+    one = WeatherGenerator(dom, seed=4).generate('2005-01-30T12:00', 60, north[-1:])
+    assert np.array_equal(one[:, :, 0], full[:, :, -1])
+
+
+def test_read_ahead_gives_the_same_numbers(dom):
+    """Sequential requests (each starting where the previous ended, same columns) make the generator compute the
+    next window in a background thread; what it returns is bitwise what a generator without read-ahead returns,
+    also when the next request is not the one read ahead (other columns, other start)."""
+    cols = dom.columns[::97]
+    g = WeatherGenerator(dom, seed=2)
+    ref = WeatherGenerator(dom, seed=2)
+    ref.prefetch = False
+    t = np.datetime64('2005-03-01T00:00')
+    day = np.timedelta64(1, 'D')
+    for k in range(4):
+        got = g.generate(t + k * day, 48, cols)
+        assert (g._ahead is not None) == (k >= 1)  # read-ahead from the second sequential request on
+        assert np.array_equal(got, ref.generate(t + k * day, 48, cols))
+    assert g._ahead.t0 == int(solar.to_seconds(t + 4 * day))
+    other = g.generate(t + 4 * day, 48, cols[:5])  # a miss: computed directly, no read-ahead
+    assert g._ahead is None and np.array_equal(other, ref.generate(t + 4 * day, 48, cols[:5]))
+    back = g.generate(t, 48, cols[:5])
+    assert np.array_equal(back, ref.generate(t, 48, cols[:5]))
+
+
 def test_generator_speed(dom):
     """A global land run is fast: 2 days at 30 min for all ~10^4 land columns in well under 20 s
     (about 0.4 s per simulated day on one core; see docs/forcing.md)."""

@@ -478,19 +478,24 @@ def test_bilinear_regrid_regional_source_is_not_periodic():
 
 def test_image_twin_end_to_end(tmp_path):
     """The seed 003 experiment chain on a tiny box (python -m colmda.image_twin): truth, GLDAS-like run with the
-    other hydraulics, CTL, IMAGE and SEKF on the same observed field; during assimilation IMAGE is closer to the
-    observed surface field than CTL (higher SCC, lower ubRMSE); the summary and the three figures are written."""
+    other hydraulics, CTL, IMAGE, SEKF, LETKF and IMAGE_ENS (4 members) on the same observed field; during
+    assimilation IMAGE and the LETKF are closer to the observed surface field than CTL (higher SCC, lower ubRMSE);
+    the summary and the three figures are written."""
     from colmda import image_twin
 
     s = config.load(Path(__file__).resolve().parents[1] / "namelists" / "image_twin_test.nml",
                     overrides=[f"output.directory={tmp_path}", "experiment.end=2005-06-03",
                                "matrix.forecast_start=2005-06-02", "experiment.spinup_start=2005-05-31",
-                               "domain.box=28,38,106,122"])
+                               "domain.box=28,38,106,122", "matrix.n_members=4",
+                               "assimilation.state_perturbation_std=0.02,0.02,0.02,0.02"])
     out = image_twin.run_image_twin(s, comm=SerialComm(), progress=False)
     sc = out["scores"]
     assert sc["IMAGE"]["sm"]["assimilation"]["scc"] > sc["CTL"]["sm"]["assimilation"]["scc"]
     assert sc["IMAGE"]["sm"]["assimilation"]["ubrmse"] < sc["CTL"]["sm"]["assimilation"]["ubrmse"]
     assert "SEKF" in sc and np.isfinite(sc["SEKF"]["sm"]["assimilation"]["scc"])
+    assert sc["LETKF"]["sm"]["assimilation"]["scc"] > sc["CTL"]["sm"]["assimilation"]["scc"]
+    assert sc["LETKF"]["sm"]["assimilation"]["ubrmse"] < sc["CTL"]["sm"]["assimilation"]["ubrmse"]
+    assert np.isfinite(sc["IMAGE_ENS"]["sm"]["assimilation"]["scc"])
     for name in ("image_scc_ubrmse.png", "image_depth_time.png", "image_maps.png", "image_twin.md"):
         assert (tmp_path / "summary" / name).stat().st_size > 0
     with xr.open_dataset(tmp_path / "eval" / "observed.nc") as ds:  # GLDAS-like field differs from the truth's

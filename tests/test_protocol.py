@@ -63,8 +63,11 @@ def test_registry():
     a = config.KEYS_BY_GROUP["assimilation"]
     assert {"control_layers", "perturbation", "two_sided", "propagation", "background_error"} <= set(a)
     assert "image" in config.GROUPS and "nscales" in config.KEYS_BY_GROUP["image"]
-    with pytest.raises(UserError, match=r"&assimilation method = 'enkf': expected one of 'none', 'sekf', 'image'"):
-        config.loads("&assimilation\n method = 'enkf'\n/\n")
+    assert "enkf" in config.GROUPS and "localization_km" in config.KEYS_BY_GROUP["enkf"]
+    assert {base.get(n).members for n in ("enkf", "etkf", "letkf")} == {"ensemble"}
+    with pytest.raises(UserError, match=r"&assimilation method = 'enkff': expected one of 'none', 'sekf', 'image', "
+                                        r"'enkf', 'etkf', 'letkf'"):
+        config.loads("&assimilation\n method = 'enkff'\n/\n")
     with pytest.raises(UserError, match=r"&matrix method = 'none': expected a registered analysis method other"):
         config.loads("&matrix\n method = 'none'\n/\n")
 

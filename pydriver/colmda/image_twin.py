@@ -20,8 +20,12 @@ insitu_stations / insitu_box. Steps, in ``&output directory``:
    ``IMAGE_L<n>/`` (with ``--large-scales n``): the same with only the n coarsest scales analysed.
 6. ``SEKF/``: CTL + the point-wise SEKF assimilating the same 0-10 cm field (as sensor 'G', every land cell every
    6 h, error &image sigma_o, B = &image sigma_b on the top 4 layers = the 0-10 cm layers, sensing-depth
-   operator), same phases. (No LETKF: colmda has none yet.)
-7. ``summary/``: image_twin.json / image_twin.md and the figures (seed Figs. 4-9 analogues).
+   operator), same phases.
+7. With ``--ensemble`` (default on): ``LETKF/``: the LETKF (``&matrix n_members`` members, perturbed forcing, the
+   namelist's &enkf keys and state perturbations) assimilating the same sensor 'G' field, same phases; and
+   ``IMAGE_ENS/``: the image analysis with the same ensemble, B from the members' fields instead of perturbed
+   copies of one background (docs/image.md).
+8. ``summary/``: image_twin.json / image_twin.md and the figures (seed Figs. 4-9 analogues).
 """
 
 from __future__ import annotations
@@ -196,7 +200,7 @@ def station_r(times, theta, column_grid, dz, insitu, start, end):
 
 
 def run_image_twin(s: Settings, *, comm=None, progress=True, figures=True, sekf=True, reuse=(),
-                   large_scales: int = 0) -> dict:
+                   large_scales: int = 0, ensemble: bool = True) -> dict:
     """Run the chain (``reuse``: names of the truth / gldas / CTL runs to take from an earlier, completed run in
     the same directory instead of running them again; ``large_scales`` > 0 adds the experiment IMAGE_L<n> that
     analyses only the n coarsest curvelet scales, &image scale_weight = 1 for those and 0 for the others)."""
@@ -239,7 +243,7 @@ def run_image_twin(s: Settings, *, comm=None, progress=True, figures=True, sekf=
         nlon = Domain.load(s.domain.file or None).nlon
         write_observed(obs_file, t, th, lat, lon, dz, bias_pattern(colg, nlon, s.experiment.seed))
         _simulate_insitu(s, runs["truth"], eval_dir)
-        if sekf:
+        if sekf or ensemble:
             write_sekf_obs(eval_dir / "obs" / "G.nc", obs_file, colg, lat, lon, s.image.sigma_o)
     comm.barrier()
     init = _spinup_restart(runs["CTL"], "CTL")
@@ -254,6 +258,14 @@ def run_image_twin(s: Settings, *, comm=None, progress=True, figures=True, sekf=
                                                "background_error": [s.image.sigma_b], "obs_operator": "sensing_depth",
                                                "control_layers": 4},
                               "observations": {"directory": str(eval_dir / "obs"), "sensors": ["G"], "error": []}}))
+    if ensemble:  # the point-wise ensemble filter and the image analysis with the same ensemble
+        members = {"n_members": s.matrix.n_members, "end": format_date(fc), "obs_operator": "sensing_depth"}
+        exps.append(("LETKF", {"assimilation": {"window_hours": 6.0, "method": "letkf", **members},
+                               "forcing": {"perturb": True},
+                               "observations": {"directory": str(eval_dir / "obs"), "sensors": ["G"], "error": []}}))
+        exps.append(("IMAGE_ENS", {**exps[0][1], "assimilation": {**exps[0][1]["assimilation"],
+                                                                  "n_members": s.matrix.n_members},
+                                   "forcing": {"perturb": True}}))
     for name, ch in exps:
         ch = {**six, **ch, "assimilation": {**six["assimilation"], **ch["assimilation"]},
               "experiment": {"name": name, **start_from}, "output": {**six["output"], "directory": str(root / name)}}
@@ -433,6 +445,7 @@ def main(argv=None) -> int:
     ap.add_argument("namelist")
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--no-sekf", action="store_true", help="skip the point-wise SEKF experiment")
+    ap.add_argument("--no-ensemble", action="store_true", help="skip the LETKF and IMAGE_ENS experiments")
     ap.add_argument("--no-figures", action="store_true")
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--large-scales", type=int, default=0, metavar="N",
@@ -444,7 +457,7 @@ def main(argv=None) -> int:
     try:
         s = config.load(a.namelist, overrides=a.overrides)
         run_image_twin(s, progress=not a.no_progress, figures=not a.no_figures, sekf=not a.no_sekf,
-                       reuse=tuple(a.reuse), large_scales=a.large_scales)
+                       reuse=tuple(a.reuse), large_scales=a.large_scales, ensemble=not a.no_ensemble)
     except UserError as exc:
         print(f"colmda: error: {exc}", file=sys.stderr)
         return USER_ERROR_EXIT

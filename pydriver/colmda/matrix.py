@@ -13,6 +13,9 @@ Steps, all in one run directory (``&output directory``, default ``runs/<experime
    the SEKF; same settings as CTL plus assimilation), each in its own directory; for a method with a static
    background error (``&assimilation background_error``: the SEKF) B is the CTL-vs-reference RMSE per layer when
    ``&matrix errors_from_reference``.
+   With ``&matrix ensemble_methods`` (e.g. 'enkf', 'letkf'), the experiments of ``&matrix ensemble_experiments``
+   run again with each ensemble method, as ``NAME_METHOD`` (``&matrix n_members`` members, perturbed forcing, the
+   namelist's ``&enkf`` keys), from the same state and observations; their history is the ensemble mean.
 5. ``summary/``: skill tables and figures (:mod:`colmda.evaluation.summary`), and ``matrix.json``.
 
 The experiments run one after the other on all MPI ranks (each run distributes its columns).
@@ -212,7 +215,9 @@ def run_twin(settings: Settings, *, comm=None, progress=True, namelist_path=None
     dom = s.domain.file or str(_default_domain())
     doc = {"name": s.experiment.name, "start": format_date(s.start), "end": format_date(s.end),
            "forecast_start": format_date(fc), "domain_file": dom, "truth": None, "reference": None, "insitu": None,
-           "control": "CTL", "background_error": None, "experiments": [], "pending": ["truth"] + names}
+           "control": "CTL", "background_error": None, "experiments": [],
+           "pending": ["truth"] + names + [f"{n}_{m}" for m in mx.ensemble_methods for n in mx.ensemble_experiments
+                                           if n != "CTL"]}
 
     def progress_note(done_name: str, entry: dict | None = None) -> None:
         if comm.is_root:
@@ -278,6 +283,24 @@ def run_twin(settings: Settings, *, comm=None, progress=True, namelist_path=None
         run_step(es, **step)
         progress_note(name, {"name": name, "label": label, "sensors": list(sensors),
                              "assimilation_end": format_date(fc) if two_phase else None, "rundir": name})
+
+    # 5b. the same experiments with the ensemble methods (EnKF family): NAME_METHOD, n_members members
+    for method in mx.ensemble_methods:
+        for name in [n for n in mx.ensemble_experiments if n != "CTL"]:
+            label, sensors, two_phase, new_rule = EXPERIMENTS[name]
+            ename = f"{name}_{method}"
+            a = {"method": method, "n_members": mx.n_members, "end": format_date(fc) if two_phase else "",
+                 "vegetation_rule": list(mx.new_rule) if new_rule else list(s.assimilation.vegetation_rule)}
+            es = derived(s, {**common, "experiment": {"name": ename, **start_from}, "assimilation": a,
+                             "forcing": {"perturb": True},
+                             "observations": {"directory": str(obs_dir), "sensors": list(sensors), "error": [],
+                                              "simulate": []},
+                             "output": {**common["output"], "directory": str(root / ename)}})
+            if comm.is_root:
+                log.info("twin: %s (%s, %s, %d members) -> %s", ename, label, method, mx.n_members, root / ename)
+            run_step(es, **step)
+            progress_note(ename, {"name": ename, "label": f"{label} {method}", "sensors": list(sensors),
+                                  "assimilation_end": format_date(fc) if two_phase else None, "rundir": ename})
 
     # 6. matrix.json and the skill summary
     result = {}

@@ -40,6 +40,14 @@ def _check_method(v: str):
     return None if v in names else f"a registered analysis method other than 'none': {', '.join(names)}"
 
 
+def _check_ensemble_methods(v: list):
+    from .assim import base
+
+    names = [n for n in base.names() if base.get(n).members == "ensemble"]
+    bad = [x for x in v if x not in names]
+    return f"ensemble methods from {', '.join(names)}; unknown '{bad[0]}'" if bad else None
+
+
 GROUP_DOC = "the twin-experiment matrix of `colmda twin` (ignored by `colmda run`)"
 
 #: the &matrix keys (colmda.config aggregates them)
@@ -70,4 +78,12 @@ KEYS = (
     Key(X, "method", "str", "sekf", "-", "`colmda twin`: &assimilation method of the assimilation experiments (any "
         "registered method that analyses; see colmda.assim.base)", allowed="a registered method other than 'none'",
         check=_check_method),
+    Key(X, "ensemble_methods", "str_list", [], "-", "`colmda twin`: ensemble methods ('enkf', 'etkf', 'letkf') "
+        "whose experiments run beside those of &matrix method, named EXPERIMENT_METHOD (e.g. L_letkf) with "
+        "&matrix n_members members, perturbed forcing (&forcing perturb = .true.) and the namelist's &enkf keys; "
+        "empty = none", check=lambda v: _check_ensemble_methods(v)),
+    Key(X, "ensemble_experiments", "str_list", ["L", "LC", "NEW"], "-", "`colmda twin`: the experiments of the "
+        "table run with every ensemble method of ensemble_methods", check=lambda v: _check_experiments(v)),
+    Key(X, "n_members", "int", 24, "-", "`colmda twin`: ensemble size of the ensemble experiments (SMAP L4: 24)",
+        lo=2, hi=1000),
 )

@@ -473,6 +473,27 @@ class HistoryWriter:
         self.attrs = dict(attrs or {})
         self.pending: list[Record] = []
         self.written: list[Path] = []
+        self._background: BackgroundWriter | None = None
+
+    def description(self) -> "HistoryWriter":
+        """A copy without records or process handle: what the writer process needs to write a file."""
+        import copy
+
+        d = copy.copy(self)
+        d.pending, d.written, d._background = [], [], None
+        return d
+
+    def start_background(self) -> bool:
+        """Write finished files in a child process from now on (:class:`BackgroundWriter`), unless the environment
+        variable ``COLMDA_HISTORY_WRITER`` is ``inline``. Returns whether it did."""
+        if self._background is None and os.environ.get(WRITER_ENV, "process").strip().lower() != "inline":
+            self._background = BackgroundWriter()
+        return self._background is not None
+
+    def wait(self) -> None:
+        """Return when every file handed to the writer process is on disk (raise if one failed)."""
+        if self._background is not None:
+            self._background.wait()
 
     # ---- records
     def add(self, time, begin, x: "Inputs | np.ndarray", ds: np.ndarray | None = None) -> None:
@@ -504,15 +525,25 @@ class HistoryWriter:
                 break
             recs = [r for r in self.pending if r.begin < pend]
             self.pending = self.pending[len(recs):]
-            for sfx, names in self.streams():
-                path = self.directory / f"{self.experiment}_{file_stamp(pstart, self.period)}{sfx}.nc"
-                write_history_file(path, recs, self, names, inst=(sfx == "_inst" or self.averaging == "instant"))
-                done.append(path)
+            files = [(self.directory / f"{self.experiment}_{file_stamp(pstart, self.period)}{sfx}.nc", names,
+                      sfx == "_inst" or self.averaging == "instant") for sfx, names in self.streams()]
+            if self._background is not None:
+                self._background.submit(files, recs, self.description())
+            else:
+                for path, names, inst in files:
+                    write_history_file(path, recs, self, names, inst=inst)
+            done.extend(f[0] for f in files)
         self.written.extend(done)
+        if final and self._background is not None:
+            self._background.close()
+            self._background = None
         return done
 
     # ---- restart support: pending records as plain arrays
     def pending_arrays(self) -> dict:
+        """The records of the open file period as arrays (for a restart file). Waits until every finished file is
+        on disk first: a restart never records as written a file that a killed run did not finish."""
+        self.wait()
         if not self.pending:
             return {}
         out = {"time": np.array([to_seconds(r.time) for r in self.pending]),
@@ -529,6 +560,130 @@ class HistoryWriter:
             self.pending.append(Record(EPOCH + _dt.timedelta(seconds=float(t)),
                                        EPOCH + _dt.timedelta(seconds=float(b)),
                                        {n: np.array(arrays[n][i]) for n in self.variables}))
+
+
+#: environment variable: ``inline`` writes history files in the run's own process (default: a writer process)
+WRITER_ENV = "COLMDA_HISTORY_WRITER"
+
+
+class BackgroundWriter:
+    """A child process that writes history files (:func:`write_history_file`) in the order they are submitted.
+
+    The run hands over a finished file period's records and goes on with the next window; pickling and sending
+    happen in a sender thread, compression and the file system in the child (a new Python interpreter running
+    :func:`_writer_main`), on another core when there is one.
+    The child writes exactly what the run's own process would (same function, same records), through the same
+    temporary file and atomic rename. A child process rather than a thread: the HDF5 library under netCDF4 is not
+    thread-safe, and the run reads and writes other netCDF files (restarts, observations, diagnostics) meanwhile.
+
+    :meth:`wait` returns when every submitted file is written and raises if one failed; it is called before a
+    restart is written (:meth:`HistoryWriter.pending_arrays`), at the final flush and at exit. If the run's process
+    dies, the child finishes the files it has received and stops.
+    """
+
+    def __init__(self):
+        import atexit
+        import queue
+        import subprocess
+        import sys
+        import threading
+        from multiprocessing.connection import Connection
+
+        # a fresh interpreter, not a fork: forking an MPI process (registered network memory) or one with threads is
+        # unsafe, and multiprocessing's spawn would re-run the command's __main__
+        self.proc = subprocess.Popen([sys.executable, "-c", "from colmda.output import _writer_main; _writer_main()"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+        self.conn = Connection(os.dup(self.proc.stdin.fileno()), readable=False)
+        self.answers = Connection(os.dup(self.proc.stdout.fileno()), writable=False)
+        self.proc.stdin.close()
+        self.proc.stdout.close()
+        self.outstanding: list[Path] = []  # submitted, not yet acknowledged
+        self._queue = queue.Queue()
+        self._sender = threading.Thread(target=self._send_loop, name="colmda-history-sender", daemon=True)
+        self._sender.start()
+        atexit.register(self._at_exit)
+
+    def _send_loop(self) -> None:
+        while True:
+            job = self._queue.get()
+            try:
+                self.conn.send(job)
+            except (OSError, ValueError):  # the child is gone: wait() reports it
+                return
+            if job is None:
+                return
+
+    def submit(self, files, records, writer) -> None:
+        """Write ``records`` to each of ``files`` = [(path, variable names, inst), ...] (one period's files)."""
+        self._drain(block=False)
+        self.outstanding.extend(Path(f[0]) for f in files)
+        self._queue.put(([(str(p), list(n), bool(i)) for p, n, i in files], records, writer))
+
+    def _drain(self, block: bool) -> None:
+        while self.outstanding and (block or self.answers.poll()):
+            try:
+                path, err = self.answers.recv()
+            except (EOFError, OSError):
+                missing, self.outstanding = self.outstanding, []
+                raise RuntimeError(f"the history writer process (pid {self.proc.pid}) ended before writing "
+                                   f"{missing[0]}") from None
+            self.outstanding.pop(0)
+            if err:
+                raise RuntimeError(f"writing history file {path} failed in the writer process: {err}")
+
+    def wait(self) -> None:
+        self._drain(block=True)
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            self._queue.put(None)
+            self._sender.join(timeout=60)
+            with contextlib.suppress(Exception):
+                self.proc.wait(timeout=60)
+            self.conn.close()
+            self.answers.close()
+
+    def _at_exit(self) -> None:  # a run that stops on an error still finishes the files it handed over
+        if not self.conn.closed:
+            with contextlib.suppress(Exception):
+                self.close()
+
+
+def _writer_main() -> None:
+    """Entry point of the writer process: jobs on standard input, answers on standard output."""
+    from multiprocessing.connection import Connection
+
+    jobs = Connection(os.dup(0), writable=False)
+    answers = Connection(os.dup(1), readable=False)
+    os.dup2(2, 1)  # anything printed goes to stderr, not into the answers
+    _writer_loop(jobs, answers)
+
+
+def _writer_loop(jobs, answers) -> None:
+    """The writer process: write each submitted file, answer (path, error message or '') for each; stop at None or
+    when the run's end of the pipe closes (the run ended or died)."""
+    import traceback
+
+    while True:
+        try:
+            job = jobs.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        files, records, writer = job
+        for path, names, inst in files:
+            try:
+                write_history_file(path, records, writer, names, inst=inst)
+                err = ""
+            except Exception as exc:  # noqa: BLE001 - reported to the run, which raises it
+                err = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
+            try:
+                answers.send((path, err))
+            except (EOFError, OSError):
+                return
 
 
 def global_attributes(title: str, **extra) -> dict:

@@ -153,6 +153,8 @@ class OutputStage:
         else:
             self.nper = self.nsteps
         self.ncol = ncol
+        if writer is not None:  # finished history files are written by a child process while the run goes on
+            writer.start_background()
         # rank-0 accumulators (global arrays)
         self.acc = {}
         if comm.is_root:

@@ -168,11 +168,15 @@ class AnalysisWriter:
 
 
 def _cat(dicts):
+    """Concatenate the ranks' parts (dicts of arrays with the same first dimension). A part without rows (a rank
+    with no analysed column) may lack variables the others have: it is left out, so the file is the same for any
+    number of ranks; when every part is empty the keys all of them have are kept (zero-length)."""
     dicts = [d for d in dicts if d]
     if not dicts:
         return {}
-    keys = [k for k in dicts[0] if all(k in d for d in dicts)]
-    return {k: np.concatenate([np.asarray(d[k]) for d in dicts]) for k in keys}
+    use = [d for d in dicts if len(next(iter(d.values())))] or dicts
+    keys = [k for k in use[0] if all(k in d for d in use)]
+    return {k: np.concatenate([np.asarray(d[k]) for d in use]) for k in keys}
 
 
 def obs_statistics(directory: Path, experiment: str, sensors, units=()) -> dict:

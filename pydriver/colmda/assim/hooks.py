@@ -23,8 +23,8 @@ from ..timeutil import format_date
 from ..keys import Key
 from ..obs import operators
 from . import sekf
-from .equivalents import (ModelEquivalents, operator_params, retrieval_weights, site_parameters,
-                          volumetric_layers)
+from .equivalents import (SNOW_QC, ModelEquivalents, operator_params, retrieval_weights,  # noqa: F401
+                          site_parameters, volumetric_layers)  # SNOW_QC: imported from here by ensemble_filters
 from .base import Analysis, AnalysisMethod, ForecastRequest, Variable, register
 from .observations import GROSS_ERROR, MODEL_QC, USED, ObservationSet, WindowObservations, check_settings
 from .tally import ObservationTally

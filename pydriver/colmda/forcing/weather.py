@@ -40,6 +40,8 @@ from __future__ import annotations
 import collections
 import dataclasses
 import math
+import os
+import threading
 
 import numpy as np
 from scipy import special
@@ -55,6 +57,9 @@ __all__ = ['WeatherSettings', 'WeatherGenerator', 'saturation_vapour_pressure',
 
 STEFAN_BOLTZMANN = 5.670374419e-8  # W m-2 K-4
 _STREAM_PREC, _STREAM_TAIR, _STREAM_WIND, _STREAM_FAST = 1, 2, 3, 4
+#: columns per pass of the per-column computations (about 0.2 MB per (one day x block) float64 array at 30-min
+#: steps): large enough that per-call overheads do not matter, small enough for the CPU cache
+COLUMN_BLOCK = 512
 
 
 def wet_step_fraction(wet_day_fraction):
@@ -112,7 +117,12 @@ _WIND_MEAN = np.array([4.0] + [2.5] * 8 + [3.0] * 3 + [3.5] * 4)
 
 
 class _LatentField:
-    """Advected process-convolution Gaussian field on the full grid, unit variance, keyed by node."""
+    """Advected process-convolution Gaussian field on the full grid, unit variance, keyed by node.
+
+    Only the band of grid rows (latitudes) that holds the requested columns is computed: every row's values are
+    the same whatever band it is computed in (keyed white noise, latitude taps and per-row FFTs are all row by
+    row), so a rank that owns half of the columns does about half of the work. The band grows when columns
+    outside it are requested (after a rebalance of the MPI ranks)."""
 
     def __init__(self, domain, seed, stream, corr_km, node_hours, sigma_hours, eval_hours, s, advect=True):
         self.seed, self.stream = int(seed), int(stream)
@@ -128,35 +138,63 @@ class _LatentField:
         pad_km = float(np.abs(u).max()) * self.cut / 1e3
         self.sm = GaussianSmoother(domain.lat, domain.lon, corr_km, domain.is_global, extra_pad_km=pad_km)
         self.kx = 2.0 * np.pi * self.sm.k[None, :] * u[:, None] / self.sm.row_len[:, None]  # rad per s of lag
-        self.ncell = domain.nlat * domain.nlon
+        self.nlon = domain.nlon
+        self.lo, self.hi = 0, 0  # the band of grid rows computed: [lo, hi)
         self._spec = collections.OrderedDict()
         self._phase = {}
         self._blocks = collections.OrderedDict()
 
+    def _band(self, cols):
+        """Make the computed band hold the rows of global cells ``cols`` (forgetting cached values if it grows)."""
+        rows = cols // self.nlon
+        lo, hi = int(rows.min()), int(rows.max()) + 1
+        if self.lo <= lo and hi <= self.hi:
+            return
+        if self.hi > self.lo:
+            lo, hi = min(lo, self.lo), max(hi, self.hi)
+        self.lo, self.hi = lo, hi
+        self._spec.clear()
+        self._phase.clear()
+        self._blocks.clear()
+
     def _node_spec(self, n):
+        """Latitude-smoothed keyed white noise of node ``n``, Fourier transformed along longitude, for the band's
+        rows: the rows ``lo .. hi`` of :meth:`GaussianSmoother.spectrum` of :meth:`GaussianSmoother.white`."""
         if n in self._spec:
             self._spec.move_to_end(n)
             return self._spec[n]
-        sp = self.sm.spectrum(self.sm.white(self.seed, self.stream, n))
+        sm, lo, hi = self.sm, self.lo, self.hi
+        nb, ntap = hi - lo, len(sm.taps)
+        idx = np.arange(lo * sm.next, (hi + ntap - 1) * sm.next, dtype=np.int64)
+        white = keyed_normal(self.seed, self.stream, n, idx).reshape(nb + ntap - 1, sm.next)
+        acc = np.zeros((nb, sm.next))
+        for a, g in enumerate(sm.taps):
+            acc = acc + g * white[a:a + nb]
+        sp = np.fft.rfft(acc, axis=1)
         self._spec[n] = sp
         if len(self._spec) > 64:
             self._spec.popitem(last=False)
         return sp
 
-    def _phase_for(self, tau):
+    def _weighted_phase(self, tau, w):
+        """``w * exp(-i kx tau)`` on the band (advection by ``tau`` seconds times the kernel weight, which depends
+        on ``tau`` only): cached per lag."""
         p = self._phase.get(tau)
         if p is None:
-            p = np.exp(-1j * self.kx * tau)
+            p = w * np.exp(-1j * self.kx[self.lo:self.hi] * tau)
             self._phase[tau] = p
         return p
 
     def block(self, day):
-        """Field at the evaluation times of one UTC day: (n_eval_per_day, nlat * nlon)."""
+        """Field at the evaluation times of one UTC day on the band: (n_eval_per_day, (hi - lo) * nlon)."""
         if day in self._blocks:
             self._blocks.move_to_end(day)
             return self._blocks[day]
         nper = 86400 // self.eval_s
-        out = np.empty((nper, self.ncell))
+        sm = self.sm
+        transfer = sm.transfer[self.lo:self.hi]
+        out = np.empty((nper, (self.hi - self.lo) * self.nlon))
+        term_buf = np.empty((self.hi - self.lo, len(sm.k)), dtype=complex)
         for h in range(nper):
             t = day * 86400 + h * self.eval_s
             n_lo = int(math.ceil((t - self.cut) / self.node_s))
@@ -166,10 +204,14 @@ class _LatentField:
             for n in range(n_lo, n_hi + 1):
                 tau = t - n * self.node_s
                 w = math.exp(-0.5 * (tau / self.sig) ** 2)
-                term = (w * self._phase_for(tau)) * self._node_spec(n)
-                acc = term if acc is None else acc + term
+                if acc is None:
+                    acc = self._weighted_phase(tau, w) * self._node_spec(n)
+                else:  # acc + (w * phase) * spectrum, without temporaries
+                    term = np.multiply(self._weighted_phase(tau, w), self._node_spec(n), out=term_buf)
+                    np.add(acc, term, out=acc)
                 w2 += w * w
-            out[h] = (self.sm.field(acc) / math.sqrt(w2)).ravel()
+            y = np.fft.irfft(transfer * acc, n=sm.next, axis=1)[:, sm.pad:sm.pad + sm.nlon]  # GaussianSmoother.field
+            out[h] = (y / math.sqrt(w2)).ravel()
         self._blocks[day] = out
         if len(self._blocks) > 6:
             self._blocks.popitem(last=False)
@@ -177,6 +219,8 @@ class _LatentField:
 
     def at(self, tm, cols):
         """Values at times ``tm`` (s, (nst,)) for global cells ``cols``: (nst, ncol), linear in time."""
+        self._band(cols)
+        cells = cols - self.lo * self.nlon
         k = np.floor(tm / self.eval_s).astype(np.int64)
         w = (tm - k * self.eval_s) / self.eval_s
         k0, k1 = int(k.min()), int(k.max()) + 1
@@ -184,8 +228,39 @@ class _LatentField:
         vals = np.empty((k1 - k0 + 1, cols.size))
         for kk in range(k0, k1 + 1):
             d, h = divmod(kk, nper)
-            vals[kk - k0] = self.block(d)[h, cols]
+            vals[kk - k0] = self.block(d)[h, cells]
         return (1.0 - w)[:, None] * vals[k - k0] + w[:, None] * vals[k - k0 + 1]
+
+
+@dataclasses.dataclass
+class _Request:
+    t0: int  # s since 1970
+    nsteps: int
+    cols: np.ndarray
+
+    def matches(self, t0, nsteps, cols) -> bool:
+        return self.t0 == t0 and self.nsteps == nsteps and np.array_equal(self.cols, cols)
+
+
+class _ReadAhead(_Request):
+    """A request computed speculatively in a daemon thread; :meth:`take` waits for it (None if it failed: the
+    caller then computes it again, so that an error is raised where it is asked for)."""
+
+    def __init__(self, fn, t0, nsteps, cols):
+        super().__init__(t0, nsteps, cols)
+        self._result = None
+        self._thread = threading.Thread(target=self._run, args=(fn,), name='colmda-forcing-read-ahead', daemon=True)
+        self._thread.start()
+
+    def _run(self, fn):
+        try:
+            self._result = fn(self.t0, self.nsteps, self.cols)
+        except Exception:  # noqa: BLE001 - recomputed (and raised) by the caller if it asks for this request
+            self._result = None
+
+    def take(self):
+        self._thread.join()
+        return self._result
 
 
 class WeatherGenerator:
@@ -212,6 +287,10 @@ class WeatherGenerator:
                                 s.tair_sigma_hours, s.eval_hours_slow, s)
         self._fw = _LatentField(domain, seed, _STREAM_WIND, s.wind_corr_km, s.wind_node_hours,
                                 s.wind_sigma_hours, s.eval_hours_slow, s)
+        self.prefetch = os.environ.get('COLMDA_FORCING_PREFETCH', '1').strip() not in ('0', 'no', 'false')
+        self._lock = threading.Lock()
+        self._last = None  # the previous request (_Request)
+        self._ahead = None  # the request after it, being computed (_ReadAhead)
 
     def generate(self, start, nsteps, columns=None):
         """Forcing for ``nsteps`` steps from ``start`` (datetime64 / ISO string, UTC) for global columns.
@@ -219,6 +298,11 @@ class WeatherGenerator:
         Returns ``forc`` (NF, nsteps, ncol) float64 in Fortran order. ``columns`` defaults to the domain's
         selected land columns. Step k covers [start + k dt, start + (k+1) dt); precipitation and shortwave
         are step means, the other variables values at mid-step.
+
+        Read-ahead: when a request starts where the previous one ended (same length, same columns), the one after
+        it is computed in a background thread (the column core releases the GIL, so this runs during the core)
+        and returned by the next call if it asks for it; the numbers are the same either way. Set
+        :attr:`prefetch` False (or the environment variable ``COLMDA_FORCING_PREFETCH=0``) to switch it off.
         """
         d = self.domain
         cols = d.columns if columns is None else np.asarray(columns, dtype=np.int64).ravel()
@@ -226,14 +310,37 @@ class WeatherGenerator:
             raise ValueError(f'weather generator: column index outside 0..{d.nlat * d.nlon - 1}')
         nsteps = int(nsteps)
         t0 = int(solar.to_seconds(np.datetime64(start, 's') if isinstance(start, str) else start))
+        with self._lock:
+            forc = None
+            ahead, self._ahead = self._ahead, None
+            if ahead is not None:
+                got = ahead.take()  # always wait: the caches are not shared between threads
+                if got is not None and ahead.matches(t0, nsteps, cols):
+                    forc = got
+            if forc is None:
+                forc = self._generate(t0, nsteps, cols)
+            last, self._last = self._last, _Request(t0, nsteps, cols.copy())
+            if self.prefetch and nsteps > 0 and cols.size and last is not None and \
+                    last.matches(t0 - nsteps * self.dt, nsteps, cols):
+                self._ahead = _ReadAhead(self._generate, t0 + nsteps * self.dt, nsteps, self._last.cols)
+        return forc
+
+    def _generate(self, t0, nsteps, cols):
         forc = np.empty((NF, nsteps, cols.size), order='F')
         if nsteps == 0 or cols.size == 0:
             return forc
         st = self._column_statics(cols)
+        for f in (self._fp, self._ft, self._fw):  # the latent fields' band of rows: all of this request's
+            f._band(cols)
         chunk = max(1, 86400 // self.dt)
-        for k0 in range(0, nsteps, chunk):
-            k1 = min(nsteps, k0 + chunk)
-            self._chunk(t0, k0, k1, cols, st, forc)
+        # blocks of columns whose (steps x columns) temporaries stay in the CPU cache: every value is element-wise
+        # in (step, column), so the blocks give the same numbers as one pass over all columns
+        for c0 in range(0, cols.size, COLUMN_BLOCK):
+            c1 = min(cols.size, c0 + COLUMN_BLOCK)
+            sub = {k: v[..., c0:c1] for k, v in st.items()}
+            for k0 in range(0, nsteps, chunk):
+                k1 = min(nsteps, k0 + chunk)
+                self._chunk(t0, k0, k1, cols[c0:c1], sub, forc[:, :, c0:c1])
         return forc
 
     # ------------------------------------------------------------------------------------------------
@@ -333,13 +440,12 @@ class WeatherGenerator:
         t2 = tair * tair
         lwdown = (cf + (1.0 - cf) * eps_clr) * STEFAN_BOLTZMANN * (t2 * t2)
 
-        # --- output: forc is Fortran-ordered (NF, nsteps, ncol), i.e. C-ordered (ncol, nsteps, NF): fill a buffer in
-        # that layout and copy it as contiguous blocks
-        buf = np.empty((cols.size, k1 - k0, NF))
+        # --- output: forc is Fortran-ordered (NF, nsteps, ncol), i.e. C-ordered (ncol, nsteps, NF): write each
+        # variable through that view (one strided copy per variable)
+        dst = forc.T[:, k0:k1, :]
         for row, val in ((F_TAIR, tair), (F_QAIR, qair), (F_PSURF, psurf), (F_PREC, prec), (F_WIND, wind),
                          (F_SWDOWN, swdown), (F_LWDOWN, lwdown), (F_COSZEN, solar.model_coszen(cz, mu, lit))):
-            buf[:, :, row] = val.T
-        forc.T[:, k0:k1, :] = buf
+            dst[:, :, row] = val.T
 
     def _fast(self, tm, cols):
         """Column-independent fast precipitation component: keyed nodes, linear in time, unit variance."""
