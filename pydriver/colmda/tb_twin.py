@@ -85,7 +85,10 @@ def run_tb_twin(settings, *, enkf_method: str = "", n_members: int = 16, filter_
                 {"assimilation": sekf, "observations": {**obs, "tb_climatology": ""}}, None)]
         if enkf_method and enkf_method in methods.names():
             out.append((f"TB_enkf{suffix}", f"Tb {enkf_method.upper()}{suffix}",
-                        {"assimilation": {"method": enkf_method, "diagnostics": True, "n_members": n_members},
+                        {"assimilation": {"method": enkf_method, "diagnostics": True, "n_members": n_members,
+                                          # model error of the 0-10 cm layers (as namelists/image_twin.nml), so
+                                          # that the spread is not forcing-only (docs/ensemble.md)
+                                          "state_perturbation_std": [0.02] * 4},
                          "observations": obs}, None))
         return out
 
