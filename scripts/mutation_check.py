@@ -58,8 +58,8 @@ MUTATIONS: list[Mutation] = [
              "every analysis pushes soil moisture away from the observations (the increments of every method "
              "reach the state through the consistency layer)",
              ("tests/test_analysis_state.py", "tests/test_sekf_run.py", "tests/test_consistency.py")),
-    Mutation("layer-operator-off-by-one", "wrong layer", "pydriver/colmda/assim/hooks.py",
-             "w[k, a.obs_layer - 1] = 1.0", "w[k, a.obs_layer] = 1.0",
+    Mutation("layer-operator-off-by-one", "wrong layer", "pydriver/colmda/assim/equivalents.py",
+             "w[obs_layer - 1] = 1.0", "w[obs_layer] = 1.0",
              "obs_layer = 2 compares retrievals with layer 3", ("tests/test_analysis_state.py",)),
     Mutation("rule-multiplier-not-applied", "missing multiplier", "pydriver/colmda/assim/observations.py",
              "error=err * o.error_scale * np.where(mult > 0, mult, 1.0)", "error=err * o.error_scale",
@@ -172,6 +172,19 @@ MUTATIONS: list[Mutation] = [
              "inc = (Ea - E).reshape(len(flat), self.n).T",
              "inc = np.swapaxes(Ea - E, 0, 1).reshape(len(flat), self.n).T",
              "increments of member m of column c applied to another member/column", ("tests/test_ensemble_filters.py",)),
+    # ---- Tb assimilation (issue 13): the model-equivalent layer and the seasonal rescaling
+    Mutation("tb-operator-total-instead-of-liquid", "wrong quantity", "pydriver/colmda/assim/equivalents.py",
+             "liquid = np.clip(theta - ice, 0.0, None)", "liquid = np.clip(theta, 0.0, None)",
+             "the filter's Tb sees ice as liquid water (the truth's does not): biased Tb in partly frozen soil",
+             ("tests/test_equivalents.py",)),
+    Mutation("tb-rescaling-sign", "sign", "pydriver/colmda/obs/tb_climatology.py",
+             "(self.model_mean[s, p, pk] - self.obs_mean[s, p, pk])[ok]",
+             "(self.obs_mean[s, p, pk] - self.model_mean[s, p, pk])[ok]",
+             "rescaling doubles the seasonal bias of the Tb innovations instead of removing it",
+             ("tests/test_tb_climatology.py",)),
+    Mutation("tb-climatology-window-off-by-one", "off-by-one", "pydriver/colmda/obs/tb_climatology.py",
+             "for k in range(-half, half + 1)", "for k in range(-half, half)",
+             "the pentad window is asymmetric (one pentad short on one side)", ("tests/test_tb_climatology.py",)),
 ]
 
 

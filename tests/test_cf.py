@@ -105,6 +105,37 @@ def _analysis_file(d: Path) -> Path:
     return w._write_file(dt.datetime(2005, 6, 2), rows, cols)
 
 
+def _tb_analysis_file(d: Path) -> Path:
+    """Analysis diagnostics of a Tb run (units K, value_raw, the 'no Tb climatology' reason)."""
+    from colmda.assim.diagnostics import AnalysisWriter
+
+    class Root:
+        is_root = True
+
+    w = AnalysisWriter(Root(), d / "tb_analysis", "tb", ("TbH", "TbV"), 3, units=("K", "K"))
+    n, m = 4, 2
+    rows = {"time": np.datetime64("2005-06-01T06:00:00", "s") + np.arange(n) * np.timedelta64(3600, "s"),
+            "column": np.array([3, 3, 9, 9]), "sensor": np.array([0, 1, 0, 1], np.int32),
+            "value": np.full(n, 250.0), "value_raw": np.full(n, 252.0), "error": np.full(n, 4.0),
+            "reason": np.array([0, 0, 8, 0], np.int32), "hx": np.full(n, 251.0), "innovation": np.full(n, -1.0),
+            "jacobian": np.full((n, 3), -30.0), "gain": np.full((n, 3), 1e-3)}
+    cols = {"column": np.array([3, 9]), "background": np.full((m, 3), 0.2), "increment": np.zeros((m, 3)),
+            "increment_unbounded": np.zeros((m, 3)), "analysis_std": np.full((m, 3), 0.02),
+            "water_added": np.zeros(m)}
+    return w._write_file(dt.datetime(2005, 6, 2), rows, cols)
+
+
+def _tb_climatology_file(d: Path) -> Path:
+    from colmda.obs import tb_climatology as C
+
+    rng = np.random.default_rng(0)
+    n = 400
+    t = np.datetime64("2005-01-01T06:00", "s") + rng.integers(0, 365, n) * np.timedelta64(86400, "s")
+    clim = C.fit(("TbH", "TbV"), rng.integers(0, 2, n), rng.choice([3, 9], n), t, rng.normal(250, 5, n),
+                 rng.normal(248, 5, n), min_count=3)
+    return C.write_climatology(d / "tb_climatology.nc", clim)
+
+
 def _product_file(d: Path) -> Path:
     """A real-product observation file (reader output: the obs format plus pixel counts and statistics)."""
     from colmda.obs.format import read_obs
@@ -166,12 +197,13 @@ def every_file(run6h, tmp_path_factory):
             ("history mean (points)", points[0]), ("history states (points)", points[1]),
             ("observations", _obs_file(d)), ("in-situ stations", _insitu_file(d)),
             ("reference field", _reference_file(d)), ("analysis diagnostics", _analysis_file(d)),
-            ("bias parameters", _bias_file(d)), ("product observations", _product_file(d))]
+            ("bias parameters", _bias_file(d)), ("product observations", _product_file(d)),
+            ("Tb analysis diagnostics", _tb_analysis_file(d)), ("Tb climatology", _tb_climatology_file(d))]
 
 
 KINDS = ["history mean (grid)", "history states (grid)", "history instant (grid)", "history mean (points)",
          "history states (points)", "observations", "in-situ stations", "reference field", "analysis diagnostics",
-         "bias parameters", "product observations"]
+         "bias parameters", "product observations", "Tb analysis diagnostics", "Tb climatology"]
 
 
 @pytest.mark.parametrize("kind", KINDS)

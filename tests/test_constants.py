@@ -34,10 +34,10 @@ def test_python_freezing_decisions_use_the_core_freezing_point():
     simulator's frozen flag use the core's freezing point."""
     import inspect
 
-    from colmda.assim import consistency, hooks
+    from colmda.assim import consistency, equivalents
     from colmda.obs import simulate
 
-    assert hooks.TFRZ == C.TFRZ
+    assert equivalents.TFRZ == C.TFRZ
     assert inspect.signature(consistency.apply_increment).parameters["freezing_point"].default == C.TFRZ
     assert inspect.signature(consistency.violations).parameters["freezing_point"].default == C.TFRZ
     assert simulate.T_FREEZE == C.TFRZ

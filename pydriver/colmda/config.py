@@ -188,7 +188,8 @@ KEYS: tuple[Key, ...] = (
         check=lambda v: None if all(re.match(r"^[A-Za-z0-9_-]+$", x) for x in v) and len(set(v)) == len(v)
         else "distinct names of letters, digits, '_', '-'"),
     Key(O, "error", "float_list", [], "m3 m-3", "observation error standard deviation of each sensor in "
-        "'sensors' (same order); empty = the error each file reports per retrieval",
+        "'sensors' (same order; in the sensor's units: K for brightness-temperature sensors); empty = the error "
+        "each file reports per retrieval",
         check=lambda v: None if all(x > 0 for x in v) else "positive values"),
     Key(O, "error_scale", "float", 1.0, "-", "multiplier of every observation error standard deviation",
         lo=0.0, lo_open=True),
@@ -222,6 +223,22 @@ KEYS: tuple[Key, ...] = (
         lengths=(0, 3)),
     Key(O, "sim_excursion", "float_list", [], "m3 m-3", "simulated sensors L, C, X: amplitude of the slow "
         "spurious excursions in dense canopies; empty = defaults (only X has them)", lengths=(0, 3)),
+    Key(O, "tb_roughness", "float", 0.13, "-", "brightness temperatures: the tau-omega operator's constant soil "
+        "roughness h (colmda.obs.tau_omega), used by the truth's Tb simulator and by the filters' model "
+        "equivalents of the same run (a twin can give the filter runs another value than the truth: an operator "
+        "bias)", lo=0.0, hi=3.0),
+    Key(O, "tb_reject_flags", "int", 7, "-", "brightness-temperature sensors (quantity tb_h / tb_v): observations "
+        "with any of these quality bits are rejected (1 frozen, 2 snow, 4 dense vegetation (VWC above 5 kg m-2, "
+        "SMAP's recommended-quality limit), 8 out of range); replaces reject_flags for Tb sensors", lo=0,
+        hi=2 ** 30),
+    Key(O, "tb_climatology", "path", "", "-", "Tb sensors: climatology file of the seasonal rescaling of the Tb "
+        "innovations (SMAP L4 practice, colmda.obs.tb_climatology): read and applied when set; an open-loop run "
+        "with &assimilation method = 'monitor' writes it here; '' = no rescaling"),
+    Key(O, "tb_climatology_pentads", "int", 7, "pentads", "Tb climatology: width of the moving window over the "
+        "pentads of the year in which the observed and model Tb means are taken (odd; 7 = +-15 days)", lo=1,
+        hi=73, check=lambda v: None if v % 2 == 1 else "an odd number"),
+    Key(O, "tb_climatology_min_count", "int", 10, "1", "Tb climatology: fewest observation-model pairs in a "
+        "(column, sensor, pentad) window for a mean; rows without one are not assimilated", lo=1),
     # ---- &assimilation
     Key(A, "method", "str", "none", "-", "analysis method, one of the registered methods (colmda.assim.base; "
         "docs/architecture.md): " + "; ".join(f"'{n}' = {m.summary}" for n, m in methods.registry().items()),

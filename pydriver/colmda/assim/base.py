@@ -53,7 +53,8 @@ from ..errors import UserError, suggestion
 from ..parallel import keyed_rng
 
 #: modules whose import registers the built-in methods (imported by :func:`registry`)
-BUILTIN = ("colmda.assim.identity", "colmda.assim.hooks", "colmda.assim.image", "colmda.assim.ensemble_filters")
+BUILTIN = ("colmda.assim.identity", "colmda.assim.hooks", "colmda.assim.image", "colmda.assim.ensemble_filters",
+           "colmda.assim.monitor")
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -132,7 +132,7 @@ def window_observations(obs_set: ObservationSet, t0, t1, columns) -> tuple[Windo
     ok = (pos < len(columns)) & (columns[np.minimum(pos, len(columns) - 1)] == col)
     sel = np.arange(a, b)[ok]
     obs = WindowObservations(r["time"][sel], r["column"][sel], pos[ok], r["sensor"][sel], r["value"][sel],
-                             r["error"][sel], r["reason"][sel].copy())
+                             r["error"][sel], r["reason"][sel].copy(), raw=r["raw"][sel])
     return obs, sel.astype(np.int64)
 
 
@@ -255,6 +255,16 @@ class EnsembleFilter(AnalysisMethod):
         w = weights(self.obs.sensing_depth)
         self.nsnap = max(self.n, int(np.flatnonzero(w.any(axis=0)).max()) + 1)
         self.weights = w[:, : self.nsnap]
+        # brightness-temperature sensors: the shared model-equivalent layer (retrieval-only runs keep the code below)
+        self.eq = None
+        if any(self.obs.is_tb):
+            from .equivalents import ModelEquivalents, operator_params
+
+            self.eq = ModelEquivalents.for_observations(self.obs, dz, obs_operator=s.assimilation.obs_operator,
+                                                        obs_layer=s.assimilation.obs_layer, min_layers=self.n,
+                                                        tau_omega_params=operator_params(s))
+            self.nsnap = self.eq.nsnap
+        self.units = tuple("K" if tb else "m3 m-3" for tb in self.obs.is_tb)
         self.run_lat, self.run_lon = np.asarray(inputs.lat, float), np.asarray(inputs.lon, float)
         self.run_column = np.asarray(inputs.column, dtype=np.int64)
         self.tally = ObservationTally(self.obs.sensors, self.obs)
@@ -263,7 +273,7 @@ class EnsembleFilter(AnalysisMethod):
             from .diagnostics import AnalysisWriter
 
             self.writer = AnalysisWriter(comm, s.output_directory / "analysis", s.experiment.name, self.obs.sensors,
-                                         self.n, row_meta=ROW_META, col_meta=COL_META)
+                                         self.n, row_meta=ROW_META, col_meta=COL_META, units=self.units)
 
     # ---- window start
     def plan(self, ctx) -> ForecastRequest | None:
@@ -273,7 +283,12 @@ class EnsembleFilter(AnalysisMethod):
         obs, ids = window_observations(self.obs, ctx.window_start, ctx.time, ctx.column)
         sub = np.unique(obs.position[obs.reason == USED])  # local columns with candidate retrievals
         flat = (sub[:, None] * N + np.arange(N)[None, :]).ravel()
-        record = equivalents_recorder(flat, self.dz, self.nsnap) if len(sub) else None
+        if not len(sub):
+            record = None
+        elif self.eq is not None:
+            record = self.eq.record_function(flat)
+        else:
+            record = equivalents_recorder(flat, self.dz, self.nsnap)
         return ForecastRequest(record=record, payload={"obs": obs, "ids": ids, "sub": sub})
 
     # ---- window end
@@ -288,9 +303,19 @@ class EnsembleFilter(AnalysisMethod):
         k = operators.step_index(obs.time[cand], ctx.window_start, self.s.dt, th.shape[0])
         j = np.searchsorted(sub, obs.position[cand])
         fl = j[:, None] * N + np.arange(N)[None, :]  # (nrow, N) into the recorded flat columns
-        he = np.einsum("rl,rlm->rm", self.weights[obs.sensor[cand]], th[k[:, None], :, fl].transpose(0, 2, 1))
         frozen = records["t_top"][k[:, None], fl].mean(axis=1) <= TFRZ
         snow = records["swe"][k[:, None], fl].mean(axis=1) > SNOW_QC
+        if self.eq is not None:  # Tb (and retrieval) rows through the shared layer; Tb rows: no member frozen
+            from .equivalents import site_parameters
+
+            flat = (sub[:, None] * N + np.arange(N)[None, :]).ravel()
+            site = site_parameters(ctx, flat)
+            he = self.eq.member_values(records, k, j * N, obs.sensor[cand], N, site)
+            member_bad = self.eq.model_qc(records, np.repeat(k, N), fl.ravel(),
+                                          np.repeat(obs.sensor[cand], N)).reshape(-1, N)
+            frozen |= self.eq.is_tb[obs.sensor[cand]] & member_bad.any(axis=1)
+        else:
+            he = np.einsum("rl,rlm->rm", self.weights[obs.sensor[cand]], th[k[:, None], :, fl].transpose(0, 2, 1))
         obs.reason[cand[frozen | snow]] = MODEL_QC
         ok = ~(frozen | snow)
         return cand[ok], he[ok]
@@ -382,6 +407,8 @@ class EnsembleFilter(AnalysisMethod):
         rows = {"time": obs.time, "column": obs.column, "sensor": obs.sensor, "value": obs.value,
                 "error": obs.error, "reason": obs.reason, "hx": info["row_hx"],
                 "innovation": obs.value - info["row_hx"], "hx_spread": info["row_sd"]}
+        if self.eq is not None and obs.raw is not None:
+            rows["value_raw"] = obs.raw
         analysed = info.get("analysed", np.zeros(0, dtype=np.int64))
         cols = {"column": ctx.column[analysed]}
         # every key on every rank, also without analysed columns: the writer keeps the keys all ranks have
@@ -411,7 +438,7 @@ class EnsembleFilter(AnalysisMethod):
         if self.writer is not None:
             from .diagnostics import obs_statistics
 
-            stats = obs_statistics(rundir / "analysis", self.s.experiment.name, self.obs.sensors)
+            stats = obs_statistics(rundir / "analysis", self.s.experiment.name, self.obs.sensors, self.units)
             for name, v in ensemble_innovation_statistics(rundir / "analysis", self.s.experiment.name,
                                                           self.obs.sensors).items():
                 stats[name].update(v)

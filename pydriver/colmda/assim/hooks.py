@@ -1,7 +1,8 @@
 """The point-wise SEKF as an analysis method of the cycle (:mod:`colmda.assim.base`).
 
-:class:`SekfMethod` plans the perturbed runs of the columns that have retrievals in the window (batched with the
-background in the same core calls) and the records of the model equivalents after every step; at the window end it
+:class:`SekfMethod` plans the perturbed runs of the columns that have observations in the window (batched with the
+background in the same core calls) and the records of the model equivalents after every step (the shared layer
+:mod:`colmda.assim.equivalents`: soil moisture retrievals and L-band brightness temperatures); at the window end it
 estimates the Jacobians by finite differences and computes the increments with the pure functions of
 :mod:`colmda.assim.sekf`. Bounds, frozen layers and the water budget are the consistency layer's
 (:mod:`colmda.assim.consistency`); the diagnostics files are written by :class:`colmda.assim.diagnostics.
@@ -15,20 +16,20 @@ import logging
 import numpy as np
 
 from .. import layout as L
-from ..constants import DENH2O, DENICE, TFRZ
+from ..constants import DENH2O, DENICE
 from ..core import ColumnState
 from ..errors import UserError
 from ..timeutil import format_date
 from ..keys import Key
 from ..obs import operators
 from . import sekf
+from .equivalents import (SNOW_QC, ModelEquivalents, operator_params, retrieval_weights,  # noqa: F401
+                          site_parameters, volumetric_layers)  # SNOW_QC: imported from here by ensemble_filters
 from .base import Analysis, AnalysisMethod, ForecastRequest, Variable, register
 from .observations import GROSS_ERROR, MODEL_QC, USED, ObservationSet, WindowObservations, check_settings
 from .tally import ObservationTally
 
 log = logging.getLogger("colmda")
-
-SNOW_QC = 1.0  # kg m-2: model snow above this at the observation time rejects a retrieval
 
 A = "assimilation"
 #: the SEKF's keys (in &assimilation, where namelists have always had them)
@@ -55,7 +56,9 @@ SCHEMA = {
     "time": Variable(("obs",), "seconds since 1970-01-01 00:00:00", "observation time"),
     "column": Variable(("obs",), "1", "global column index (j * nlon + i) of the model cell"),
     "sensor": Variable(("obs",), "1", "index into the file attribute 'sensors'"),
-    "value": Variable(("obs",), "m3 m-3", "retrieved volumetric soil moisture"),
+    "value": Variable(("obs",), "m3 m-3", "retrieved volumetric soil moisture (Tb sensors: K, the brightness "
+                      "temperature after the seasonal rescaling; see 'value_raw')"),
+    "value_raw": Variable(("obs",), "K", "Tb sensors only: the observation before the seasonal rescaling"),
     "error": Variable(("obs",), "m3 m-3", "observation error standard deviation used (after error, error_scale, "
                       "vegetation rule)"),
     "reason": Variable(("obs",), "1", "0 = used, else the rejection reason (attribute 'reasons')"),
@@ -79,12 +82,6 @@ SCHEMA = {
     "columns/water_added": Variable(("column",), "kg m-2", "water added to the column by the analysis "
                                     "(negative: removed)"),
 }
-
-
-def volumetric_layers(state: ColumnState, dz: np.ndarray, nl: int) -> np.ndarray:
-    """Total (liquid + ice) volumetric soil moisture of the top ``nl`` layers (nl, ncol)."""
-    s = L.NSNOW_MAX
-    return (state.wliq_soisno[s:s + nl] / DENH2O + state.wice_soisno[s:s + nl] / DENICE) / dz[:nl, None]
 
 
 @register
@@ -129,21 +126,17 @@ class SekfMethod(AnalysisMethod):
         dz = inputs.params.dz_soil
         self.dz = dz
 
-        def weights(depths):  # operator weights per sensor over the soil layers
-            w = np.zeros((len(depths), L.NL_SOIL))
-            for k, depth in enumerate(depths):
-                if a.obs_operator == "layer":
-                    w[k, a.obs_layer - 1] = 1.0
-                else:
-                    w[k] = operators.sensing_weights(dz, depth)
-            return w
+        def weights(depths):  # retrieval operator weights per sensing depth over the soil layers (bias fitting)
+            return np.stack([retrieval_weights(dz, depth, a.obs_operator, a.obs_layer) for depth in depths])
 
         self.obs = ObservationSet(settings, inputs.column, inputs.pft, domain=getattr(inputs, "domain", None),
                                   weights=weights, lat=inputs.lat, lon=inputs.lon, cell_deg=cell,
                                   run_porosity=inputs.params.soilpar[L.SP_THETA_S, 0])
-        w = weights(self.obs.sensing_depth)
-        self.nsnap = max(self.n, int(np.flatnonzero(w.any(axis=0)).max()) + 1)
-        self.weights = w[:, : self.nsnap]  # (nsensor, nsnap) operator weights per sensor
+        # the model equivalents of every sensor (retrievals and Tb), shared with the other methods
+        self.eq = ModelEquivalents.for_observations(self.obs, dz, obs_operator=a.obs_operator,
+                                                    obs_layer=a.obs_layer, min_layers=self.n,
+                                                    tau_omega_params=operator_params(settings))
+        self.units = tuple("K" if tb else "m3 m-3" for tb in self.obs.is_tb)  # per sensor
         self.nrun = 2 * self.n if self.two_sided else self.n
         self.tally = ObservationTally(self.obs.sensors, self.obs)  # retrievals per sensor and reason, for the summary
         self.writer = None
@@ -158,7 +151,7 @@ class SekfMethod(AnalysisMethod):
                 from .diagnostics import AnalysisWriter
 
                 self.writer = AnalysisWriter(comm, settings.output_directory / "analysis", settings.experiment.name,
-                                             self.obs.sensors, self.n)
+                                             self.obs.sensors, self.n, units=self.units)
 
     # ---- window start
     def plan(self, ctx) -> ForecastRequest | None:
@@ -185,14 +178,8 @@ class SekfMethod(AnalysisMethod):
                 b.wliq_soisno[s + i] += sign * step[:, i] * DENH2O * self.dz[i]
                 blocks.append(b)
         extra = ColumnState.concatenate(blocks)
-        nsnap = self.nsnap
-
-        def snapshot(batch: ColumnState) -> dict:
-            nb = ctx.state.ncol
-            return {"theta": volumetric_layers(batch, self.dz, nsnap),
-                    "t_top": batch.t_soisno[s, :nb].copy(), "swe": batch.cstate[L.CS_SCV, :nb].copy()}
-
-        return ForecastRequest(extra=extra, extra_positions=np.tile(sub, len(blocks)), record=snapshot,
+        return ForecastRequest(extra=extra, extra_positions=np.tile(sub, len(blocks)),
+                               record=self.eq.record_function(),
                                payload={"obs": obs, "sub": sub, "step": step})
 
     # ---- window end
@@ -208,18 +195,19 @@ class SekfMethod(AnalysisMethod):
         step = request.payload["step"]
         extra_end, snaps = forecast.extra_end, forecast.records
         dt = self.s.dt
-        nsteps = snaps["theta"].shape[0]
+        nsteps = snaps["t_top"].shape[0]
         k = operators.step_index(obs.time, ctx.window_start, dt, nsteps)
         # model-side QC on the background at the observation time
-        model_bad = (snaps["t_top"][k, obs.position] <= TFRZ) | (snaps["swe"][k, obs.position] > SNOW_QC)
+        model_bad = self.eq.model_qc(snaps, k, obs.position, obs.sensor)
         obs.reason[(obs.reason == USED) & model_bad] = MODEL_QC
         keep = np.flatnonzero(obs.reason == USED)
-        w = self.weights[obs.sensor[keep]]  # (nkeep, nsnap)
-        th = snaps["theta"]  # (nsteps, nsnap, nloc + nrun * nsub)
-        kk, pp = k[keep], obs.position[keep]
-        yb = np.einsum("rl,rl->r", w, th[kk, :, pp])
+        kk, pp, ss = k[keep], obs.position[keep], obs.sensor[keep]
+        # sites (LAI, PFT, clay) of the batch: the background columns, then the perturbed copies of `sub`
+        site = (site_parameters(ctx, np.concatenate([np.arange(nloc), np.tile(sub, self.nrun)]))
+                if self.eq.has_tb else None)
+        yb = self.eq.values(snaps, kk, pp, ss, site)
         j = np.searchsorted(sub, pp)  # index of the row's column among the perturbed ones
-        ypert = np.stack([np.einsum("rl,rl->r", w, th[kk, :, nloc + i * nsub + j]) for i in range(self.nrun)], 1)
+        ypert = np.stack([self.eq.values(snaps, kk, nloc + i * nsub + j, ss, site) for i in range(self.nrun)], 1)
         # end-of-window control layers of the background and of every perturbed run
         end_b = volumetric_layers(ctx.state, self.dz, n)[:, sub].T  # (nsub, n)
         end_p = volumetric_layers(extra_end, self.dz, n).T.reshape(self.nrun, nsub, n)  # (nrun, nsub, n)
@@ -289,6 +277,8 @@ class SekfMethod(AnalysisMethod):
                 "jacobian": got.get("jacobian", np.full((nobs, n), np.nan)),
                 "gain": got.get("gain", np.zeros((nobs, n)))}
         rows["innovation"] = rows["value"] - rows["hx"]
+        if self.eq.has_tb:
+            rows["value_raw"] = obs.raw
         if "linearity" in got:
             rows["linearity"] = got["linearity"]
         cols = {"column": ctx.column[analysis.columns]}
@@ -309,7 +299,8 @@ class SekfMethod(AnalysisMethod):
         if self.writer is not None:
             from .diagnostics import obs_statistics
 
-            out["innovations"] = obs_statistics(rundir / "analysis", self.s.experiment.name, self.obs.sensors)
+            out["innovations"] = obs_statistics(rundir / "analysis", self.s.experiment.name, self.obs.sensors,
+                                                self.units)
         self.tally.warn(counts, self.s.source)
         out["observations"] = counts
         return out

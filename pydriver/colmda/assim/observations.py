@@ -18,20 +18,22 @@ import numpy as np
 from ..errors import UserError
 from ..keys import where
 from ..obs.bias import bias_method  # noqa: F401 (part of this module's interface)
+from ..obs.format import TB_QUANTITIES
 from .rules import multiplier_table
 
 log = logging.getLogger("colmda")
 
 
 # rejection reasons (0 = used); the analysis adds MODEL_QC and GROSS_ERROR
-USED, QUALITY_FLAG, VEGETATION_RULE, MISSING, MODEL_QC, GROSS_ERROR, OUT_OF_RANGE, LOCATION = range(8)
+USED, QUALITY_FLAG, VEGETATION_RULE, MISSING, MODEL_QC, GROSS_ERROR, OUT_OF_RANGE, LOCATION, NO_CLIMATOLOGY = range(9)
 REASONS = {USED: "used", QUALITY_FLAG: "quality flag (frozen, snow, range...)",
            VEGETATION_RULE: "excluded by the vegetation rule", MISSING: "missing value",
            MODEL_QC: "model soil frozen or snow-covered at the observation time",
            GROSS_ERROR: "gross error check",
            OUT_OF_RANGE: "value outside [0, porosity + 0.05] m3 m-3 (porosity: the column's top soil layer or the "
                          "file's, the larger)",
-           LOCATION: "lat/lon farther than half a grid cell from the centre of its column"}
+           LOCATION: "lat/lon farther than half a grid cell from the centre of its column",
+           NO_CLIMATOLOGY: "Tb: no climatology for the seasonal rescaling (too few open-loop pairs)"}
 #: slack of the value bounds (m3 m-3): a retrieval in [-VALUE_SLACK_LOW, porosity + VALUE_SLACK_HIGH] is plausible
 VALUE_SLACK_LOW, VALUE_SLACK_HIGH = 0.0, 0.05
 
@@ -76,15 +78,17 @@ class WindowObservations:
     column: np.ndarray  # global column
     position: np.ndarray  # index into the columns passed to ObservationSet.window
     sensor: np.ndarray  # index into ObservationSet.sensors
-    value: np.ndarray  # m3 m-3
-    error: np.ndarray  # m3 m-3, after namelist error, error_scale and vegetation rule
+    value: np.ndarray  # m3 m-3 (retrievals) or K (Tb, after the seasonal rescaling when configured)
+    error: np.ndarray  # same units, after namelist error, error_scale and vegetation rule
     reason: np.ndarray  # int, USED or a rejection code
+    raw: np.ndarray | None = None  # the value before the Tb rescaling (= value for retrievals)
 
     def __len__(self):
         return len(self.time)
 
     def take(self, idx) -> "WindowObservations":
-        return WindowObservations(**{k: getattr(self, k)[idx] for k in self.__dataclass_fields__})
+        return WindowObservations(**{k: None if getattr(self, k) is None else getattr(self, k)[idx]
+                                     for k in self.__dataclass_fields__})
 
 
 def _product_table(settings, k, name, domain, run_columns):
@@ -104,10 +108,13 @@ def _product_table(settings, k, name, domain, run_columns):
 
 class ObservationSet:
     def __init__(self, settings, run_columns: np.ndarray, run_pft: np.ndarray, domain=None, weights=None,
-                 lat=None, lon=None, *, cell_deg=None, run_porosity=None):
+                 lat=None, lon=None, *, cell_deg=None, run_porosity=None, tb_climatology: bool = True):
         """``lat``/``lon`` (run column centres) with ``cell_deg`` = (dlat, dlon) enable the location check,
         ``run_porosity`` (top-layer porosity per run column, m3 m-3) the value bounds; ``domain`` and ``weights``
-        (operator weights per sensing depth) serve product readers and bias fitting."""
+        (operator weights per sensing depth) serve product readers and bias fitting. Brightness-temperature files
+        (quantity tb_h / tb_v, K) are read as they are, QC'd with ``tb_reject_flags`` and, when &observations
+        tb_climatology is set and ``tb_climatology`` is True, rescaled to the model's seasonal climatology
+        (:mod:`colmda.obs.tb_climatology`)."""
         from ..obs.format import read_obs
 
         o = settings.observations
@@ -126,6 +133,7 @@ class ObservationSet:
         run_columns = np.asarray(run_columns, dtype=np.int64)
         parts = []
         self.sensing_depth = []
+        self.quantities = []  # per sensor: the file's quantity ('volumetric', 'saturation', 'tb_h', 'tb_v')
         tables, paths = [], []
         self.outside_run = {}  # sensor -> retrievals on the run's columns outside (start, end]
         self.rejected_on_read = {}  # sensor -> {reason: count} of the checks made when reading
@@ -142,13 +150,31 @@ class ObservationSet:
             tables.append(t)
             paths.append(path)
             self.sensing_depth.append(float(t.sensing_depth))
+            self.quantities.append(str(t.quantity))
+        self.is_tb = [q in TB_QUANTITIES for q in self.quantities]
+        self.climatology = None
+        if any(self.is_tb) and o.tb_climatology and tb_climatology:
+            from ..obs.tb_climatology import read_climatology
+
+            self.climatology = read_climatology(o.tb_climatology)
         self.bias = None
+        if bias_method(settings) != "none" and any(self.is_tb):
+            raise UserError(f"{where(src, 'observations', 'bias_correction')} = '{o.bias_correction}': applies to "
+                            f"soil moisture retrievals only; Tb sensors "
+                            f"({', '.join(n for n, b in zip(self.sensors, self.is_tb) if b)}) are rescaled with "
+                            f"&observations tb_climatology")
         if bias_method(settings) != "none":
             from ..obs.bias import parameters_for_run
 
             self.bias = parameters_for_run(settings, tables, run_columns, weights, lat, lon)
         for k, (name, t, path) in enumerate(zip(self.sensors, tables, paths)):
-            value, err = t.volumetric()
+            tb = self.is_tb[k]
+            value, err = (t.value.astype(float), t.error.astype(float)) if tb else t.volumetric()
+            raw = value.copy()
+            no_clim = np.zeros(len(t), dtype=bool)
+            if tb and self.climatology is not None:
+                value = self.climatology.rescale(name, t.column, t.time, value, o.tb_climatology)
+                no_clim = np.isfinite(raw) & ~np.isfinite(value)
             if self.bias is not None:
                 value, fac = self.bias.apply(np.full(len(t), k), t.column, t.time, value)
                 err = err * fac
@@ -164,8 +190,10 @@ class ObservationSet:
             mult = table[k, np.asarray(run_pft)[pos]]
             reason = np.full(len(pos), USED, dtype=np.int32)
             reason[~np.isfinite(value[inside])] = MISSING
-            reason[(np.asarray(t.quality)[inside] & o.reject_flags) != 0] = QUALITY_FLAG
-            if run_porosity is not None:
+            reason[no_clim[inside]] = NO_CLIMATOLOGY
+            reason[(np.asarray(t.quality)[inside] & (o.tb_reject_flags if tb else o.reject_flags)) != 0] = \
+                QUALITY_FLAG
+            if run_porosity is not None and not tb:
                 out = value_out_of_range(value[inside], np.asarray(run_porosity)[pos],
                                          np.asarray(t.porosity, float)[inside])
                 reason[out & (reason == USED)] = OUT_OF_RANGE
@@ -185,7 +213,8 @@ class ObservationSet:
                                 f"give &observations error for sensor '{name}'")
             parts.append(dict(time=np.asarray(t.time, dtype="datetime64[s]")[inside], column=t.column[inside],
                               sensor=np.full(len(pos), k, dtype=np.int32), value=np.asarray(value)[inside],
-                              error=err * o.error_scale * np.where(mult > 0, mult, 1.0), reason=reason))
+                              error=err * o.error_scale * np.where(mult > 0, mult, 1.0), reason=reason,
+                              raw=raw[inside]))
         for why, n in self.skipped.items():
             log.warning("observations %s: %d retrieval(s) left out", why, n)
         cat = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
@@ -208,4 +237,4 @@ class ObservationSet:
         sel = np.arange(a, b)[ok]
         r = self.rows
         return WindowObservations(r["time"][sel], r["column"][sel], pos[ok], r["sensor"][sel], r["value"][sel],
-                                  r["error"][sel], r["reason"][sel].copy())
+                                  r["error"][sel], r["reason"][sel].copy(), raw=r["raw"][sel])

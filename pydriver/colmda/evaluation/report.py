@@ -16,9 +16,10 @@
 
 :func:`render` turns the results into one HTML file with matplotlib figures embedded as base64 PNG: tables,
 maps of dR (grey = not significant), PDFs of dR, per-vegetation and per-latitude panels, the attribution bar
-chart with its bootstrap spread, and histograms of the simulated Tb (H, V) when the truth simulated them.
-Tb observation-minus-forecast histograms need the forecast Tb of an assimilating run, which the method protocol
-does not record yet (docs/assimilation.md, issue 9): the report says so instead of drawing one.
+chart with its bootstrap spread, histograms of the simulated Tb (H, V) when the truth simulated them, and the Tb
+observation-minus-forecast histograms per polarisation, before and after the seasonal rescaling, of every run
+under the run directory whose analysis files hold Tb rows (:func:`tb_omf`: the open-loop 'monitor' runs and the
+Tb-assimilating experiments of ``python -m colmda.tb_twin``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from .collocation import ivd, triple_collocation
 from .coupling import coupling_strength
 from .skill import (LAT_BANDS, load_insitu, load_matrix, load_run, model_equivalent, truth_target)
 
-__all__ = ['suite', 'render', 'write_report', 'FACTORS']
+__all__ = ['suite', 'render', 'write_report', 'FACTORS', 'tb_omf', 'tb_omf_section']
 
 FACTORS = ('LAI', 'tau', 'clay', 'L_error_std', 'L_retrievals', 'dCP', 'latitude')
 
@@ -151,7 +152,70 @@ def suite(rundir, *, n_boot: int = 1000, seed: int = 0, attribution_repeats: int
             v = read_obs(f).value
             tb[pol] = v[np.isfinite(v)]
     res['tb'] = tb
+    res['tb_omf'] = tb_omf(m.rundir)
     return res
+
+
+def tb_omf(rundir) -> dict:
+    """Tb O - F of the used rows of every run directory under ``rundir`` whose analysis files hold Tb sensors
+    (attribute ``sensor_units`` with 'K'): {run: {pol: {'raw': O - F before the seasonal rescaling, 'rescaled':
+    after (the innovation the filter used)}}} in K; pol 'H' / 'V' from the sensor names TbH / TbV."""
+    import netCDF4
+
+    out = {}
+    for run in sorted(p for p in Path(rundir).iterdir() if (p / 'analysis').is_dir()):
+        acc = {}
+        for f in sorted((run / 'analysis').glob('*.nc')):
+            with netCDF4.Dataset(f) as nc:
+                if 'K' not in str(getattr(nc, 'sensor_units', '')).split(',') or not len(nc.dimensions['obs']):
+                    continue
+                names = str(nc.sensors).split(',')
+                units = str(nc.sensor_units).split(',')
+                used = np.asarray(nc['reason'][:]) == 0
+                k = np.asarray(nc['sensor'][:])
+                hx = np.asarray(nc['hx'][:], dtype=float)
+                val = np.asarray(nc['value'][:], dtype=float)
+                raw = np.asarray(nc['value_raw'][:], dtype=float) if 'value_raw' in nc.variables else val
+                for i, (name, u) in enumerate(zip(names, units)):
+                    m = used & (k == i)
+                    if u != 'K' or not m.any():
+                        continue
+                    pol = name[-1].upper() if name.lower().startswith('tb') else name
+                    a = acc.setdefault(pol, {'raw': [], 'rescaled': []})
+                    a['raw'].append(raw[m] - hx[m])
+                    a['rescaled'].append(val[m] - hx[m])
+        if acc:
+            out[run.name] = {pol: {k: np.concatenate(v) for k, v in d.items()} for pol, d in sorted(acc.items())}
+    return out
+
+
+def tb_omf_section(omf: dict) -> str:
+    """HTML section: per run, O - F histograms of each polarisation before and after the rescaling, and a table
+    of their mean and standard deviation (empty string without Tb rows)."""
+    if not omf:
+        return ''
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    rows, figs = [], []
+    for run, pols in omf.items():
+        fig, axes = plt.subplots(1, len(pols), figsize=(4.5 * len(pols), 3.2), squeeze=False)
+        for ax, (pol, d) in zip(axes[0], pols.items()):
+            both = np.concatenate([d['raw'], d['rescaled']])
+            bins = np.linspace(np.nanpercentile(both, 0.5), np.nanpercentile(both, 99.5), 41)
+            for key, style in (('raw', '--'), ('rescaled', '-')):
+                ax.hist(d[key], bins=bins, histtype='step', lw=2, ls=style, label=f'{key}')
+                rows.append([run, f'Tb {pol}', key, len(d[key]), float(np.mean(d[key])), float(np.std(d[key]))])
+            ax.axvline(0.0, color='k', lw=0.8)
+            ax.set(xlabel='O - F (K)', ylabel='count', title=f'{run}: Tb {pol}')
+            ax.legend(fontsize=8)
+        figs.append(_img(fig, f'Tb O-F histograms of {run}'))
+    return ('<h2>Tb observation minus forecast</h2><p>Used rows of every run with Tb sensors; <i>raw</i> = before, '
+            '<i>rescaled</i> = after the seasonal rescaling of the observations to the open-loop climatology '
+            '(&amp;observations tb_climatology; identical when the run did not rescale).</p>' + ''.join(figs) +
+            _table(['run', 'polarisation', 'O - F', 'rows', 'mean (K)', 'std (K)'], rows))
 
 
 def _daily_retrievals(path, columns, days):
@@ -315,9 +379,9 @@ def _render(res: dict) -> str:
             ax.hist(v, bins=40, histtype='step', lw=2, label=f'Tb {pol}')
         ax.set(xlabel='K', ylabel='count', title='Simulated SMAP-like Tb of the truth')
         ax.legend()
-        parts.append('<h2>Brightness temperatures</h2>' + _img(fig, 'Tb histograms') +
-                     '<p>Tb O-F histograms need the forecast Tb of a Tb-assimilating run, which the method protocol '
-                     'does not record yet (docs/assimilation.md).</p>')
+        parts.append('<h2>Brightness temperatures</h2>' + _img(fig, 'Tb histograms'))
+    if res.get('tb_omf'):
+        parts.append(tb_omf_section(res['tb_omf']))
     style = ('body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:1em 0}'
              'td,th{border:1px solid #999;padding:3px 8px;text-align:right}th{background:#eee}img{max-width:100%}')
     now = _dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')

@@ -60,11 +60,13 @@ class TruthObserver:
                      for name in settings.observations.simulate if name != "TB"}
         if "TB" in settings.observations.simulate:  # SMAP-like H and V Tb on the L sensor's overpasses
             from .simulate import TbSimulator
+            from .tau_omega import TauOmegaParams
 
             for pol in ("h", "v"):
                 sim = TbSimulator(specs["L"], inputs.column, inputs.lat, inputs.lon, self.dz, settings.start, end,
                                   settings.experiment.seed, polarisation=pol, pft=inputs.pft,
-                                  clay=getattr(inputs, "clay", None))
+                                  clay=getattr(inputs, "clay", None),
+                                  params=TauOmegaParams(h=settings.observations.tb_roughness))
                 self.sims[sim.name] = sim
         self.pending = {name: [] for name in self.sims}
         if comm.is_root:
