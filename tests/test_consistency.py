@@ -167,3 +167,47 @@ def test_same_arithmetic_as_the_sekf_before_the_port():
         assert np.array_equal(v, getattr(new, k)), k
     assert np.array_equal(rep.water_added, water_old)
     assert np.array_equal(rep.background, (liq + ice).T)
+
+
+def test_state_increments_temperature_rules():
+    """Top-soil temperature increments (EnKF control_soil_temperature): applied to thawed, ice-free layers; a
+    frozen layer or one holding ice is unchanged; an increment that would cross the freezing point stops
+    PHASE_MARGIN above it; nothing else in the state changes."""
+    st = initial_state(column_parameters(["temperate"] * 4), temperature=280.0, saturation=0.5)
+    s = L.NSNOW_MAX
+    st.t_soisno[s, 1] = TFRZ - 1.0  # frozen
+    st.wice_soisno[s, 2] = 0.5  # holds ice
+    before = st.copy()
+    out = C.apply_state_increments(st, np.arange(4), t_soil_1=np.array([1.5, 2.0, 2.0, -20.0]))
+    np.testing.assert_allclose(st.t_soisno[s], [281.5, TFRZ - 1.0, 280.0, TFRZ + C.PHASE_MARGIN])
+    np.testing.assert_allclose(out["t_soil_1"], st.t_soisno[s] - before.t_soisno[s])
+    for k in ("wliq_soisno", "wice_soisno", "dz_snow", "cstate"):
+        assert np.array_equal(getattr(st, k), getattr(before, k))
+    assert np.array_equal(np.delete(st.t_soisno, s, axis=0), np.delete(before.t_soisno, s, axis=0))
+
+
+def test_state_increments_swe_scales_the_snow_consistently():
+    """SWE increments (EnKF control_swe): every snow layer's water, ice and thickness and the column's SWE and
+    depth scale by one factor (density unchanged); the applied change equals the change of the snow's water; no
+    snow is created; at most MAX_SNOW_REMOVED of it is removed and the rest is reported as refused."""
+    st = initial_state(column_parameters(["boreal"] * 3), temperature=265.0, saturation=0.5)
+    s = L.NSNOW_MAX
+    for c, (swe, depth) in enumerate(((30.0, 0.1), (10.0, 0.05), (0.0, 0.0))):
+        if swe:
+            st.wice_soisno[s - 2:s, c] = [0.6 * swe, 0.4 * swe]
+            st.dz_snow[-2:, c] = [0.6 * depth, 0.4 * depth]
+        st.cstate[L.CS_SCV, c] = swe
+        st.cstate[L.CS_SNOWDP, c] = depth
+    before = st.copy()
+    out = C.apply_state_increments(st, np.arange(3), swe=np.array([15.0, -50.0, 5.0]))
+    np.testing.assert_allclose(st.cstate[L.CS_SCV], [45.0, 10.0 * (1 - C.MAX_SNOW_REMOVED), 0.0])
+    snow_water = (st.wliq_soisno[:s] + st.wice_soisno[:s]).sum(axis=0)
+    np.testing.assert_allclose(snow_water, st.cstate[L.CS_SCV])
+    np.testing.assert_allclose(out["swe"], st.cstate[L.CS_SCV] - before.cstate[L.CS_SCV])
+    np.testing.assert_allclose(out["swe_refused"], [0.0, -50.0 + 10.0 * C.MAX_SNOW_REMOVED, 5.0])
+    dens_before = before.wice_soisno[s - 2:s, :2] / before.dz_snow[-2:, :2]
+    np.testing.assert_allclose(st.wice_soisno[s - 2:s, :2] / st.dz_snow[-2:, :2], dens_before)
+    np.testing.assert_allclose(st.cstate[L.CS_SNOWDP, :2] / before.cstate[L.CS_SNOWDP, :2],
+                               st.cstate[L.CS_SCV, :2] / before.cstate[L.CS_SCV, :2])
+    assert np.array_equal(st.wliq_soisno[s:], before.wliq_soisno[s:]) and np.array_equal(st.t_soisno,
+                                                                                          before.t_soisno)

@@ -225,13 +225,10 @@ def test_perfect_twin_is_consistent_and_beats_the_free_ensemble(twin, method):
     assert _scores(bad)[1] > 2.0
 
 
-def test_column_local_letkf_is_the_etkf_of_each_column_with_its_own_retrievals(twin):
-    """The method's column-local LETKF increments equal colmda.assim.enkf.etkf applied independently per column
-    to the ensemble of the control layers at the window end with the model equivalents of the members' top
-    layer at each column's observation time (recorded independently here), i.e. the method's bookkeeping (flat
-    columns, step index, operator, ordering) is right."""
-    tmp, tw = twin
-    s = _settings(tmp, "letkf", tw.nmem, ["experiment.end=2005-06-11"])
+def _column_local_analysis(tmp, tw, extra=()):
+    """One column-local LETKF analysis of the twin's first day through the method, with the members' model
+    equivalents recorded independently here: (analysis, window-end state, HE (ncol, N), y (ncol,))."""
+    s = _settings(tmp, "letkf", tw.nmem, ["experiment.end=2005-06-11", *extra])
     cls = base.get("letkf")
     N = tw.nmem
     pos = np.arange(tw.ncol)
@@ -253,15 +250,46 @@ def test_column_local_letkf_is_the_etkf_of_each_column_with_its_own_retrievals(t
     records = {key: np.stack([r[key] for r in recs]) for key in recs[0]}
     ctx.state = state
     analysis = method.analyse(ctx, request, Forecast(None, None, records))
-    E = ens.control_vector(state, tw.dz, N)
     obs = xr.open_dataset(tmp / "obs" / "L.nc")
     day1 = obs.time.values < np.datetime64("2005-06-11")
     y = np.zeros(tw.ncol)
     y[np.searchsorted(tw.column, obs.column.values[day1])] = obs.value.values[day1]
+    return analysis, state, he, y
+
+
+def test_column_local_letkf_is_the_etkf_of_each_column_with_its_own_retrievals(twin):
+    """The method's column-local LETKF increments equal colmda.assim.enkf.etkf applied independently per column
+    to the ensemble of the control layers at the window end with the model equivalents of the members' top
+    layer at each column's observation time (recorded independently here), i.e. the method's bookkeeping (flat
+    columns, step index, operator, ordering) is right."""
+    tmp, tw = twin
+    N = tw.nmem
+    analysis, state, he, y = _column_local_analysis(tmp, tw)
+    E = ens.control_vector(state, tw.dz, N)
     ref = enkf.etkf(E, he[:, :, None], y[:, None], np.full((tw.ncol, 1), SIGMA_R ** 2))
     np.testing.assert_array_equal(analysis.columns, np.arange(tw.ncol * N))
     inc = analysis.increment.T.reshape(tw.ncol, N, 7)
     np.testing.assert_allclose(inc, ref.ensemble - E, rtol=0, atol=1e-14)
+    assert analysis.state_increments == {}
+
+
+def test_temperature_and_swe_in_the_control_vector(twin):
+    """&enkf control_soil_temperature / control_swe: the soil-moisture increments are those of the soil-moisture-only
+    analysis (the ETKF's weights depend on observation space only), and the top soil temperature and SWE increments
+    of every member equal the ETKF of the extended control vector computed independently here."""
+    tmp, tw = twin
+    N = tw.nmem
+    plain, _, _, _ = _column_local_analysis(tmp, tw)
+    ext, state, he, y = _column_local_analysis(tmp, tw, ["enkf.control_soil_temperature=.true.",
+                                                         "enkf.control_swe=.true."])
+    np.testing.assert_allclose(ext.increment, plain.increment, rtol=0, atol=1e-14)
+    spec = ens.ControlSpec(layers=7, soil_temperature=True, swe=True)
+    E = ens.control_vector(state, tw.dz, N, spec)
+    ref = enkf.etkf(E, he[:, :, None], y[:, None], np.full((tw.ncol, 1), SIGMA_R ** 2))
+    d = (ref.ensemble - E).reshape(tw.ncol * N, spec.size)
+    np.testing.assert_allclose(ext.state_increments["t_soil_1"], d[:, 7], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(ext.state_increments["swe"], d[:, 8], rtol=0, atol=1e-12)
+    assert np.abs(ext.state_increments["t_soil_1"]).max() > 0  # temperature covaries with the observed layer
 
 
 class ThreadComm:

@@ -39,7 +39,7 @@ from . import ensemble as ens
 from . import layout as L
 from .assim import base as methods
 from .assim.base import Analysis, AnalysisContext, AnalysisMethod, Forecast, ForecastRequest
-from .assim.consistency import apply_increment
+from .assim.consistency import apply_increment, apply_state_increments
 from .config import Settings, format_date
 from .constants import DENH2O, DENICE
 from .core import ColumnState, CoreError, Diagnostics, advance, initial_state
@@ -909,6 +909,8 @@ class Cycle:
             analysis = method.analyse(ctx, request, forecast)
             if analysis is not None:
                 report = apply_increment(sh.state, sh.params, analysis.columns, analysis.increment)
+                if analysis.state_increments:
+                    report.state = apply_state_increments(sh.state, analysis.columns, **analysis.state_increments)
                 method.write_diagnostics(ctx, analysis, report)
         with timer("output"):
             stage.process(self.member_mean(forecast.diagnostics), t0, t1, end_state, sh.mean_state())

@@ -114,6 +114,10 @@ class Analysis:
     columns: np.ndarray  # (nc,) local (flat) columns the increment belongs to; may be empty
     increment: np.ndarray  # (nl, nc) m3 m-3, before the consistency layer
     diagnostics: Any = None  # method-specific, completed in write_diagnostics with the consistency report
+    #: optional increments of other state variables of the same columns, through the consistency layer
+    #: (:func:`colmda.assim.consistency.apply_state_increments`): 't_soil_1' (nc,) K of the top soil layer's
+    #: temperature, 'swe' (nc,) kg m-2 of the snow water equivalent
+    state_increments: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

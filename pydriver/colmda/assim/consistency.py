@@ -58,6 +58,8 @@ class IncrementReport:
     water_added: np.ndarray  # (nc,) kg m-2: water added to each column by the analysis (negative: removed)
     water_refused: np.ndarray  # (nc,) kg m-2: requested minus applied water (what the rules refused)
     frozen_layers: np.ndarray  # (nl, nc) bool: layers left unchanged because they are frozen
+    #: what apply_state_increments applied ({'t_soil_1': K, 'swe': kg m-2, 'swe_refused': kg m-2}, each (nc,))
+    state: dict | None = None
 
     @property
     def layers(self) -> int:
@@ -143,3 +145,49 @@ def per_member(values: np.ndarray, nmem: int) -> np.ndarray:
     from ..ensemble import unflatten
 
     return unflatten(np.asarray(values), nmem)
+
+
+#: an analysed top-soil temperature stays this far (K) above the freezing point: a temperature increment never
+#: thaws or freezes a layer (that would need the phase-change bookkeeping of the core)
+PHASE_MARGIN = 0.01
+#: an analysis never removes more than this fraction of a column's snow (the core merges thin layers itself)
+MAX_SNOW_REMOVED = 0.99
+
+
+def apply_state_increments(state, columns, t_soil_1=None, swe=None) -> dict:
+    """Apply increments of the top soil layer's temperature (K) and of the snow water equivalent (kg m-2) to the
+    flat ``columns`` of ``state`` IN PLACE, with the rules of this module; returns what was applied (each (nc,)).
+
+    Temperature: only a thawed top soil layer without ice changes, and it stays above the freezing point by
+    :data:`PHASE_MARGIN` (the liquid/ice split stays consistent with the temperature); a frozen layer is left alone.
+    SWE: only where there is snow; every snow layer's liquid water, ice and thickness and the column's SWE and
+    snow depth are scaled by the same factor (density, layering and temperature unchanged), so the snow stays
+    self-consistent; at most :data:`MAX_SNOW_REMOVED` of the snow is removed, and no snow is created where there is
+    none (its temperature and density would be unknown). ``swe_refused`` is the requested minus applied SWE.
+    """
+    columns = np.asarray(columns, dtype=np.int64)
+    s = L.NSNOW_MAX
+    out = {}
+    if t_soil_1 is not None:
+        t = state.t_soisno[s, columns]
+        ok = (t > TFRZ) & (state.wice_soisno[s, columns] <= 0.0)
+        target = np.maximum(t + np.asarray(t_soil_1, float), TFRZ + PHASE_MARGIN)
+        applied = np.where(ok, target - t, 0.0)
+        state.t_soisno[s, columns] = t + applied
+        out["t_soil_1"] = applied
+    if swe is not None:
+        swe = np.asarray(swe, float)
+        scv = state.cstate[L.CS_SCV, columns]
+        snowy = scv > 0.0
+        target = np.maximum(scv + swe, (1.0 - MAX_SNOW_REMOVED) * scv)
+        factor = np.where(snowy, target / np.where(snowy, scv, 1.0), 1.0)
+        state.wliq_soisno[:s, columns] *= factor
+        state.wice_soisno[:s, columns] *= factor
+        state.dz_snow[:, columns] *= factor
+        state.cstate[L.CS_SCV, columns] = scv * factor
+        state.cstate[L.CS_SNOWDP, columns] *= factor
+        applied = scv * factor - scv
+        out["swe"] = applied
+        out["swe_refused"] = swe - applied
+    return out
+

@@ -56,6 +56,11 @@ KEYS = (
     Key(G, "control_layers", "int", 7, "-", "control vector: total (liquid + ice) volumetric soil moisture of "
         "this many top soil layers at the analysis time (window end); the increments of these layers are applied",
         lo=1, hi=10),
+    Key(G, "control_soil_temperature", "bool", False, "-", "control vector: also the top soil layer's temperature "
+        "(K), updated through the ensemble's covariances with the observed quantities; applied only to thawed "
+        "layers, which stay thawed (docs/assimilation.md)"),
+    Key(G, "control_swe", "bool", False, "-", "control vector: also the snow water equivalent (kg m-2); applied "
+        "where there is snow by scaling the snow layers (no snow is created)"),
     Key(G, "localization_km", "float", 0.0, "km", "Gaspari-Cohn half-width of the localisation by great-circle "
         "distance (weight 5/24 at this distance, 0 from twice it); 0 = column-local 1-D filter (each column only "
         "its own observations, as LIS and GEOSldas); > 0 = 3-D across neighbouring columns ('enkf', 'letkf'; "
@@ -359,10 +364,11 @@ class EnsembleFilter(AnalysisMethod):
         if len(analysed) == 0:
             return Analysis(np.zeros(0, dtype=np.int64), np.zeros((self.n, 0)), info)
         local = enkf.LocalObservations(local.index[analysed], local.weight[analysed])
-        from ..ensemble import control_vector, ControlSpec
+        from ..ensemble import ControlSpec, control_vector, split_control
 
         flat = (analysed[:, None] * N + np.arange(N)[None, :]).ravel()
-        E = control_vector(ctx.state.take(flat), self.dz, N, ControlSpec(layers=self.n))  # (na, N, n)
+        spec = ControlSpec(layers=self.n, soil_temperature=g.control_soil_temperature, swe=g.control_swe)
+        E = control_vector(ctx.state.take(flat), self.dz, N, spec)  # (na, N, spec.size)
         rho = np.full(len(analysed), g.inflation_factor)
         if self.adaptive is not None:
             carried = self.carried(ctx)[analysed]
@@ -380,10 +386,12 @@ class EnsembleFilter(AnalysisMethod):
             Ea = enkf.rtps(Ea, E, g.relaxation)
         if self.adaptive is not None:
             self.carried(ctx)[analysed] = res.inflation
-        inc = (Ea - E).reshape(len(flat), self.n).T  # (n, na * N), flat order
+        parts = split_control((Ea - E).reshape(len(flat), spec.size), spec)  # flat order
+        inc = parts["theta"].T  # (n, na * N)
+        extra = {k: v for k, v in parts.items() if k != "theta"}  # t_soil_1 (K), swe (kg m-2)
         info.update({"analysed": analysed, "inflation": res.inflation, "n_local": res.n_obs,
-                     "increment_unbounded": (Ea - E).mean(axis=1), "background": E})
-        return Analysis(flat, inc, info)
+                     "increment_unbounded": (Ea - E)[..., :self.n].mean(axis=1), "background": E[..., :self.n]})
+        return Analysis(flat, inc, info, state_increments=extra)
 
     @staticmethod
     def carried(ctx) -> np.ndarray:
