@@ -11,7 +11,8 @@
 3. ``OL_monitor_rs``: the same with the climatology applied: O - F of the OL after rescaling;
 4. ``TB``: Tb SEKF (H and V, rescaled, 4 K error from the files, B of the matrix); ``TB_raw``: the same without
    the rescaling (the raw Tb innovations, as the twin's retrieval experiments use raw retrievals);
-5. ``TB_enkf`` when ``--enkf`` names a registered ensemble method (``--members``);
+5. ``TB_enkf`` when ``--enkf`` names a registered ensemble method (``--members``), and ``L_enkf``: the same
+   ensemble method with the L retrievals (the retrieval EnKF beside the Tb EnKF);
    with ``--filter-roughness H`` the same Tb experiments again with suffix ``_h`` and the filter's operator
    roughness h = H (the truth keeps ``&observations tb_roughness``): an operator bias, what the seasonal
    rescaling is for;
@@ -84,12 +85,16 @@ def run_tb_twin(settings, *, enkf_method: str = "", n_members: int = 16, filter_
                (f"TB_raw{suffix}", f"Tb SEKF{suffix} (no rescaling)",
                 {"assimilation": sekf, "observations": {**obs, "tb_climatology": ""}}, None)]
         if enkf_method and enkf_method in methods.names():
+            ens = {"method": enkf_method, "diagnostics": True, "n_members": n_members,
+                   # model error of the 0-10 cm layers (as namelists/image_twin.nml), so that the spread is not
+                   # forcing-only (docs/ensemble.md)
+                   "state_perturbation_std": [0.02] * 4}
             out.append((f"TB_enkf{suffix}", f"Tb {enkf_method.upper()}{suffix}",
-                        {"assimilation": {"method": enkf_method, "diagnostics": True, "n_members": n_members,
-                                          # model error of the 0-10 cm layers (as namelists/image_twin.nml), so
-                                          # that the spread is not forcing-only (docs/ensemble.md)
-                                          "state_perturbation_std": [0.02] * 4},
-                         "observations": obs}, None))
+                        {"assimilation": ens, "observations": obs}, None))
+            if not suffix:  # the retrieval EnKF: the same ensemble with the L retrievals
+                out.append(("L_enkf", f"L {enkf_method.upper()}",
+                            {"assimilation": ens, "observations": {"directory": obs_dir, "sensors": ["L"],
+                                                                   "simulate": []}}, None))
         return out
 
     runs = tb_runs("", None)
@@ -124,7 +129,7 @@ def run_tb_twin(settings, *, enkf_method: str = "", n_members: int = 16, filter_
 DIAGNOSIS_LAYERS = ((0.0, 0.07), (0.07, 0.28), (0.28, 1.0), (0.0, 1.0))
 
 
-def diagnose(rundir, names=("CTL", "L", "OL_monitor", "TB", "TB_raw", "TB_enkf", "OL_monitor_h", "TB_h",
+def diagnose(rundir, names=("CTL", "L", "L_enkf", "OL_monitor", "TB", "TB_raw", "TB_enkf", "OL_monitor_h", "TB_h",
                             "TB_raw_h", "TB_enkf_h")) -> dict:
     """Why the experiments differ, from their files: per experiment (present among ``names``) the skill against
     the truth per layer (mean over columns of the temporal R, RMSE and ubRMSE of daily means; over all columns and
