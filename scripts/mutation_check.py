@@ -169,8 +169,8 @@ MUTATIONS: list[Mutation] = [
              "the adaptive inflation restarts from inflation_factor every window (and is lost in restarts)",
              ("tests/test_ensemble_filters.py",)),
     Mutation("ensemble-increment-member-major", "transposed", "pydriver/colmda/assim/ensemble_filters.py",
-             "inc = (Ea - E).reshape(len(flat), self.n).T",
-             "inc = np.swapaxes(Ea - E, 0, 1).reshape(len(flat), self.n).T",
+             "parts = split_control((Ea - E).reshape(len(flat), spec.size), spec)",
+             "parts = split_control(np.swapaxes(Ea - E, 0, 1).reshape(len(flat), spec.size), spec)",
              "increments of member m of column c applied to another member/column", ("tests/test_ensemble_filters.py",)),
     # ---- Tb assimilation (issue 13): the model-equivalent layer and the seasonal rescaling
     Mutation("tb-operator-total-instead-of-liquid", "wrong quantity", "pydriver/colmda/assim/equivalents.py",
