@@ -152,6 +152,14 @@ def test_ensemble_resume_equals_continuous(tmp_path, toy):
     run(full, ov)
     ref = TR.files(full)
     restarts = list_restarts(full / "restart")
+    # the AR(1) values in the final restart are the recursion over all experiment windows (carried, not restarted)
+    last = read_restart(restarts[-1])
+    s = TR.settings(full, ov)
+    pert = ensemble.StatePerturbation.from_settings(s)
+    a = None
+    for w in range(last.status.window_index):
+        a, _ = pert.step(a, s.experiment.seed, w, last.column, 3)
+    np.testing.assert_array_equal(last.members["state_perturbation"], a)
     for k in (0, 2, len(restarts) - 2):
         part = tmp_path / f"part{k}"
         (part / "restart").mkdir(parents=True)
